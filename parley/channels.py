@@ -1,0 +1,136 @@
+"""Channels: one WhatsApp number each, with its secrets and its inbox settings.
+
+`PARLEY_CHANNELS_FILE` is TOML with one `[[channels]]` table per number. A bad file stops
+start-up with a message naming the channel and the field, never the secret's value.
+"""
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from parley.durations import DurationError, format_period, parse_period
+
+DEFAULT_AUTO_RESOLVE_S = 30 * 86400
+DISPLAY_NAME_MAX = 255
+
+PhoneNumberId = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,32}$")]
+
+
+class ChannelSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """What an admin sets on a channel; the engine reads it on every decision.
+
+    Auto-resolve periods are seconds, None when switched off.
+    """
+
+    display_name: str
+    auto_assign: bool = True
+    auto_resolve_new_s: int | None = DEFAULT_AUTO_RESOLVE_S
+    auto_resolve_pending_s: int | None = DEFAULT_AUTO_RESOLVE_S
+
+
+class Channel(msgspec.Struct, frozen=True, kw_only=True):
+    """A configured number: its secrets (never shown in a repr) and its settings."""
+
+    id: str
+    app_secret: str
+    verify_token: str
+    access_token: str
+    settings: ChannelSettings
+
+    def __repr__(self) -> str:
+        return f"Channel(id={self.id!r}, settings={self.settings!r})"
+
+
+class ChannelFileError(ValueError):
+    """The channels file cannot be used; the message names the channel and the field."""
+
+
+class _ChannelEntry(msgspec.Struct, forbid_unknown_fields=False):
+    id: PhoneNumberId
+    app_secret: Annotated[str, msgspec.Meta(min_length=1)]
+    verify_token: Annotated[str, msgspec.Meta(min_length=1)]
+    access_token: Annotated[str, msgspec.Meta(min_length=1)]
+    display_name: str
+    auto_assign: bool = True
+    auto_resolve_new: str = format_period(DEFAULT_AUTO_RESOLVE_S)
+    auto_resolve_pending: str = format_period(DEFAULT_AUTO_RESOLVE_S)
+
+
+def clean_display_name(raw: str) -> str:
+    """Trimmed display name of 1 to 255 characters (any script); raises ValueError."""
+    name = raw.strip()
+    if not 1 <= len(name) <= DISPLAY_NAME_MAX:
+        raise ValueError(f"must be 1 to {DISPLAY_NAME_MAX} characters after trimming, got {len(name)}")
+    return name
+
+
+def parse_channels(document: dict[str, Any]) -> list[Channel]:
+    """Channels from a parsed TOML document; raises ChannelFileError."""
+    entries = document.get("channels", [])
+    if not isinstance(entries, list):
+        raise ChannelFileError("channels: expected an array of [[channels]] tables")
+    channels: list[Channel] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(entries):
+        label = f"channel {raw.get('id', f'#{index + 1}')!s}" if isinstance(raw, dict) else f"channel #{index + 1}"
+        try:
+            entry = msgspec.convert(raw, _ChannelEntry)
+        except msgspec.ValidationError as error:
+            raise ChannelFileError(f"{label}: {_field_message(str(error))}") from None
+        if entry.id in seen:
+            raise ChannelFileError(f"{label}: id: appears more than once")
+        seen.add(entry.id)
+        channels.append(_channel_from_entry(entry, label))
+    return channels
+
+
+def _channel_from_entry(entry: _ChannelEntry, label: str) -> Channel:
+    try:
+        display_name = clean_display_name(entry.display_name)
+    except ValueError as error:
+        raise ChannelFileError(f"{label}: display_name: {error}") from None
+    periods: dict[str, int | None] = {}
+    for field in ("auto_resolve_new", "auto_resolve_pending"):
+        try:
+            periods[field] = parse_period(getattr(entry, field))
+        except DurationError as error:
+            raise ChannelFileError(f"{label}: {field}: {error}") from None
+    return Channel(
+        id=entry.id,
+        app_secret=entry.app_secret,
+        verify_token=entry.verify_token,
+        access_token=entry.access_token,
+        settings=ChannelSettings(
+            display_name=display_name,
+            auto_assign=entry.auto_assign,
+            auto_resolve_new_s=periods["auto_resolve_new"],
+            auto_resolve_pending_s=periods["auto_resolve_pending"],
+        ),
+    )
+
+
+def load_channels(path: str | None) -> list[Channel]:
+    """Channels from the TOML file at `path` (none when path is None)."""
+    if path is None:
+        return []
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ChannelFileError(f"{path}: cannot read: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ChannelFileError(f"{path}: not valid TOML: {error}") from None
+    return parse_channels(document)
+
+
+def _field_message(message: str) -> str:
+    # "Expected `str`, got `int` - at `$.display_name`" -> "display_name: Expected `str`, got `int`"
+    # The value itself is never echoed: it could be a secret.
+    head, _, path = message.partition(" - at `$.")
+    if path:
+        return f"{path.rstrip('`')}: {head}"
+    if message.startswith("Object missing required field"):
+        field = message.split("`")[1]
+        return f"{field}: missing"
+    return message

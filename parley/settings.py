@@ -1,0 +1,72 @@
+"""Process settings: read from the environment once, at the edge, into one frozen struct."""
+
+from collections.abc import Mapping
+from typing import Annotated
+
+import msgspec
+
+PREFIX = "PARLEY_"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything a process needs to know about its surroundings.
+
+    `kafka_bootstrap` and `redis_url` are None when unset: `make run` then starts local
+    servers and passes their addresses in. Secrets are never part of the repr.
+    """
+
+    kafka_bootstrap: str | None = None
+    redis_url: str | None = None
+    topic: str = "parley.events"
+    topic_partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
+    http_host: str = "127.0.0.1"
+    http_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9108
+    channels_file: str | None = None
+    admin_token: str | None = None
+    graph_url: str = "https://graph.facebook.com/v21.0"
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
+    # Off for Tansu (no idempotent producer in its memory build), on against Apache Kafka.
+    kafka_idempotence: bool = False
+    produce_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=10)] = 5.0
+    consumer_group: str = "parley-engine"
+    sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        shown = {
+            field: ("***" if field == "admin_token" and value else value)
+            for field, value in msgspec.structs.asdict(self).items()
+        }
+        return f"Settings({shown})"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"{self.topic}.dead-letter"
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value that does not fit its setting."""
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Build Settings from `PARLEY_*` variables; raises SettingsError naming the variable."""
+    values = {
+        name[len(PREFIX) :].lower(): value
+        for name, value in env.items()
+        if name.startswith(PREFIX) and value != ""
+    }
+    known = set(Settings.__struct_fields__)
+    values = {name: value for name, value in values.items() if name in known}
+    try:
+        return msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as error:
+        raise SettingsError(_name_variable(str(error))) from None
+
+
+def _name_variable(message: str) -> str:
+    # msgspec says "... - at `$.http_port`"; operators know the variable, not the path.
+    if "`$." in message:
+        head, _, path = message.partition(" - at `$.")
+        return f"{PREFIX}{path.rstrip('`').upper()}: {head}"
+    return message
