@@ -1,0 +1,1 @@
+"""The conversation engine: applies conversation events from Kafka to Redis."""

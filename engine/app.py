@@ -1,0 +1,198 @@
+"""The engine's app factory: Redis, the consumer loop and the sweeper as owned resources,
+plus /healthz, /readyz and /metrics on PARLEY_METRICS_PORT."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from redis.exceptions import RedisError
+
+from engine import keys
+from engine.applier import Applier
+from engine.appkeys import (
+    CHANNELS,
+    CLOCK,
+    LOOP,
+    METRICS,
+    REDIS,
+    REGISTRY,
+    SCRIPTS,
+    SETTINGS,
+    STOPPING,
+    SWEEPER,
+    TASKS,
+)
+from engine.channel_store import channel_ids, seed_channels
+from engine.consumer import CommitOnRevoke, EngineLoop
+from engine.model import Queue
+from engine.scripts import Scripts
+from engine.sweeper import Sweeper
+from metrics import EngineMetrics
+from parley.channels import Channel
+from parley.kafka import ensure_topics
+from parley.redis import connect_redis
+from parley.settings import Settings
+
+log = logging.getLogger(__name__)
+# Phase one of shutdown: let the batch in hand finish and commit; then cancel.
+STOP_GRACE_S = 6.0
+
+
+def create_app(
+    settings: Settings,
+    channels: Iterable[Channel],
+    *,
+    clock: Callable[[], float] = time.time,
+    registry: CollectorRegistry | None = None,
+    sweep: bool = True,
+) -> web.Application:
+    app = web.Application()
+    app[SETTINGS] = settings
+    app[CHANNELS] = list(channels)
+    app[CLOCK] = clock
+    app[REGISTRY] = registry if registry is not None else CollectorRegistry()
+    app[METRICS] = EngineMetrics(app[REGISTRY])
+    app[TASKS] = []
+    app[STOPPING] = asyncio.Event()
+    app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_consumer)
+    if sweep:
+        app.cleanup_ctx.append(_sweeper)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    url = app[SETTINGS].redis_url
+    if url is None:
+        raise RuntimeError("PARLEY_REDIS_URL is not set (make run starts a local redis-server)")
+    client = connect_redis(url)
+    scripts = Scripts()
+    try:
+        await scripts.load(client)
+        await seed_channels(client, app[CHANNELS])
+        app[REDIS] = client
+        app[SCRIPTS] = scripts
+        yield
+    finally:
+        await client.aclose()
+
+
+async def _consumer(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.kafka_bootstrap is None:
+        raise RuntimeError("PARLEY_KAFKA_BOOTSTRAP is not set (make run starts a local broker)")
+    await ensure_topics(settings.kafka_bootstrap, {settings.topic: settings.topic_partitions})
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    applier = Applier(app[REDIS], app[SCRIPTS], app[CLOCK])
+    loop = EngineLoop(consumer, applier, app[SCRIPTS], app[REDIS], app[METRICS])
+    consumer.subscribe([settings.topic], listener=CommitOnRevoke(loop))
+    await consumer.start()
+    app[LOOP] = loop
+    task = asyncio.create_task(loop.run(), name="engine-loop")
+    app[TASKS].append(task)
+    try:
+        yield
+    finally:
+        loop.stop()
+        await _finish(task)
+        await consumer.stop()
+
+
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    sweeper = Sweeper(app[REDIS], app[SCRIPTS], app[METRICS], app[CLOCK])
+    app[SWEEPER] = sweeper
+    stopping = app[STOPPING]
+    interval = app[SETTINGS].sweep_interval_s
+
+    async def every_interval() -> None:
+        while not stopping.is_set():
+            try:
+                await sweeper.run_once()
+            except (RedisError, OSError) as error:
+                app[METRICS].sweeps.labels("error").inc()
+                log.warning("sweep failed", extra={"error": type(error).__name__})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), interval)
+
+    task = asyncio.create_task(every_interval(), name="sweeper")
+    app[TASKS].append(task)
+    try:
+        yield
+    finally:
+        stopping.set()
+        await _finish(task)
+
+
+async def _finish(task: "asyncio.Task[None]") -> None:
+    """Wait out the grace period, then cancel; a crash of the task is reported."""
+    done, _ = await asyncio.wait([task], timeout=STOP_GRACE_S)
+    if not done:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def healthz(request: web.Request) -> web.Response:
+    tasks = request.app[TASKS]
+    dead = [task.get_name() for task in tasks if task.done()]
+    if dead:
+        return web.json_response({"status": "failed", "stopped": dead}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        async with asyncio.timeout(2):
+            redis_ok = bool(await request.app[REDIS].ping())
+    except (TimeoutError, RedisError, OSError):
+        redis_ok = False
+    kafka_ok = bool(request.app[LOOP].consumer.assignment()) or await _kafka_answers(request)
+    status = 200 if redis_ok and kafka_ok else 503
+    return web.json_response({"kafka": kafka_ok, "redis": redis_ok}, status=status)
+
+
+async def _kafka_answers(request: web.Request) -> bool:
+    try:
+        async with asyncio.timeout(2):
+            await request.app[LOOP].consumer.topics()
+            return True
+    except (TimeoutError, KafkaError, OSError):
+        return False
+
+
+async def metrics(request: web.Request) -> web.Response:
+    await _refresh_queue_sizes(request.app)
+    body = generate_latest(request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _refresh_queue_sizes(app: web.Application) -> None:
+    """Queue sizes are read from Redis at scrape time: one ZCARD per channel and queue."""
+    client = app[REDIS]
+    try:
+        channels = await channel_ids(client)
+        pipe = client.pipeline(transaction=False)
+        for channel in channels:
+            for queue in Queue:
+                pipe.zcard(keys.queue(channel, queue))
+        sizes = iter(await pipe.execute())
+    except (RedisError, OSError):
+        return  # the last values stay; redis trouble shows in readyz and retries
+    gauge = app[METRICS].queue_size
+    for channel in channels:
+        for queue in Queue:
+            gauge.labels(channel, queue.value).set(next(sizes))

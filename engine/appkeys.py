@@ -1,0 +1,27 @@
+"""Typed keys for everything the engine's aiohttp app holds."""
+
+import asyncio
+from collections.abc import Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from engine.consumer import EngineLoop
+from engine.scripts import Scripts
+from engine.sweeper import Sweeper
+from metrics import EngineMetrics
+from parley.channels import Channel
+from parley.redis import RedisClient
+from parley.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+CHANNELS = web.AppKey("channels", list[Channel])
+CLOCK = web.AppKey("clock", Callable[[], float])
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+METRICS = web.AppKey("metrics", EngineMetrics)
+REDIS = web.AppKey("redis", RedisClient)
+SCRIPTS = web.AppKey("scripts", Scripts)
+LOOP = web.AppKey("loop", EngineLoop)
+SWEEPER = web.AppKey("sweeper", Sweeper)
+TASKS = web.AppKey("tasks", list[asyncio.Task[None]])
+STOPPING = web.AppKey("stopping", asyncio.Event)

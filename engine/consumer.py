@@ -1,0 +1,192 @@
+"""The consumer loop: poll a batch, apply it to Redis, then commit the next offsets.
+
+Offsets are committed only for events whose transitions Redis confirmed, so a crash
+replays at most the uncommitted tail, which apply.lua refuses as duplicates.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import msgspec
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, TimeoutError as RedisTimeoutError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+
+from engine.applier import Applied, Applier
+from engine.model import Assigned, Outcome, Resolved
+from engine.scripts import Scripts
+from metrics import EngineMetrics
+from parley.events import Event, decode_event
+from parley.redis import RedisClient
+
+log = logging.getLogger(__name__)
+RETRYABLE = (RedisConnectionError, RedisTimeoutError, NoScriptError, ConnectionError, OSError)
+
+
+class StopRequested(Exception):
+    """Stopping while Redis is unreachable: the batch is left uncommitted, for later."""
+
+
+class CommitPolicy:
+    """Commit when enough time or enough events have passed since the last commit;
+    committing less often is safe (replays are duplicates) and saves broker trips."""
+
+    def __init__(self, interval_s: float = 1.0, max_events: int = 20_000) -> None:
+        self.interval_s = interval_s
+        self.max_events = max_events
+
+    def should_commit(self, now: float, last_commit_at: float, uncommitted_events: int) -> bool:
+        return (
+            uncommitted_events >= self.max_events or now - last_commit_at >= self.interval_s
+        )
+
+
+class EngineLoop:
+    """One consumer's work. `run_once()` handles one poll; `stop()` only sets a flag."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        applier: Applier,
+        scripts: Scripts,
+        client: RedisClient,
+        metrics: EngineMetrics,
+        policy: CommitPolicy | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        max_records: int = 5000,
+    ) -> None:
+        self.consumer = consumer
+        self._applier = applier
+        self._scripts = scripts
+        self._client = client
+        self._metrics = metrics
+        self._policy = policy or CommitPolicy()
+        self._monotonic = monotonic
+        self._max_records = max_records
+        self._offsets: dict[TopicPartition, int] = {}
+        self._uncommitted = 0
+        self._last_commit_at = monotonic()
+        self._stopping = asyncio.Event()
+        # Held while a batch is applied and committed; the rebalance listener waits on it.
+        self.lock = asyncio.Lock()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        while not self.stopping:
+            try:
+                await self.run_once()
+            except StopRequested:
+                break
+        async with self.lock:
+            await self.commit()
+
+    async def run_once(self) -> int:
+        """Poll, apply and (by policy) commit one batch; the number of records."""
+        batch = await self.consumer.getmany(timeout_ms=200, max_records=self._max_records)
+        records = [record for part in batch.values() for record in part]
+        async with self.lock:
+            if records:
+                events = self._decode(records)
+                started = time.perf_counter()
+                results = await self._apply(events)
+                self._metrics.apply_seconds.observe(time.perf_counter() - started)
+                self._metrics.batch_events.observe(len(records))
+                self._count(results)
+                for tp, part in batch.items():
+                    self._offsets[tp] = part[-1].offset + 1
+                    self._report_lag(tp, part[-1].offset + 1)
+                self._uncommitted += len(records)
+            if self._offsets and self._policy.should_commit(
+                self._monotonic(), self._last_commit_at, self._uncommitted
+            ):
+                await self.commit()
+        return len(records)
+
+    async def commit(self) -> None:
+        """Commit the next offset of everything applied. Call with `lock` held."""
+        if not self._offsets:
+            return
+        try:
+            await self.consumer.commit(self._offsets)
+            self._metrics.commits.labels("ok").inc()
+        except (CommitFailedError, KafkaError) as error:
+            # A rebalance took the partitions: their next owner replays the tail, and
+            # apply.lua refuses what we already applied.
+            self._metrics.commits.labels("failed").inc()
+            log.warning("offset commit failed", extra={"error": type(error).__name__})
+        self._offsets = {}
+        self._uncommitted = 0
+        self._last_commit_at = self._monotonic()
+
+    def _decode(self, records: list[ConsumerRecord]) -> list[Event]:
+        events: list[Event] = []
+        for record in records:
+            try:
+                events.append(decode_event(record.value))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                self._metrics.events_applied.labels("undecodable", Outcome.REJECTED).inc()
+                log.error(
+                    "undecodable record skipped",
+                    extra={"partition": record.partition, "offset": record.offset},
+                )
+        return events
+
+    async def _apply(self, events: list[Event]) -> list[Applied]:
+        """Apply, retrying Redis failures with backoff for as long as it takes; nothing
+        is committed meanwhile. Stopping gives up (the batch is replayed later)."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(RETRYABLE),
+            wait=wait_exponential_jitter(initial=0.05, max=5),
+            reraise=True,
+        ):
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self._metrics.redis_retries.labels("apply").inc()
+                    if self.stopping:
+                        raise StopRequested
+                    await self._scripts.load(self._client)
+                return await self._applier.apply(events)
+        raise AssertionError("unreachable: AsyncRetrying reraises")
+
+    def _count(self, results: list[Applied]) -> None:
+        for result in results:
+            self._metrics.events_applied.labels(result.event.kind, result.outcome).inc()
+            if result.decision is None or result.outcome is not Outcome.APPLIED:
+                continue
+            for effect in result.decision.effects:
+                if isinstance(effect, Assigned):
+                    mode = "auto" if effect.auto else "manual"
+                    self._metrics.assignments.labels(result.event.channel, mode).inc()
+                elif isinstance(effect, Resolved):
+                    self._metrics.resolutions.labels(result.event.channel, effect.by).inc()
+
+    def _report_lag(self, tp: TopicPartition, position: int) -> None:
+        highwater = self.consumer.highwater(tp)
+        if highwater is not None:
+            self._metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                max(highwater - position, 0)
+            )
+
+
+class CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Finish the batch in hand and commit before partitions move; nothing else."""
+
+    def __init__(self, loop: EngineLoop) -> None:
+        self._loop = loop
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._loop.lock:
+            await self._loop.commit()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None

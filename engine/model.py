@@ -1,0 +1,123 @@
+"""Conversation state, the queues, and the effects a transition can have. No I/O."""
+
+from enum import StrEnum
+
+import msgspec
+
+
+class Queue(StrEnum):
+    NEW = "new"  # nobody has taken it; never has an assignee
+    OPEN = "open"  # assigned and being handled; always has an assignee
+    PENDING = "pending"  # waiting, e.g. on the customer; may have an assignee
+    RESOLVED = "resolved"  # done; never has an assignee
+
+
+ALL_QUEUES = tuple(Queue)
+# Queues whose conversations carry an auto-resolve deadline (last activity + the
+# channel's period for that queue).
+AUTO_RESOLVE_QUEUES = frozenset({Queue.NEW, Queue.PENDING})
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"  # the state or its annotations changed
+    DUPLICATE = "duplicate"  # this event id was applied before; nothing changed
+    REJECTED = "rejected"  # not allowed in this state (e.g. assigning a resolved one)
+    IGNORED = "ignored"  # nothing to do (e.g. a status for an unknown conversation)
+
+
+class Conversation(msgspec.Struct, frozen=True, kw_only=True):
+    """One customer's conversation on one channel, in its current cycle.
+
+    A cycle starts when a customer (or an agent) writes on no conversation or a resolved
+    one; `opened_at` is its start. Times are Unix seconds. `version` is bumped by every
+    write and is the compare-and-set token between the engine and the sweeper.
+    """
+
+    queue: Queue
+    assignee: str | None = None
+    last_activity_at: float
+    opened_at: float
+    last_customer_at: float | None = None
+    first_response_at: float | None = None
+    version: int = 0
+
+
+class ResolvedBy(StrEnum):
+    AGENT = "agent"
+    AUTO = "auto"
+
+
+# Effects: what happened besides the new state; adapters write, count and send them.
+class Opened(msgspec.Struct, frozen=True, tag=True):
+    """A new cycle began (first contact, or a message on a resolved conversation)."""
+
+
+class Assigned(msgspec.Struct, frozen=True, tag=True):
+    user: str
+    auto: bool
+
+
+class Unassigned(msgspec.Struct, frozen=True, tag=True):
+    user: str
+
+
+class Resolved(msgspec.Struct, frozen=True, tag=True):
+    by: ResolvedBy
+    cycle_seconds: float  # from opened_at to the resolution, for reports
+
+
+class FirstResponse(msgspec.Struct, frozen=True, tag=True):
+    seconds: float  # from opened_at to the first agent reply of the cycle
+
+
+class SendReply(msgspec.Struct, frozen=True, tag=True):
+    """An agent's reply to deliver to the customer (the outbound sender's work)."""
+
+    user: str
+    text: str | None
+    template: str | None
+
+
+class TagAdded(msgspec.Struct, frozen=True, tag=True):
+    tag: str
+
+
+class TopicAdded(msgspec.Struct, frozen=True, tag=True):
+    topic: str
+
+
+class NoteAdded(msgspec.Struct, frozen=True, tag=True):
+    user: str
+    text: str
+    at: float
+
+
+class StatusReceived(msgspec.Struct, frozen=True, tag=True):
+    """A delivery status; recorded only on a message we know, and never backwards."""
+
+    wamid: str
+    status: str
+
+
+Effect = (
+    Opened
+    | Assigned
+    | Unassigned
+    | Resolved
+    | FirstResponse
+    | SendReply
+    | TagAdded
+    | TopicAdded
+    | NoteAdded
+    | StatusReceived
+)
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """The result of a transition: the new state (None: still no conversation), what
+    else happened, and why nothing did when the outcome is rejected or ignored."""
+
+    outcome: Outcome
+    state: Conversation | None
+    effects: tuple[Effect, ...] = ()
+    reason: str | None = None

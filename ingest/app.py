@@ -1,0 +1,81 @@
+"""The receiver's app factory: what it owns is set up and torn down in cleanup contexts."""
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from ingest import health, webhooks
+from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, REGISTRY, SETTINGS
+from ingest.producer import EventProducer
+from ingest.routing import ChannelDirectory
+from metrics import IngestMetrics
+from parley.channels import Channel
+from parley.kafka import ensure_topics
+from parley.redis import connect_redis
+from parley.settings import Settings
+
+DEAD_LETTER_PARTITIONS = 1
+
+
+def create_app(
+    settings: Settings,
+    channels: Iterable[Channel],
+    *,
+    clock: Callable[[], float] = time.time,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    """The receiver. Needs `settings.kafka_bootstrap` and `settings.redis_url` set."""
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[CHANNELS] = ChannelDirectory(channels)
+    app[CLOCK] = clock
+    app[REGISTRY] = registry if registry is not None else CollectorRegistry()
+    app[METRICS] = IngestMetrics(app[REGISTRY])
+    app.cleanup_ctx.extend([_kafka, _redis])
+    app.add_routes(webhooks.routes)
+    app.add_routes(health.routes)
+    return app
+
+
+async def _kafka(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if settings.kafka_bootstrap is None:
+        raise RuntimeError("PARLEY_KAFKA_BOOTSTRAP is not set (make run starts a local broker)")
+    await ensure_topics(
+        settings.kafka_bootstrap,
+        {settings.topic: settings.topic_partitions, settings.dead_letter_topic: DEAD_LETTER_PARTITIONS},
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=settings.kafka_idempotence,
+        # Bounds a stalled request; the receiver answers 503 earlier (produce_timeout_s).
+        request_timeout_ms=int(settings.produce_timeout_s * 1000) + 1000,
+    )
+    await producer.start()
+    app[PRODUCER] = EventProducer(
+        producer,
+        settings.topic,
+        settings.dead_letter_topic,
+        settings.produce_timeout_s,
+        app[METRICS],
+    )
+    try:
+        yield
+    finally:
+        await producer.stop()  # flushes what is still buffered
+
+
+async def _redis(app: web.Application) -> AsyncIterator[None]:
+    url = app[SETTINGS].redis_url
+    if url is None:
+        raise RuntimeError("PARLEY_REDIS_URL is not set (make run starts a local redis-server)")
+    client = connect_redis(url)
+    app[REDIS] = client
+    try:
+        yield
+    finally:
+        await client.aclose()

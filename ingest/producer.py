@@ -1,0 +1,92 @@
+"""Putting a webhook call's events on Kafka, acknowledged before we answer Meta."""
+
+import asyncio
+import time
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from ingest.routing import Routed
+from metrics import IngestMetrics
+from parley.events import encode
+
+
+class ProduceError(Exception):
+    """Kafka did not acknowledge every event of the call in time; answer 503 so Meta
+    retries. Some events may still land: the engine applies each event id once."""
+
+
+class EventProducer:
+    """Sends a call's events keyed by conversation and waits for every acknowledgement
+    (acks=all on the producer). `publish` blocks at most `timeout_s`."""
+
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        topic: str,
+        dead_letter_topic: str,
+        timeout_s: float,
+        metrics: IngestMetrics,
+    ) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._dead_letter_topic = dead_letter_topic
+        self._timeout_s = timeout_s
+        self._metrics = metrics
+
+    async def publish(self, routed: Routed) -> None:
+        """Raises ProduceError when Kafka is down, slow or refuses."""
+        started = time.perf_counter()
+        deadline = started + self._timeout_s
+        try:
+            # send() itself waits when metadata is missing, e.g. while the broker is down.
+            async with asyncio.timeout(self._timeout_s):
+                deliveries = [
+                    await self._producer.send(
+                        self._topic,
+                        key=event.conversation.encode(),
+                        value=encode(event),
+                        headers=[("kind", event.kind.encode())],
+                    )
+                    for event in routed.events
+                ] + [
+                    await self._producer.send(
+                        self._dead_letter_topic,
+                        key=letter.event.conversation.encode(),
+                        value=encode(letter),
+                        headers=[("reason", letter.reason.encode())],
+                    )
+                    for letter in routed.dead_letters
+                ]
+        except (TimeoutError, KafkaError) as error:
+            raise ProduceError(type(error).__name__) from error
+        if deliveries:
+            # wait() never cancels: a late delivery still lands and is deduplicated.
+            done, late = await asyncio.wait(deliveries, timeout=deadline - time.perf_counter())
+            for delivery in late:
+                delivery.add_done_callback(_collect)
+            if late:
+                raise ProduceError("TimeoutError")
+            failures = [d.exception() for d in done if d.exception() is not None]
+            if failures:
+                raise ProduceError(type(failures[0]).__name__)
+        self._metrics.produce_seconds.observe(time.perf_counter() - started)
+        for event in routed.events:
+            self._metrics.events_produced.labels(event.kind).inc()
+        for letter in routed.dead_letters:
+            self._metrics.dead_lettered.labels(letter.reason).inc()
+
+    async def reachable(self) -> bool:
+        """True when the cluster answered a metadata request just now."""
+        try:
+            async with asyncio.timeout(2):
+                return bool(await self._producer.client.fetch_all_metadata())
+        except (TimeoutError, KafkaError, OSError):
+            return False
+
+
+def _collect(delivery: "asyncio.Future[object]") -> None:
+    # Read the outcome of a delivery nobody waits for any more, so asyncio does not
+    # report it as never retrieved; the caller already answered 503.
+    if not delivery.cancelled():
+        delivery.exception()

@@ -1,0 +1,91 @@
+"""Real servers for the whole session, a clean slate for every test.
+
+A Tansu broker and a redis-server start on free loopback ports (or set
+PARLEY_TEST_KAFKA_BOOTSTRAP / PARLEY_TEST_REDIS_URL to use running ones). Each test gets
+its own topic names and an empty Redis database.
+"""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+
+from parley.channels import Channel, ChannelSettings
+from parley.local import start_kafka, start_redis
+from parley.settings import Settings
+
+EU = Channel(
+    id="106540352242922",
+    app_secret="eu-app-secret-0123456789",
+    verify_token="eu-verify-token",
+    access_token="eu-graph-token",
+    settings=ChannelSettings(display_name="Support EU"),
+)
+US = Channel(
+    id="106540352242923",
+    app_secret="us-app-secret-9876543210",
+    verify_token="us-verify-token",
+    access_token="us-graph-token",
+    settings=ChannelSettings(display_name="Support US", auto_assign=False),
+)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    external = os.environ.get("PARLEY_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    server = start_kafka()
+    try:
+        yield f"127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    external = os.environ.get("PARLEY_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    server = start_redis()
+    try:
+        yield f"redis://127.0.0.1:{server.port}/0"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"parley-test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def settings(kafka_bootstrap: str, redis_url: str, topic: str) -> Settings:
+    return Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        redis_url=redis_url,
+        topic=topic,
+        topic_partitions=4,
+        consumer_group=f"{topic}-engine",
+        produce_timeout_s=3.0,
+        sweep_interval_s=0.2,
+    )
+
+
+@pytest.fixture
+def channels() -> list[Channel]:
+    return [EU, US]
