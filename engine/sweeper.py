@@ -55,7 +55,9 @@ class Sweeper:
                 while candidates := await self.due(channel, queue, cutoff):
                     count = await self.resolve(channel, queue, cutoff, candidates)
                     resolved += count
-                    if len(candidates) < SWEEP_BATCH:
+                    # A short page was the last; a page with nothing resolvable would
+                    # only come back again.
+                    if len(candidates) < SWEEP_BATCH or count == 0:
                         break
             await self._client.zremrangebyscore(
                 keys.seen(channel), "-inf", now - keys.DEDUPE_RETENTION_S

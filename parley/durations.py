@@ -3,7 +3,7 @@
 import re
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"([1-9][0-9]{0,8})([smhd])")
+_DURATION = re.compile(r"([1-9][0-9]{0,9})([smhd])")
 OFF = "off"
 
 

@@ -1,0 +1,80 @@
+"""`make run`: the whole thing on one machine.
+
+Starts a local Tansu broker and redis-server unless PARLEY_KAFKA_BOOTSTRAP /
+PARLEY_REDIS_URL point at real ones, then `python -m ingest` and `python -m engine`,
+prints where everything is, and stops it all on Ctrl-C (or SIGTERM).
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from parley.local import Server, start_kafka, start_redis, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CHANNELS = ROOT / "deploy" / "local" / "channels.toml"
+
+
+def main() -> int:
+    env = dict(os.environ)
+    servers: list[Server] = []
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        if not env.get("PARLEY_KAFKA_BOOTSTRAP"):
+            kafka = start_kafka()
+            servers.append(kafka)
+            env["PARLEY_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{kafka.port}"
+        if not env.get("PARLEY_REDIS_URL"):
+            redis = start_redis()
+            servers.append(redis)
+            env["PARLEY_REDIS_URL"] = f"redis://127.0.0.1:{redis.port}/0"
+        env.setdefault("PARLEY_CHANNELS_FILE", str(DEMO_CHANNELS))
+        host = env.setdefault("PARLEY_HTTP_HOST", "127.0.0.1")
+        http_port = int(env.setdefault("PARLEY_HTTP_PORT", "8080"))
+        metrics_port = int(env.setdefault("PARLEY_METRICS_PORT", "9108"))
+        for module in ("ingest", "engine"):
+            children.append(subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env))
+        wait_for_port(http_port, children[0], 30)
+        wait_for_port(metrics_port, children[1], 30)
+        print(
+            f"""
+Parley is running.
+  webhook   http://{host}:{http_port}/webhooks/whatsapp
+  ingest    http://{host}:{http_port}/readyz   http://{host}:{http_port}/metrics
+  engine    http://{host}:{metrics_port}/readyz   http://{host}:{metrics_port}/metrics
+  kafka     {env["PARLEY_KAFKA_BOOTSTRAP"]}   redis {env["PARLEY_REDIS_URL"]}
+  channels  {env["PARLEY_CHANNELS_FILE"]}
+Ctrl-C stops everything.
+""",
+            flush=True,
+        )
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+        failed = [child.args for child in children if child.poll() not in (None, 0)]
+        return 1 if failed else 0
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=12)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for server in servers:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

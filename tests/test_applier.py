@@ -1,0 +1,130 @@
+"""Applying events to a real redis-server: transitions, idempotence, the hash tag rule."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from hypothesis import given, strategies as st
+from redis.asyncio import Redis
+from redis.crc import key_slot
+
+from engine import keys
+from engine.applier import Applier
+from engine.channel_store import seed_channels
+from engine.inspect import NotFound, queue_sizes, show_conversation
+from engine.model import Outcome, Queue
+from engine.scripts import Scripts
+from tests import factory as f
+from tests.conftest import EU, US
+
+T0 = 1_790_000_000.0
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def applier(redis: Redis) -> AsyncIterator[Applier]:
+    scripts = Scripts()
+    await scripts.load(redis)
+    await seed_channels(redis, [EU, US])
+    yield Applier(redis, scripts, Clock(T0))
+
+
+async def state(redis: Redis, channel: str, wa_id: str) -> dict[str, object]:
+    return await show_conversation(redis, f"{channel}:{wa_id}")
+
+
+async def test_the_conversation_lifecycle_with_auto_assignment(applier: Applier, redis: Redis) -> None:
+    [first] = await applier.apply([f.customer(EU.id, "111", T0)])
+    assert first.outcome is Outcome.APPLIED
+    assert (await state(redis, EU.id, "111"))["queue"] == "new"
+    assert (await state(redis, EU.id, "111"))["assignee"] is None
+
+    await applier.apply([f.reply(EU.id, "111", T0 + 60, user="alice")])
+    after_reply = await state(redis, EU.id, "111")
+    assert (after_reply["queue"], after_reply["assignee"]) == ("open", "alice")
+
+    await applier.apply([f.move(EU.id, "111", "resolved", T0 + 120)])
+    resolved = await state(redis, EU.id, "111")
+    assert (resolved["queue"], resolved["assignee"]) == ("resolved", None)
+
+    await applier.apply([f.customer(EU.id, "111", T0 + 180)])
+    reopened = await state(redis, EU.id, "111")
+    assert (reopened["queue"], reopened["assignee"]) == ("new", None)
+    assert await queue_sizes(redis, EU.id) == {"new": 1, "open": 0, "pending": 0, "resolved": 0}
+
+
+async def test_without_auto_assignment_a_reply_leaves_it_unassigned(applier: Applier, redis: Redis) -> None:
+    await applier.apply([f.customer(US.id, "222", T0), f.reply(US.id, "222", T0 + 5)])
+    after = await state(redis, US.id, "222")
+    assert (after["queue"], after["assignee"]) == ("new", None)
+
+
+async def test_the_same_event_twice_is_applied_once(applier: Applier, redis: Redis) -> None:
+    message = f.customer(EU.id, "333", T0, wamid="wamid.SAME")
+    tagged = f.tag(EU.id, "333", "vip", T0 + 1)
+    first = await applier.apply([message, tagged, message])
+    assert [r.outcome for r in first] == [Outcome.APPLIED, Outcome.APPLIED, Outcome.DUPLICATE]
+    before = await state(redis, EU.id, "333")
+    again = await applier.apply([message, tagged])
+    assert [r.outcome for r in again] == [Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert await state(redis, EU.id, "333") == before
+
+
+async def test_a_rejected_event_is_remembered_so_a_replay_cannot_apply_it_later(
+    applier: Applier, redis: Redis
+) -> None:
+    early_assign = f.assign(EU.id, "444", "bob", T0)  # no conversation yet: rejected
+    [result] = await applier.apply([early_assign])
+    assert result.outcome is Outcome.REJECTED
+    await applier.apply([f.customer(EU.id, "444", T0 + 1)])
+    [replayed] = await applier.apply([early_assign])
+    assert replayed.outcome is Outcome.DUPLICATE
+    assert (await state(redis, EU.id, "444"))["assignee"] is None
+
+
+async def test_annotations_are_stored(applier: Applier, redis: Redis) -> None:
+    await applier.apply(
+        [
+            f.customer(EU.id, "555", T0),
+            f.tag(EU.id, "555", "billing", T0 + 1),
+            f.tag(EU.id, "555", "billing", T0 + 2),
+            f.topic(EU.id, "555", "refund", T0 + 3),
+            f.note(EU.id, "555", "called back", T0 + 4),
+        ]
+    )
+    shown = await state(redis, EU.id, "555")
+    assert shown["tags"] == ["billing"]
+    assert shown["topics"] == ["refund"]
+    assert shown["notes"] == 1
+    assert shown["last_activity_at"] == "2026-09-21T14:13:24+00:00"
+
+
+async def test_events_for_an_unconfigured_channel_are_rejected(applier: Applier) -> None:
+    [result] = await applier.apply([f.customer("999", "666", T0)])
+    assert result.outcome is Outcome.REJECTED
+
+
+async def test_the_operator_view_says_when_nothing_exists(redis: Redis, applier: Applier) -> None:
+    with pytest.raises(NotFound):
+        await show_conversation(redis, f"{EU.id}:000")
+    with pytest.raises(NotFound):
+        await queue_sizes(redis, "999")
+    with pytest.raises(ValueError):
+        await show_conversation(redis, "no-colon")
+
+
+@given(
+    channel=st.from_regex(r"[0-9]{1,20}", fullmatch=True),
+    wa_id=st.from_regex(r"[0-9]{1,20}", fullmatch=True),
+)
+def test_every_key_of_a_conversation_shares_its_channels_slot(channel: str, wa_id: str) -> None:
+    slots = {key_slot(key.encode()) for key in keys.conversation_keys(channel, wa_id)}
+    slots |= {key_slot(keys.settings(channel).encode())}
+    slots |= {key_slot(keys.queue(channel, queue).encode()) for queue in Queue}
+    assert len(slots) == 1

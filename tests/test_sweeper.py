@@ -1,0 +1,161 @@
+"""Auto-resolution against a real redis-server, with an injected clock."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import msgspec
+import pytest
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from engine.applier import Applier
+from engine.channel_store import save_channel_settings, seed_channels
+from engine.inspect import queue_sizes, show_conversation
+from engine.model import Queue
+from engine.scripts import Scripts
+from engine.sweeper import Sweeper
+from metrics import EngineMetrics
+from parley.channels import ChannelSettings
+from tests import factory as f
+from tests.conftest import EU
+
+T0 = 1_790_000_000.0
+PERIOD = 5  # seconds: the channel's auto-resolve period for new and pending
+FAST = msgspec.structs.replace(EU.settings, auto_resolve_new_s=PERIOD, auto_resolve_pending_s=PERIOD)
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Parts(msgspec.Struct):
+    applier: Applier
+    sweeper: Sweeper
+    scripts: Scripts
+    clock: Clock
+    registry: CollectorRegistry
+
+
+@pytest.fixture
+async def parts(redis: Redis) -> AsyncIterator[Parts]:
+    scripts = Scripts()
+    await scripts.load(redis)
+    await seed_channels(redis, [EU])
+    await save_channel_settings(redis, EU.id, FAST)
+    clock = Clock(T0)
+    registry = CollectorRegistry()
+    yield Parts(
+        Applier(redis, scripts, clock),
+        Sweeper(redis, scripts, EngineMetrics(registry), clock),
+        scripts,
+        clock,
+        registry,
+    )
+
+
+async def queue_of(redis: Redis, wa_id: str) -> tuple[object, object]:
+    shown = await show_conversation(redis, f"{EU.id}:{wa_id}")
+    return shown["queue"], shown["assignee"]
+
+
+async def test_idle_new_and_pending_are_resolved_and_unassigned_open_never(
+    parts: Parts, redis: Redis
+) -> None:
+    await parts.applier.apply(
+        [
+            f.customer(EU.id, "new", T0),
+            f.customer(EU.id, "pending", T0),
+            f.reply(EU.id, "pending", T0, user="alice"),
+            f.move(EU.id, "pending", "pending", T0),
+            f.customer(EU.id, "open", T0),
+            f.reply(EU.id, "open", T0, user="bob"),
+        ]
+    )
+    assert await queue_of(redis, "pending") == ("pending", "alice")
+
+    parts.clock.now = T0 + PERIOD - 0.001
+    assert await parts.sweeper.run_once() == 0
+
+    parts.clock.now = T0 + PERIOD
+    assert await parts.sweeper.run_once() == 2
+    assert await queue_of(redis, "new") == ("resolved", None)
+    assert await queue_of(redis, "pending") == ("resolved", None)
+
+    parts.clock.now = T0 + 365 * 86400
+    assert await parts.sweeper.run_once() == 0
+    assert await queue_of(redis, "open") == ("open", "bob")
+    assert parts.registry.get_sample_value(
+        "parley_auto_resolved_total", {"channel": EU.id, "queue": "pending"}
+    ) == 1
+
+
+async def test_a_conversation_touched_after_selection_is_not_resolved(parts: Parts, redis: Redis) -> None:
+    await parts.applier.apply([f.customer(EU.id, "touched", T0)])
+    cutoff = T0 + 1  # due: last activity T0 <= cutoff
+    selected = await parts.sweeper.due(EU.id, Queue.NEW, cutoff)
+    assert [wa_id for wa_id, _ in selected] == ["touched"]
+
+    await parts.applier.apply([f.tag(EU.id, "touched", "still-here", T0 + 0.5)])
+    assert await parts.sweeper.resolve(EU.id, Queue.NEW, cutoff, selected) == 0
+    assert await queue_of(redis, "touched") == ("new", None)
+
+
+async def test_the_engine_decides_again_when_the_sweeper_got_there_first(
+    parts: Parts, redis: Redis
+) -> None:
+    """The version is the compare-and-set token both ways: an event decided on a state
+    the sweeper has since resolved is decided again on the resolved state."""
+    await parts.applier.apply([f.customer(EU.id, "race", T0)])
+    parts.clock.now = T0 + PERIOD
+    assert await parts.sweeper.run_once() == 1
+    [result] = await parts.applier.apply([f.customer(EU.id, "race", T0 + PERIOD + 1)])
+    assert result.decision is not None and result.decision.state is not None
+    assert await queue_of(redis, "race") == ("new", None)
+    shown = await show_conversation(redis, f"{EU.id}:race")
+    assert shown["opened_at"] == "2026-09-21T14:13:26+00:00"  # a new cycle
+
+
+async def test_two_sweepers_never_resolve_one_conversation_twice(parts: Parts, redis: Redis) -> None:
+    await parts.applier.apply([f.customer(EU.id, str(n), T0) for n in range(300)])
+    parts.clock.now = T0 + PERIOD
+    other = Sweeper(redis, parts.scripts, EngineMetrics(CollectorRegistry()), parts.clock)
+    counts = await asyncio.gather(*(s.run_once() for s in (parts.sweeper, other, parts.sweeper)))
+    assert sum(counts) == 300
+    assert await queue_sizes(redis, EU.id) == {"new": 0, "open": 0, "pending": 0, "resolved": 300}
+
+
+async def test_a_new_period_applies_at_once_to_everyone_waiting(parts: Parts, redis: Redis) -> None:
+    await parts.applier.apply([f.customer(EU.id, str(n), T0) for n in range(50)])
+    parts.clock.now = T0 + 60
+    slow = msgspec.structs.replace(FAST, auto_resolve_new_s=3600)
+    await save_channel_settings(redis, EU.id, slow)
+    assert await parts.sweeper.run_once() == 0
+
+    await redis.config_resetstat()
+    await save_channel_settings(redis, EU.id, msgspec.structs.replace(slow, auto_resolve_new_s=30))
+    assert await parts.sweeper.run_once() == 50
+    # Nothing was rescanned: the conversations were found by score, not by iteration.
+    stats = await redis.info("commandstats")
+    assert not {"cmdstat_scan", "cmdstat_zscan", "cmdstat_keys"} & set(stats)
+    assert stats["cmdstat_zrangebyscore"]["calls"] <= 3
+
+
+async def test_off_turns_auto_resolution_off(parts: Parts, redis: Redis) -> None:
+    await parts.applier.apply([f.customer(EU.id, "kept", T0)])
+    off = ChannelSettings(display_name="EU", auto_resolve_new_s=None, auto_resolve_pending_s=None)
+    await save_channel_settings(redis, EU.id, off)
+    parts.clock.now = T0 + 10 * 365 * 86400
+    assert await parts.sweeper.run_once() == 0
+    assert await queue_of(redis, "kept") == ("new", None)
+
+
+async def test_sweeping_forgets_dedupe_ids_past_their_retention(parts: Parts, redis: Redis) -> None:
+    message = f.customer(EU.id, "old", T0, wamid="wamid.OLD")
+    await parts.applier.apply([message])
+    parts.clock.now = T0 + 9 * 86400
+    await parts.sweeper.run_once()
+    assert await redis.zscore(f"parley:{{{EU.id}}}:seen", "wamid.OLD") is None
