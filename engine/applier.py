@@ -66,10 +66,10 @@ class Applier:
             state = states[conversation]
             for index in indices:
                 event = events[index]
-                if event.id in seen:
+                if (event.channel, event.id) in seen:
                     results[index] = Applied(event, Outcome.DUPLICATE)
                     continue
-                seen.add(event.id)
+                seen.add((event.channel, event.id))
                 channel_settings = settings.get(event.channel)
                 decision = (
                     NO_CHANNEL
@@ -100,7 +100,9 @@ class Applier:
 
     async def _read(
         self, events: Sequence[Event], pending: dict[str, list[int]]
-    ) -> tuple[dict[str, Conversation | None], dict[str, ChannelSettings], set[str]]:
+    ) -> tuple[dict[str, Conversation | None], dict[str, ChannelSettings], set[tuple[str, str]]]:
+        """States, channel settings, and the (channel, event id) pairs already decided:
+        dedupe is per channel, as the seen sets are."""
         ids_by_channel: dict[str, list[str]] = defaultdict(list)
         for indices in pending.values():
             for index in indices:
@@ -121,7 +123,7 @@ class Applier:
             for conversation, answer in zip(conversations, answers, strict=False)
         }
         settings: dict[str, ChannelSettings] = {}
-        seen: set[str] = set()
+        seen: set[tuple[str, str]] = set()
         rest = answers[len(conversations) :]
         for position, channel in enumerate(channels):
             decoded = decode_settings(rest[2 * position])
@@ -129,7 +131,7 @@ class Applier:
                 settings[channel] = decoded
             scores = rest[2 * position + 1]
             seen.update(
-                event_id
+                (channel, event_id)
                 for event_id, score in zip(ids_by_channel[channel], scores, strict=True)
                 if score is not None
             )

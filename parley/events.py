@@ -34,7 +34,7 @@ class _Payload(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     """Base of every payload: the `kind` tag names what happened."""
 
 
-class CustomerMessage(_Payload, tag="customer.message"):
+class CustomerMessage(_Payload, frozen=True, tag="customer.message"):
     """A message from the customer. `message` is the object as Meta sent it."""
 
     wamid: str
@@ -46,7 +46,7 @@ class CustomerMessage(_Payload, tag="customer.message"):
     message: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class MessageStatus(_Payload, tag="message.status"):
+class MessageStatus(_Payload, frozen=True, tag="message.status"):
     """A delivery status of a message we sent: sent, delivered, read, failed (or newer)."""
 
     wamid: str
@@ -57,7 +57,7 @@ class MessageStatus(_Payload, tag="message.status"):
     pricing_category: str | None = None
 
 
-class AgentReply(_Payload, tag="agent.reply"):
+class AgentReply(_Payload, frozen=True, tag="agent.reply"):
     """An agent's reply: free-form text, or an approved template by name."""
 
     actor: Actor
@@ -65,33 +65,33 @@ class AgentReply(_Payload, tag="agent.reply"):
     template: str | None = None
 
 
-class Move(_Payload, tag="agent.move"):
+class Move(_Payload, frozen=True, tag="agent.move"):
     """Move to a queue by hand (the API allows pending and resolved)."""
 
     actor: Actor
     queue: str
 
 
-class Assign(_Payload, tag="agent.assign"):
+class Assign(_Payload, frozen=True, tag="agent.assign"):
     actor: Actor
     assignee: str
 
 
-class Unassign(_Payload, tag="agent.unassign"):
+class Unassign(_Payload, frozen=True, tag="agent.unassign"):
     actor: Actor
 
 
-class AddTag(_Payload, tag="agent.tag"):
+class AddTag(_Payload, frozen=True, tag="agent.tag"):
     actor: Actor
     tag: str
 
 
-class AddNote(_Payload, tag="agent.note"):
+class AddNote(_Payload, frozen=True, tag="agent.note"):
     actor: Actor
     text: str
 
 
-class AddTopic(_Payload, tag="agent.topic"):
+class AddTopic(_Payload, frozen=True, tag="agent.topic"):
     actor: Actor
     topic: str
 

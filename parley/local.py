@@ -29,17 +29,18 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    name = str(process.args[0]) if isinstance(process.args, list) else str(process.args)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise LocalServerError(f"{process.args[0]} exited with {process.returncode} at start")
+            raise LocalServerError(f"{name} exited with {process.returncode} at start")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
         except OSError:
             time.sleep(0.02)
     process.kill()
-    raise LocalServerError(f"{process.args[0]} did not listen on {port} within {timeout_s}s")
+    raise LocalServerError(f"{name} did not listen on {port} within {timeout_s}s")
 
 
 def tansu_binary() -> str:

@@ -1,0 +1,253 @@
+"""The conversation state machine: state and event in, decision out. No I/O, no clock.
+
+The table it implements, and why each open case went the way it did, is
+docs/transitions.md. Event ids, versions and duplicates are the adapter's business: a
+returned state carries the input's `version`, and the adapter bumps it when it writes.
+"""
+
+from typing import Any, assert_never
+
+import msgspec
+
+from engine.model import (
+    AUTO_RESOLVE_QUEUES,
+    Assigned,
+    Conversation,
+    Decision,
+    Effect,
+    FirstResponse,
+    NoteAdded,
+    Opened,
+    Outcome,
+    Queue,
+    Resolved,
+    ResolvedBy,
+    SendReply,
+    StatusReceived,
+    TagAdded,
+    TopicAdded,
+    Unassigned,
+)
+from parley.channels import ChannelSettings
+from parley.events import (
+    AddNote,
+    AddTag,
+    AddTopic,
+    AgentReply,
+    Assign,
+    CustomerMessage,
+    Event,
+    MessageStatus,
+    Move,
+    Unassign,
+)
+
+NO_CONVERSATION = "no conversation"
+MOVE_TARGETS = frozenset({Queue.PENDING, Queue.RESOLVED})
+
+
+def transition(
+    state: Conversation | None, event: Event, settings: ChannelSettings, now: float
+) -> Decision:
+    """What `event` does to `state` (None: no conversation yet).
+
+    `now` is deliberately unused: stored times come from `event.occurred_at` only, so
+    replaying the same events over the same state always gives the same result.
+    Never returns Outcome.DUPLICATE; the adapter detects duplicates by event id.
+    """
+    at = event.occurred_at
+    payload = event.payload
+    match payload:
+        case CustomerMessage():
+            return _customer_message(state, at)
+        case MessageStatus():
+            if state is None:
+                return _ignored(state, NO_CONVERSATION)
+            return _applied(_touch(state, at), StatusReceived(payload.wamid, payload.status))
+        case AgentReply():
+            return _reply(state, payload, settings, at)
+        case Move():
+            return _move(state, payload.queue, at)
+        case Assign():
+            return _assign(state, payload.assignee, at)
+        case Unassign():
+            return _unassign(state, at)
+        case AddTag():
+            return _annotate(state, at, "tag", payload.tag, TagAdded(payload.tag))
+        case AddNote():
+            note = NoteAdded(payload.actor.user, payload.text, at)
+            return _annotate(state, at, "note", payload.text, note)
+        case AddTopic():
+            return _annotate(state, at, "topic", payload.topic, TopicAdded(payload.topic))
+    assert_never(payload)
+
+
+def auto_resolve(state: Conversation | None, settings: ChannelSettings, now: float) -> Decision:
+    """What one sweep at `now` does to `state`: resolve it if it sat idle long enough."""
+    if state is None:
+        return _ignored(state, NO_CONVERSATION)
+    if state.queue not in AUTO_RESOLVE_QUEUES:
+        return _ignored(state, f"{state.queue} conversations do not auto-resolve")
+    cutoff = auto_resolve_cutoff(state.queue, settings, now)
+    if cutoff is None:
+        return _ignored(state, f"auto-resolve is off for {state.queue}")
+    # Compared as the sweeper's script compares (activity <= cutoff), not as
+    # activity + period <= now, so that float rounding cannot make the two disagree.
+    if state.last_activity_at > cutoff:
+        return _ignored(state, "not idle long enough")
+    # Activity stays: a sweep is nobody acting on the conversation.
+    return _resolve(state, ResolvedBy.AUTO, now)
+
+
+def auto_resolve_cutoff(queue: Queue, settings: ChannelSettings, now: float) -> float | None:
+    """Last activity at or below which conversations in `queue` are due at `now`;
+    None when the queue never auto-resolves or the channel switched it off."""
+    if queue is Queue.NEW:
+        period = settings.auto_resolve_new_s
+    elif queue is Queue.PENDING:
+        period = settings.auto_resolve_pending_s
+    else:
+        return None
+    return None if period is None else now - period
+
+
+def _customer_message(state: Conversation | None, at: float) -> Decision:
+    if state is None or state.queue is Queue.RESOLVED:
+        return _applied(_new_cycle(state, at, last_customer_at=at), Opened())
+    queue = state.queue
+    if queue is Queue.PENDING:
+        queue = Queue.NEW if state.assignee is None else Queue.OPEN
+    last_customer_at = at if state.last_customer_at is None else max(state.last_customer_at, at)
+    return _applied(_touch(state, at, queue=queue, last_customer_at=last_customer_at))
+
+
+def _reply(
+    state: Conversation | None, reply: AgentReply, settings: ChannelSettings, at: float
+) -> Decision:
+    if _blank(reply.text) and _blank(reply.template):
+        return _rejected(state, "reply needs text or a template")
+    user = reply.actor.user
+    effects: list[Effect] = []
+    if state is None or state.queue is Queue.RESOLVED:
+        last_customer_at = None if state is None else state.last_customer_at
+        state = _new_cycle(state, at, last_customer_at=last_customer_at)
+        effects.append(Opened())
+    else:
+        state = _touch(state, at)
+    # Only new and pending can be unassigned here; an open one keeps its assignee even
+    # when a colleague answers.
+    if settings.auto_assign and state.assignee is None:
+        queue = Queue.OPEN if state.queue is Queue.NEW else state.queue
+        state = msgspec.structs.replace(state, queue=queue, assignee=user)
+        effects.append(Assigned(user, auto=True))
+    effects.append(SendReply(user, reply.text, reply.template))
+    if state.first_response_at is None:
+        state = msgspec.structs.replace(state, first_response_at=at)
+        effects.append(FirstResponse(at - state.opened_at))
+    return _applied(state, *effects)
+
+
+def _move(state: Conversation | None, target: str, at: float) -> Decision:
+    if target not in MOVE_TARGETS:
+        return _rejected(state, "can only move to pending or resolved")
+    if state is None:
+        return _rejected(state, NO_CONVERSATION)
+    if target == Queue.PENDING:
+        if state.queue is Queue.PENDING:
+            return _ignored(state, "already pending")
+        if state.queue is Queue.RESOLVED:
+            return _rejected(state, "resolved conversations cannot be pending")
+        return _applied(_touch(state, at, queue=Queue.PENDING))
+    if state.queue is Queue.RESOLVED:
+        return _ignored(state, "already resolved")
+    return _resolve(_touch(state, at), ResolvedBy.AGENT, at)
+
+
+def _assign(state: Conversation | None, assignee: str, at: float) -> Decision:
+    if not assignee.strip():
+        return _rejected(state, "assignee must not be empty")
+    if state is None:
+        return _rejected(state, NO_CONVERSATION)
+    if state.queue is Queue.RESOLVED:
+        return _rejected(state, "resolved conversations have no assignee")
+    if state.assignee == assignee:
+        return _ignored(state, "already assigned")
+    effects: list[Effect] = []
+    if state.assignee is not None:
+        effects.append(Unassigned(state.assignee))
+    effects.append(Assigned(assignee, auto=False))
+    queue = Queue.OPEN if state.queue is Queue.NEW else state.queue
+    return _applied(_touch(state, at, queue=queue, assignee=assignee), *effects)
+
+
+def _unassign(state: Conversation | None, at: float) -> Decision:
+    if state is None:
+        return _rejected(state, NO_CONVERSATION)
+    if state.assignee is None:
+        return _ignored(state, "not assigned")
+    # Open means assigned, so it falls back to new; pending keeps waiting, unassigned.
+    queue = Queue.NEW if state.queue is Queue.OPEN else state.queue
+    effect = Unassigned(state.assignee)
+    return _applied(_touch(state, at, queue=queue, assignee=None), effect)
+
+
+def _annotate(
+    state: Conversation | None, at: float, what: str, value: str, effect: Effect
+) -> Decision:
+    if not value.strip():
+        return _rejected(state, f"{what} must not be empty")
+    if state is None:
+        return _rejected(state, NO_CONVERSATION)
+    return _applied(_touch(state, at), effect)
+
+
+def _resolve(state: Conversation, by: ResolvedBy, at: float) -> Decision:
+    effects: list[Effect] = []
+    if state.assignee is not None:
+        effects.append(Unassigned(state.assignee))
+    effects.append(Resolved(by, cycle_seconds=at - state.opened_at))
+    resolved = msgspec.structs.replace(state, queue=Queue.RESOLVED, assignee=None)
+    return _applied(resolved, *effects)
+
+
+def _new_cycle(
+    state: Conversation | None, at: float, *, last_customer_at: float | None
+) -> Conversation:
+    if state is None:
+        return Conversation(
+            queue=Queue.NEW, opened_at=at, last_activity_at=at, last_customer_at=last_customer_at
+        )
+    # A resolved conversation reopens in place, keeping its version for the adapter's
+    # compare-and-set; activity still never moves backwards.
+    return _touch(
+        state,
+        at,
+        queue=Queue.NEW,
+        assignee=None,
+        opened_at=at,
+        last_customer_at=last_customer_at,
+        first_response_at=None,
+    )
+
+
+def _touch(state: Conversation, at: float, **changes: Any) -> Conversation:
+    # Kafka order decides transitions; a late timestamp must not pull activity back.
+    return msgspec.structs.replace(
+        state, last_activity_at=max(state.last_activity_at, at), **changes
+    )
+
+
+def _blank(text: str | None) -> bool:
+    return text is None or not text.strip()
+
+
+def _applied(state: Conversation, *effects: Effect) -> Decision:
+    return Decision(outcome=Outcome.APPLIED, state=state, effects=effects)
+
+
+def _rejected(state: Conversation | None, reason: str) -> Decision:
+    return Decision(outcome=Outcome.REJECTED, state=state, reason=reason)
+
+
+def _ignored(state: Conversation | None, reason: str) -> Decision:
+    return Decision(outcome=Outcome.IGNORED, state=state, reason=reason)

@@ -1,0 +1,107 @@
+"""Running `python -m engine` as a real process, and comparing Redis states."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from redis.asyncio import Redis
+
+from parley.local import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+QUIET_CHANNELS = """
+[[channels]]
+id = "{eu}"
+app_secret = "a"
+verify_token = "v"
+access_token = "t"
+display_name = "EU"
+auto_resolve_new = "off"
+auto_resolve_pending = "off"
+
+[[channels]]
+id = "{us}"
+app_secret = "b"
+verify_token = "w"
+access_token = "u"
+display_name = "US"
+auto_assign = false
+auto_resolve_new = "off"
+auto_resolve_pending = "off"
+"""
+
+
+def start_engine(
+    bootstrap: str, redis_url: str, topic: str, group: str, channels_file: Path
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PARLEY_KAFKA_BOOTSTRAP": bootstrap,
+        "PARLEY_REDIS_URL": redis_url,
+        "PARLEY_TOPIC": topic,
+        "PARLEY_TOPIC_PARTITIONS": "4",
+        "PARLEY_CONSUMER_GROUP": group,
+        "PARLEY_METRICS_PORT": str(free_port()),
+        "PARLEY_CHANNELS_FILE": str(channels_file),
+        "PARLEY_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+    )
+
+
+async def committed_everything(bootstrap: str, topic: str, group: str) -> bool:
+    """True when the group's committed offsets reached the end of every partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            if (await consumer.committed(tp) or 0) < ends[tp]:
+                return False
+        return bool(partitions)
+    finally:
+        await consumer.stop()
+
+
+async def wait_committed(bootstrap: str, topic: str, group: str, timeout_s: float = 120) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await committed_everything(bootstrap, topic, group):
+        assert asyncio.get_running_loop().time() < deadline, "the engine did not finish in time"
+        await asyncio.sleep(0.2)
+
+
+async def canonical_dump(client: Redis) -> dict[str, Any]:
+    """Every key with its type and content, order-independent, for equality checks."""
+    dump: dict[str, Any] = {}
+    async for raw in client.scan_iter(count=1000):
+        key = raw.decode()
+        kind = (await client.type(raw)).decode()
+        if kind == "hash":
+            value: Any = sorted((await client.hgetall(raw)).items())
+        elif kind == "zset":
+            value = sorted(await client.zrange(raw, 0, -1, withscores=True))
+        elif kind == "set":
+            value = sorted(await client.smembers(raw))
+        elif kind == "list":
+            value = await client.lrange(raw, 0, -1)
+        else:
+            value = await client.get(raw)
+        dump[key] = (kind, value)
+    return dump
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,112 @@
+"""Webhook -> receiver -> real broker -> engine -> real redis-server, and back out."""
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from engine.app import create_app as create_engine
+from engine.inspect import NotFound, show_conversation
+from ingest.app import create_app as create_receiver
+from ingest.samples import text_message
+from ingest.signature import sign
+from parley.channels import Channel
+from parley.settings import Settings
+from tests import factory as f
+from tests.conftest import EU, US
+from tests.kafka_tools import eventually, produce
+
+T0 = 1_790_000_000
+
+
+@pytest.fixture
+async def receiver(
+    aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    settings: Settings,
+    channels: list[Channel],
+) -> TestClient:  # type: ignore[type-arg]
+    await aiohttp_server(create_engine(settings, channels))
+    return await aiohttp_client(create_receiver(settings, channels))
+
+
+async def webhook(client: TestClient, channel: Channel, wa_id: str, wamid: str, at: int) -> None:  # type: ignore[type-arg]
+    body = json.dumps(text_message(channel.id, wa_id, wamid, "Hi, my order is late", at)).encode()
+    response = await client.post(
+        "/webhooks/whatsapp", data=body, headers={"X-Hub-Signature-256": sign(body, channel.app_secret)}
+    )
+    assert response.status == 200, await response.text()
+
+
+def conversation(redis: Redis, channel: Channel, wa_id: str) -> Callable[[], Awaitable[Any]]:
+    async def read() -> Any:
+        try:
+            return await show_conversation(redis, f"{channel.id}:{wa_id}")
+        except NotFound:
+            return None
+
+    return read
+
+
+def in_state(redis: Redis, channel: Channel, wa_id: str, queue: str, assignee: str | None) -> Callable[[], Awaitable[Any]]:
+    read = conversation(redis, channel, wa_id)
+
+    async def check() -> Any:
+        shown = await read()
+        return shown if shown and (shown["queue"], shown["assignee"]) == (queue, assignee) else None
+
+    return check
+
+
+async def test_the_conversation_rules_end_to_end(receiver: TestClient, redis: Redis, settings: Settings) -> None:  # type: ignore[type-arg]
+    bootstrap = settings.kafka_bootstrap or ""
+    await webhook(receiver, EU, "16315550001", "wamid.E2E.1", T0)
+    await eventually(in_state(redis, EU, "16315550001", "new", None))
+
+    await produce(bootstrap, settings.topic, [f.reply(EU.id, "16315550001", T0 + 30, user="alice")])
+    await eventually(in_state(redis, EU, "16315550001", "open", "alice"))
+
+    await produce(bootstrap, settings.topic, [f.move(EU.id, "16315550001", "resolved", T0 + 60)])
+    await eventually(in_state(redis, EU, "16315550001", "resolved", None))
+
+    await webhook(receiver, EU, "16315550001", "wamid.E2E.2", T0 + 90)
+    reopened = await eventually(in_state(redis, EU, "16315550001", "new", None))
+    assert reopened["opened_at"] == "2026-09-21T14:14:50+00:00"  # a new conversation cycle
+
+
+async def test_without_auto_assignment_end_to_end(receiver: TestClient, redis: Redis, settings: Settings) -> None:  # type: ignore[type-arg]
+    await webhook(receiver, US, "16315550002", "wamid.E2E.3", T0)
+    await eventually(in_state(redis, US, "16315550002", "new", None))
+    marker = f.tag(US.id, "16315550002", "after-reply", T0 + 31)
+    await produce(
+        settings.kafka_bootstrap or "",
+        settings.topic,
+        [f.reply(US.id, "16315550002", T0 + 30, user="alice"), marker],
+    )
+    # The tag is applied after the reply (same partition, in order): then look.
+    async def tagged() -> Any:
+        shown = await conversation(redis, US, "16315550002")()
+        return shown if shown and shown["tags"] == ["after-reply"] else None
+
+    shown = await eventually(tagged)
+    assert (shown["queue"], shown["assignee"]) == ("new", None)
+
+
+async def test_the_same_webhook_twice_is_applied_once(receiver: TestClient, redis: Redis) -> None:  # type: ignore[type-arg]
+    await webhook(receiver, EU, "16315550003", "wamid.E2E.4", T0)
+    await webhook(receiver, EU, "16315550003", "wamid.E2E.4", T0)
+    await webhook(receiver, EU, "16315550003", "wamid.E2E.5", T0 + 1)
+
+    async def all_seen() -> Any:
+        return await redis.zcard(f"parley:{{{EU.id}}}:seen") == 2
+
+    await eventually(all_seen)
+    async def metrics_counted() -> Any:
+        text = await (await receiver.get("/metrics")).text()
+        return text
+
+    shown = await conversation(redis, EU, "16315550003")()
+    assert shown["version"] == 2  # two distinct messages applied, the repeat refused
