@@ -14,7 +14,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from redis.exceptions import RedisError
 
 from engine import keys
-from engine.applier import Applier
 from engine.appkeys import (
     CHANNELS,
     CLOCK,
@@ -28,6 +27,7 @@ from engine.appkeys import (
     SWEEPER,
     TASKS,
 )
+from engine.applier import Applier
 from engine.channel_store import channel_ids, seed_channels
 from engine.consumer import CommitOnRevoke, EngineLoop
 from engine.model import Queue

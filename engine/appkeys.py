@@ -16,7 +16,7 @@ from parley.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 CHANNELS = web.AppKey("channels", list[Channel])
-CLOCK = web.AppKey("clock", Callable[[], float])
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", EngineMetrics)
 REDIS = web.AppKey("redis", RedisClient)

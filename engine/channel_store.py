@@ -1,9 +1,10 @@
 """Channel settings in Redis: seeded from the channels file, read by the engine."""
 
-from parley.channels import Channel, ChannelSettings
-from parley.redis import RedisClient
+from collections.abc import Mapping
 
 from engine import keys
+from parley.channels import Channel, ChannelSettings
+from parley.redis import RedisClient, as_text
 
 OFF = "off"
 
@@ -17,11 +18,11 @@ def encode_settings(settings: ChannelSettings) -> dict[str, str]:
     }
 
 
-def decode_settings(fields: dict[bytes, bytes]) -> ChannelSettings | None:
+def decode_settings(fields: Mapping[bytes | str, bytes | str]) -> ChannelSettings | None:
     """Settings from a settings hash; None when the channel has none."""
     if not fields:
         return None
-    text = {k.decode(): v.decode() for k, v in fields.items()}
+    text = {as_text(k): as_text(v) for k, v in fields.items()}
     return ChannelSettings(
         display_name=text["display_name"],
         auto_assign=text.get("auto_assign", "1") == "1",
@@ -30,9 +31,12 @@ def decode_settings(fields: dict[bytes, bytes]) -> ChannelSettings | None:
     )
 
 
-async def save_channel_settings(client: RedisClient, channel: str, settings: ChannelSettings) -> None:
-    await client.hset(keys.settings(channel), mapping=encode_settings(settings))  # type: ignore[misc]
-    await client.sadd(keys.CHANNELS, channel)  # type: ignore[misc]
+async def save_channel_settings(
+    client: RedisClient, channel: str, settings: ChannelSettings
+) -> None:
+    fields = [part for pair in encode_settings(settings).items() for part in pair]
+    await client.hset(keys.settings(channel), items=fields)
+    await client.sadd(keys.CHANNELS, channel)
 
 
 async def seed_channels(client: RedisClient, channels: list[Channel]) -> None:
@@ -42,12 +46,12 @@ async def seed_channels(client: RedisClient, channels: list[Channel]) -> None:
 
 
 async def load_channel_settings(client: RedisClient, channel: str) -> ChannelSettings | None:
-    return decode_settings(await client.hgetall(keys.settings(channel)))  # type: ignore[misc]
+    return decode_settings(await client.hgetall(keys.settings(channel)))
 
 
 async def channel_ids(client: RedisClient) -> list[str]:
-    members = await client.smembers(keys.CHANNELS)  # type: ignore[misc]
-    return sorted(member.decode() for member in members)
+    members = await client.smembers(keys.CHANNELS)
+    return sorted(as_text(member) for member in members)
 
 
 def _period(seconds: int | None) -> str:

@@ -13,8 +13,9 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, TimeoutError as RedisTimeoutError
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from engine.applier import Applied, Applier
 from engine.model import Assigned, Outcome, Resolved
@@ -40,9 +41,7 @@ class CommitPolicy:
         self.max_events = max_events
 
     def should_commit(self, now: float, last_commit_at: float, uncommitted_events: int) -> bool:
-        return (
-            uncommitted_events >= self.max_events or now - last_commit_at >= self.interval_s
-        )
+        return uncommitted_events >= self.max_events or now - last_commit_at >= self.interval_s
 
 
 class EngineLoop:
@@ -146,7 +145,7 @@ class EngineLoop:
         is committed meanwhile. Stopping gives up (the batch is replayed later)."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(RETRYABLE),
-            wait=wait_exponential_jitter(initial=0.05, max=5),
+            wait=wait_random_exponential(multiplier=0.05, max=5),
             reraise=True,
         ):
             with attempt:

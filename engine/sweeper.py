@@ -8,6 +8,7 @@ resolved by resolve_due.lua, which re-checks each one atomically.
 
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from engine import keys
 from engine.channel_store import channel_ids, load_channel_settings
@@ -15,13 +16,12 @@ from engine.machine import auto_resolve_cutoff
 from engine.model import AUTO_RESOLVE_QUEUES, Queue
 from engine.scripts import Scripts
 from metrics import EngineMetrics
-from parley.redis import RedisClient
+from parley.redis import RedisClient, as_text
 
 log = logging.getLogger(__name__)
 # Candidates per script call: large enough to resolve 100k in a few seconds, small
 # enough that one call never blocks Redis for long.
 SWEEP_BATCH = 500
-
 
 
 class Sweeper:
@@ -71,7 +71,8 @@ class Sweeper:
         found = await self._client.zrangebyscore(
             keys.queue(channel, queue), "-inf", cutoff, start=0, num=SWEEP_BATCH, withscores=True
         )
-        return [(member.decode(), float(score)) for member, score in found]
+        pairs = cast(list[tuple[bytes, float]], found)  # WITHSCORES: (member, score) pairs
+        return [(as_text(member), score) for member, score in pairs]
 
     async def resolve(
         self, channel: str, queue: Queue, cutoff: float, candidates: list[tuple[str, float]]
@@ -85,12 +86,14 @@ class Sweeper:
         argv: list[str] = [queue.value, repr(cutoff)]
         for wa_id, activity in candidates:
             argv += [wa_id, repr(activity)]
-        answer = await self._client.evalsha(  # type: ignore[misc]
+        answer = await self._client.evalsha(
             self._scripts.sha["resolve_due"], len(script_keys), *script_keys, *argv
         )
         count = len(answer) // 3
         if count:
             self._metrics.auto_resolved.labels(channel, queue.value).inc(count)
             self._metrics.resolutions.labels(channel, "auto").inc(count)
-            log.info("auto-resolved", extra={"channel": channel, "queue": queue.value, "count": count})
+            log.info(
+                "auto-resolved", extra={"channel": channel, "queue": queue.value, "count": count}
+            )
         return count

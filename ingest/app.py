@@ -46,7 +46,10 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
         raise RuntimeError("PARLEY_KAFKA_BOOTSTRAP is not set (make run starts a local broker)")
     await ensure_topics(
         settings.kafka_bootstrap,
-        {settings.topic: settings.topic_partitions, settings.dead_letter_topic: DEAD_LETTER_PARTITIONS},
+        {
+            settings.topic: settings.topic_partitions,
+            settings.dead_letter_topic: DEAD_LETTER_PARTITIONS,
+        },
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,

@@ -13,7 +13,7 @@ from parley.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 CHANNELS = web.AppKey("channels", ChannelDirectory)
-CLOCK = web.AppKey("clock", Callable[[], float])
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", IngestMetrics)
 PRODUCER = web.AppKey("producer", EventProducer)

@@ -55,9 +55,7 @@ async def _receive(request: web.Request) -> web.Response:
         secret = signing_secret(body, request.headers.get(SIGNATURE_HEADER), app[CHANNELS].secrets)
     except SignatureError as error:
         metrics.signature_failures.labels(error.failure.value).inc()
-        return _fail(
-            request, 401, "bad_signature", f"{SIGNATURE_HEADER} is {error.failure.value}"
-        )
+        return _fail(request, 401, "bad_signature", f"{SIGNATURE_HEADER} is {error.failure.value}")
     try:
         webhook = decode_webhook(body)
     except msgspec.ValidationError as error:

@@ -62,7 +62,9 @@ def clean_display_name(raw: str) -> str:
     """Trimmed display name of 1 to 255 characters (any script); raises ValueError."""
     name = raw.strip()
     if not 1 <= len(name) <= DISPLAY_NAME_MAX:
-        raise ValueError(f"must be 1 to {DISPLAY_NAME_MAX} characters after trimming, got {len(name)}")
+        raise ValueError(
+            f"must be 1 to {DISPLAY_NAME_MAX} characters after trimming, got {len(name)}"
+        )
     return name
 
 
@@ -74,7 +76,11 @@ def parse_channels(document: dict[str, Any]) -> list[Channel]:
     channels: list[Channel] = []
     seen: set[str] = set()
     for index, raw in enumerate(entries):
-        label = f"channel {raw.get('id', f'#{index + 1}')!s}" if isinstance(raw, dict) else f"channel #{index + 1}"
+        label = (
+            f"channel {raw.get('id', f'#{index + 1}')!s}"
+            if isinstance(raw, dict)
+            else f"channel #{index + 1}"
+        )
         try:
             entry = msgspec.convert(raw, _ChannelEntry)
         except msgspec.ValidationError as error:

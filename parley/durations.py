@@ -18,7 +18,9 @@ def parse_period(text: str) -> int | None:
         return None
     match = _DURATION.fullmatch(cleaned)
     if match is None:
-        raise DurationError(f'expected a duration like "90s", "15m", "12h", "30d" or "off", got {text!r}')
+        raise DurationError(
+            f'expected a duration like "90s", "15m", "12h", "30d" or "off", got {text!r}'
+        )
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 

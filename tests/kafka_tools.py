@@ -23,7 +23,7 @@ async def read_all(bootstrap: str, topic: str) -> list[ConsumerRecord]:
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         records: list[ConsumerRecord] = []
-        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
             for part in (await consumer.getmany(timeout_ms=500)).values():
                 records.extend(part)
         return records

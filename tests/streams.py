@@ -45,7 +45,9 @@ def stream(
         elif roll < 0.93:
             event = f.topic(channel, wa_id, rng.choice(("refund", "delivery")), now)
         else:
-            event = f.status(channel, wa_id, f"wamid.out.{wa_id}.{n % 3}", rng.choice(("sent", "read")), now)
+            event = f.status(
+                channel, wa_id, f"wamid.out.{wa_id}.{n % 3}", rng.choice(("sent", "read")), now
+            )
         # Ids must be deterministic too, so two runs over one stream compare equal.
         events.append(_with_id(event, f"{seed}-{n}") if not event.id.startswith("wamid") else event)
     return events

@@ -3,7 +3,8 @@
 from collections.abc import AsyncIterator
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
@@ -39,7 +40,9 @@ async def state(redis: Redis, channel: str, wa_id: str) -> dict[str, object]:
     return await show_conversation(redis, f"{channel}:{wa_id}")
 
 
-async def test_the_conversation_lifecycle_with_auto_assignment(applier: Applier, redis: Redis) -> None:
+async def test_the_conversation_lifecycle_with_auto_assignment(
+    applier: Applier, redis: Redis
+) -> None:
     [first] = await applier.apply([f.customer(EU.id, "111", T0)])
     assert first.outcome is Outcome.APPLIED
     assert (await state(redis, EU.id, "111"))["queue"] == "new"
@@ -59,7 +62,9 @@ async def test_the_conversation_lifecycle_with_auto_assignment(applier: Applier,
     assert await queue_sizes(redis, EU.id) == {"new": 1, "open": 0, "pending": 0, "resolved": 0}
 
 
-async def test_without_auto_assignment_a_reply_leaves_it_unassigned(applier: Applier, redis: Redis) -> None:
+async def test_without_auto_assignment_a_reply_leaves_it_unassigned(
+    applier: Applier, redis: Redis
+) -> None:
     await applier.apply([f.customer(US.id, "222", T0), f.reply(US.id, "222", T0 + 5)])
     after = await state(redis, US.id, "222")
     assert (after["queue"], after["assignee"]) == ("new", None)

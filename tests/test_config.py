@@ -1,7 +1,8 @@
 """Settings from the environment, the channels file, and durations."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from parley.channels import ChannelFileError, load_channels, parse_channels
 from parley.durations import DurationError, format_period, parse_period
@@ -38,7 +39,11 @@ def test_format_is_the_inverse_of_parse(seconds: int | None) -> None:
 def test_settings_defaults_follow_the_design() -> None:
     settings = settings_from_env({})
     assert settings.topic == "parley.events"
-    assert (settings.http_host, settings.http_port, settings.metrics_port) == ("127.0.0.1", 8080, 9108)
+    assert (settings.http_host, settings.http_port, settings.metrics_port) == (
+        "127.0.0.1",
+        8080,
+        9108,
+    )
     assert settings.graph_url == "https://graph.facebook.com/v21.0"
     assert settings.kafka_bootstrap is None and settings.redis_url is None
 
@@ -81,7 +86,9 @@ def test_a_channel_gets_the_documented_defaults() -> None:
         ({"app_secret": 42}, "app_secret"),
     ],
 )
-def test_a_bad_channel_names_the_channel_and_the_field(change: dict[str, object], field: str) -> None:
+def test_a_bad_channel_names_the_channel_and_the_field(
+    change: dict[str, object], field: str
+) -> None:
     with pytest.raises(ChannelFileError) as raised:
         parse_channels({"channels": [{**GOOD, **change}]})
     message = str(raised.value)

@@ -6,6 +6,7 @@ of one clean run.
 """
 
 import asyncio
+import functools
 import os
 import random
 import signal
@@ -22,7 +23,6 @@ from tests.conftest import EU, US
 from tests.engine_proc import (
     QUIET_CHANNELS,
     canonical_dump,
-    committed_everything,
     start_engine,
     stop,
     wait_committed,
@@ -83,7 +83,12 @@ async def fresh_db(server: Server, db: int) -> Redis:
 async def test_the_reference_run_applied_the_stream(reference: dict[str, Any]) -> None:
     conversations = [key for key in reference if ":c:" in key]
     assert 1_500 < len(conversations) <= 4_000
-    queues = {value for kind, fields in (reference[k] for k in conversations) for name, value in fields if name == b"q"}
+    queues = {
+        value
+        for kind, fields in (reference[k] for k in conversations)
+        for name, value in fields
+        if name == b"q"
+    }
     assert queues == {b"new", b"open", b"pending", b"resolved"}
 
 
@@ -108,7 +113,7 @@ async def test_sigkill_at_random_points_ends_in_the_clean_runs_state(
     kill_points = sorted(random.Random(2026).sample(range(2_000, 45_000), 5))
     for point in kill_points:
         engine = start_engine(kafka_bootstrap, url(faults_redis, 2), TOPIC, "crashy", channels_file)
-        await eventually(lambda: decided_at_least(client, point), timeout_s=120)
+        await eventually(functools.partial(decided_at_least, client, point), timeout_s=120)
         os.kill(engine.pid, signal.SIGKILL)
         engine.wait()
     engine = start_engine(kafka_bootstrap, url(faults_redis, 2), TOPIC, "crashy", channels_file)
@@ -169,7 +174,9 @@ async def test_two_engines_one_killed_the_other_takes_over(
 async def committed_offsets(bootstrap: str, group: str) -> dict[int, int | None]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         await consumer.topics()

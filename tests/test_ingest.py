@@ -1,15 +1,15 @@
 """The receiver against a real Tansu broker and a real redis-server."""
 
 import json
-import os
-import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from ingest.app import create_app
 from ingest.samples import status, text_message
@@ -102,13 +102,15 @@ async def test_signature_of_another_body_is_refused(client: Client) -> None:
 
 
 # 4. One record per message and per status, keyed by conversation
-async def test_messages_and_statuses_become_one_event_each(client: Client, settings: Settings) -> None:
+async def test_messages_and_statuses_become_one_event_each(
+    client: Client, settings: Settings
+) -> None:
     call = text_message(EU.id, "16315551181", "wamid.M1", "hello", 1_790_000_100)
     value = call["entry"][0]["changes"][0]["value"]
     value["messages"].append({**value["messages"][0], "id": "wamid.M2"})
-    value["statuses"] = status(EU.id, "16315559999", "wamid.OUT1", "read", 1_790_000_050)[
-        "entry"
-    ][0]["changes"][0]["value"]["statuses"]
+    value["statuses"] = status(EU.id, "16315559999", "wamid.OUT1", "read", 1_790_000_050)["entry"][
+        0
+    ]["changes"][0]["value"]["statuses"]
     response = await post(client, encode(call))
     assert response.status == 200, await response.text()
     assert await response.json() == {"accepted": 3, "dead_lettered": 0}
@@ -170,7 +172,9 @@ async def test_a_channel_signed_with_another_apps_secret_is_dead_lettered(
     assert msgspec.json.decode(record.value, type=DeadLetter).reason == "signed_by_another_app"
 
 
-async def test_other_fields_are_answered_200_and_counted(client: Client, settings: Settings) -> None:
+async def test_other_fields_are_answered_200_and_counted(
+    client: Client, settings: Settings
+) -> None:
     call = {
         "object": "whatsapp_business_account",
         "entry": [
@@ -249,8 +253,9 @@ async def test_metrics_count_outcomes_latency_and_events(client: Client) -> None
 # 3. Never 5xx for any signed body while Kafka is up
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 webhook_like = st.fixed_dictionaries(

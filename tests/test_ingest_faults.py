@@ -33,7 +33,8 @@ def own_broker() -> Iterator[Server]:
     try:
         yield server
     finally:
-        os.kill(server.process.pid, signal.SIGCONT)
+        if server.process.poll() is None:
+            os.kill(server.process.pid, signal.SIGCONT)
         server.stop()
 
 
@@ -126,7 +127,9 @@ async def test_sigterm_stops_the_receiver_cleanly_within_10_seconds(
     finally:
         if process.poll() is None:
             process.kill()
-    logs = process.stderr.read().decode() if process.stderr else ""
+    assert process.stderr is not None
+    with process.stderr:
+        logs = process.stderr.read().decode()
     # JSON lines, and no secret or message text in any of them
     for line in filter(None, logs.splitlines()):
         json.loads(line)

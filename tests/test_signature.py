@@ -1,7 +1,8 @@
 """X-Hub-Signature-256 checking."""
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest.signature import SignatureError, SignatureFailure, sign, signing_secret
 

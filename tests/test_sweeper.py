@@ -21,7 +21,9 @@ from tests.conftest import EU
 
 T0 = 1_790_000_000.0
 PERIOD = 5  # seconds: the channel's auto-resolve period for new and pending
-FAST = msgspec.structs.replace(EU.settings, auto_resolve_new_s=PERIOD, auto_resolve_pending_s=PERIOD)
+FAST = msgspec.structs.replace(
+    EU.settings, auto_resolve_new_s=PERIOD, auto_resolve_pending_s=PERIOD
+)
 
 
 class Clock:
@@ -88,12 +90,17 @@ async def test_idle_new_and_pending_are_resolved_and_unassigned_open_never(
     parts.clock.now = T0 + 365 * 86400
     assert await parts.sweeper.run_once() == 0
     assert await queue_of(redis, "open") == ("open", "bob")
-    assert parts.registry.get_sample_value(
-        "parley_auto_resolved_total", {"channel": EU.id, "queue": "pending"}
-    ) == 1
+    assert (
+        parts.registry.get_sample_value(
+            "parley_auto_resolved_total", {"channel": EU.id, "queue": "pending"}
+        )
+        == 1
+    )
 
 
-async def test_a_conversation_touched_after_selection_is_not_resolved(parts: Parts, redis: Redis) -> None:
+async def test_a_conversation_touched_after_selection_is_not_resolved(
+    parts: Parts, redis: Redis
+) -> None:
     await parts.applier.apply([f.customer(EU.id, "touched", T0)])
     cutoff = T0 + 1  # due: last activity T0 <= cutoff
     selected = await parts.sweeper.due(EU.id, Queue.NEW, cutoff)
@@ -119,7 +126,9 @@ async def test_the_engine_decides_again_when_the_sweeper_got_there_first(
     assert shown["opened_at"] == "2026-09-21T14:13:26+00:00"  # a new cycle
 
 
-async def test_two_sweepers_never_resolve_one_conversation_twice(parts: Parts, redis: Redis) -> None:
+async def test_two_sweepers_never_resolve_one_conversation_twice(
+    parts: Parts, redis: Redis
+) -> None:
     await parts.applier.apply([f.customer(EU.id, str(n), T0) for n in range(300)])
     parts.clock.now = T0 + PERIOD
     other = Sweeper(redis, parts.scripts, EngineMetrics(CollectorRegistry()), parts.clock)
