@@ -17,7 +17,7 @@ from engine.channel_store import decode_settings
 from engine.codec import FIELDS, decode_conversation, effect_arguments, state_arguments
 from engine.machine import transition
 from engine.model import Conversation, Decision, Outcome
-from engine.scripts import Scripts
+from engine.scripts import ScriptCall, Scripts
 from parley.channels import ChannelSettings
 from parley.events import Event, split_conversation_key
 from parley.redis import RedisClient
@@ -61,7 +61,7 @@ class Applier:
         states, settings, seen = await self._read(events, pending)
         now = self._clock()
         planned: list[tuple[str, int, Applied]] = []
-        pipe = self._client.pipeline(transaction=False)
+        calls: list[ScriptCall] = []
         for conversation, indices in pending.items():
             state = states[conversation]
             for index in indices:
@@ -76,12 +76,12 @@ class Applier:
                     if channel_settings is None
                     else transition(state, event, channel_settings, now)
                 )
-                self._queue_write(pipe, event, state, decision)
+                calls.append(_write(event, state, decision))
                 planned.append((conversation, index, Applied(event, decision.outcome, decision)))
                 if decision.outcome is Outcome.APPLIED and decision.state is not None:
                     version = state.version if state else 0
                     state = msgspec.structs.replace(decision.state, version=version + 1)
-        answers = await pipe.execute() if planned else []
+        answers = await self._scripts.run_many(self._client, "apply", calls)
 
         retry: dict[str, list[int]] = {}
         for (conversation, index, applied), answer in zip(planned, answers, strict=True):
@@ -137,20 +137,19 @@ class Applier:
             )
         return states, settings, seen
 
-    def _queue_write(
-        self, pipe: object, event: Event, state: Conversation | None, decision: Decision
-    ) -> None:
-        channel, wa_id = split_conversation_key(event.conversation)
-        version = state.version if state else 0
-        head = [event.id, repr(event.received_at), str(version), wa_id]
-        if decision.outcome is Outcome.APPLIED and decision.state is not None:
-            argv = [
-                *head,
-                "write",
-                *state_arguments(decision.state),
-                *effect_arguments(decision.effects),
-            ]
-        else:
-            argv = [*head, "mark"]
-        script_keys = keys.conversation_keys(channel, wa_id)
-        pipe.evalsha(self._scripts.sha["apply"], len(script_keys), *script_keys, *argv)  # type: ignore[attr-defined]
+
+def _write(event: Event, state: Conversation | None, decision: Decision) -> ScriptCall:
+    """The apply.lua call for a decision: a state write, or "mark" (decided, unchanged)."""
+    channel, wa_id = split_conversation_key(event.conversation)
+    version = state.version if state else 0
+    head = [event.id, repr(event.received_at), str(version), wa_id]
+    if decision.outcome is Outcome.APPLIED and decision.state is not None:
+        args = [
+            *head,
+            "write",
+            *state_arguments(decision.state),
+            *effect_arguments(decision.effects),
+        ]
+    else:
+        args = [*head, "mark"]
+    return ScriptCall(event.conversation, keys.conversation_keys(channel, wa_id), args)

@@ -133,3 +133,63 @@ def running(server: Server) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+class LocalCluster:
+    """A Redis Cluster of `masters` primaries on loopback (no replicas), for tests."""
+
+    def __init__(self, masters: int = 3) -> None:
+        self.servers = [
+            start_redis(
+                _cluster_port(),
+                extra=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
+            )
+            for _ in range(masters)
+        ]
+        cli = shutil.which("redis-cli") or str(Path(redis_binary()).with_name("redis-cli"))
+        nodes = [f"127.0.0.1:{server.port}" for server in self.servers]
+        subprocess.run(
+            [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        self._wait_ok(cli)
+
+    def _wait_ok(self, cli: str) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        for server in self.servers:
+            while True:
+                info = subprocess.run(
+                    [cli, "-p", str(server.port), "cluster", "info"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                ).stdout
+                if "cluster_state:ok" in info:
+                    break
+                if time.monotonic() > deadline:
+                    raise LocalServerError("redis cluster did not reach cluster_state:ok")
+                time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.servers[0].port}"
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()

@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from parley.channels import Channel, ChannelSettings
-from parley.local import start_kafka, start_redis
+from parley.local import LocalCluster, start_kafka, start_redis
 from parley.settings import Settings
 
 EU = Channel(
@@ -89,3 +89,17 @@ def settings(kafka_bootstrap: str, redis_url: str, topic: str) -> Settings:
 @pytest.fixture
 def channels() -> list[Channel]:
     return [EU, US]
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A real three-primary Redis Cluster on loopback (or PARLEY_TEST_REDIS_CLUSTER_URL)."""
+    external = os.environ.get("PARLEY_TEST_REDIS_CLUSTER_URL")
+    if external:
+        yield external
+        return
+    cluster = LocalCluster(masters=3)
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()

@@ -2,12 +2,13 @@
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from engine.app import create_app as create_engine
@@ -16,6 +17,7 @@ from ingest.app import create_app as create_receiver
 from ingest.samples import text_message
 from ingest.signature import sign
 from parley.channels import Channel
+from parley.redis import connect_redis
 from parley.settings import Settings
 from tests import factory as f
 from tests.conftest import EU, US
@@ -25,15 +27,44 @@ from tests.kafka_tools import eventually, produce
 T0 = int(time.time()) - 3600
 
 
+@pytest.fixture(params=["one redis", "redis cluster"])
+async def store(
+    request: pytest.FixtureRequest, redis_url: str, redis_cluster_url: str
+) -> AsyncIterator[tuple[str, Redis]]:
+    """The same tests against one redis-server and a three-primary Redis Cluster."""
+    url = redis_url if request.param == "one redis" else redis_cluster_url
+    client = connect_redis(url)
+    await client.flushall()  # on a cluster: every primary
+    yield url, client
+    await client.aclose()
+
+
+@pytest.fixture
+def redis(store: tuple[str, Redis]) -> Redis:
+    return store[1]
+
+
+@pytest.fixture
+async def engine(
+    aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
+    settings: Settings,
+    channels: list[Channel],
+    store: tuple[str, Redis],  # first: it empties the database, then the engine seeds it
+) -> TestClient:  # type: ignore[type-arg]
+    """The engine app (consumer, sweeper, /metrics) on its own port."""
+    settings = msgspec.structs.replace(settings, redis_url=store[0])
+    return await aiohttp_client(create_engine(settings, channels))
+
+
 @pytest.fixture
 async def receiver(
     aiohttp_client: Callable[..., Awaitable[TestClient]],  # type: ignore[type-arg]
-    aiohttp_server: Callable[..., Awaitable[TestServer]],
     settings: Settings,
     channels: list[Channel],
-    redis: Redis,  # first: it empties the database, then the engine seeds its channels
+    store: tuple[str, Redis],
+    engine: TestClient,  # type: ignore[type-arg]
 ) -> TestClient:  # type: ignore[type-arg]
-    await aiohttp_server(create_engine(settings, channels))
+    settings = msgspec.structs.replace(settings, redis_url=store[0])
     return await aiohttp_client(create_receiver(settings, channels))
 
 
@@ -124,3 +155,43 @@ async def test_the_same_webhook_twice_is_applied_once(receiver: TestClient, redi
 
     shown = await conversation(redis, EU, "16315550003")()
     assert shown["version"] == 2  # two distinct messages applied, the repeat refused
+
+
+async def test_the_engine_reports_what_it_did(
+    receiver: TestClient,  # type: ignore[type-arg]
+    engine: TestClient,  # type: ignore[type-arg]
+    redis: Redis,
+    settings: Settings,
+) -> None:
+    await webhook(receiver, EU, "16315550009", "wamid.E2E.9", T0)
+    await webhook(receiver, EU, "16315550009", "wamid.E2E.9", T0)  # Meta re-delivers
+    await produce(
+        settings.kafka_bootstrap or "",
+        settings.topic,
+        [
+            f.reply(EU.id, "16315550009", T0 + 5, user="alice"),
+            f.assign(EU.id, "16315550404", "bob", T0 + 6),  # no such conversation
+        ],
+    )
+    await eventually(in_state(redis, EU, "16315550009", "open", "alice"))
+
+    async def scraped() -> str:
+        text = await (await engine.get("/metrics")).text()
+        done = 'parley_events_applied_total{kind="agent.assign",outcome="rejected"} 1.0'
+        return text if done in text else ""
+
+    text = await eventually(scraped)
+    for sample in [
+        'parley_events_applied_total{kind="customer.message",outcome="applied"} 1.0',
+        'parley_events_applied_total{kind="customer.message",outcome="duplicate"} 1.0',
+        'parley_events_applied_total{kind="agent.reply",outcome="applied"} 1.0',
+        f'parley_assignments_total{{channel="{EU.id}",mode="auto"}} 1.0',
+        f'parley_queue_conversations{{channel="{EU.id}",queue="open"}} 1.0',
+        f'parley_queue_conversations{{channel="{EU.id}",queue="new"}} 0.0',
+        "parley_apply_batch_seconds_count",
+        f'parley_consumer_lag_events{{partition="0",topic="{settings.topic}"}}',
+        "parley_sweeper_last_success_timestamp_seconds",
+    ]:
+        assert sample in text, sample
+    ready = await engine.get("/readyz")
+    assert await ready.json() == {"kafka": True, "redis": True}
