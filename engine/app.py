@@ -42,6 +42,9 @@ from parley.settings import Settings
 log = logging.getLogger(__name__)
 # Phase one of shutdown: let the batch in hand finish and commit; then cancel.
 STOP_GRACE_S = 6.0
+# A pass that Redis has not finished within this bound is abandoned; the next one resumes
+# (each resolution is atomic, so an abandoned pass leaves nothing half done).
+SWEEP_TIMEOUT_S = 60.0
 
 
 def create_app(
@@ -74,7 +77,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     url = app[SETTINGS].redis_url
     if url is None:
         raise RuntimeError("PARLEY_REDIS_URL is not set (make run starts a local redis-server)")
-    client = connect_redis(url)
+    client = connect_redis(url, read_timeout_s=None)  # batches carry their own timeout
     scripts = Scripts()
     try:
         await scripts.load(client)
@@ -121,8 +124,9 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
     async def every_interval() -> None:
         while not stopping.is_set():
             try:
-                await sweeper.run_once()
-            except (RedisError, OSError) as error:
+                async with asyncio.timeout(SWEEP_TIMEOUT_S):
+                    await sweeper.run_once()
+            except (RedisError, OSError) as error:  # TimeoutError is an OSError
                 app[METRICS].sweeps.labels("error").inc()
                 log.warning("sweep failed", extra={"error": type(error).__name__})
             with contextlib.suppress(TimeoutError):

@@ -9,19 +9,22 @@ events are read and decided again.
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import msgspec
 
 from engine import keys
 from engine.channel_store import decode_settings
-from engine.codec import FIELDS, decode_conversation, effect_arguments, state_arguments
+from engine.codec import decode_conversation, effect_arguments, state_arguments
 from engine.machine import transition
 from engine.model import Conversation, Decision, Outcome
 from engine.scripts import ScriptCall, Scripts
 from parley.channels import ChannelSettings
-from parley.events import Event, split_conversation_key
+from parley.events import Event, conversation_key, split_conversation_key
 from parley.redis import RedisClient
 
+# Events per apply.lua call: a call blocks Redis for its whole run (~10 us an event).
+WRITES_PER_CALL = 500
 NO_CHANNEL = Decision(outcome=Outcome.REJECTED, state=None, reason="channel not configured")
 
 
@@ -81,8 +84,7 @@ class Applier:
                 if decision.outcome is Outcome.APPLIED and decision.state is not None:
                     version = state.version if state else 0
                     state = msgspec.structs.replace(decision.state, version=version + 1)
-        answers = await self._scripts.run_many(self._client, "apply", calls)
-
+        answers = await self._run_writes(calls)
         retry: dict[str, list[int]] = {}
         for (conversation, index, applied), answer in zip(planned, answers, strict=True):
             if conversation in retry:
@@ -98,58 +100,96 @@ class Applier:
                 retry[conversation] = [index]
         return {conversation: indices for conversation, indices in retry.items() if indices}
 
+    async def _run_writes(self, writes: list[ScriptCall]) -> list[bytes]:
+        """Run apply.lua for every write, a channel's writes in runs of WRITES_PER_CALL
+        events per call; the answers in the writes' order."""
+        by_channel: dict[str, list[int]] = defaultdict(list)
+        for position, write in enumerate(writes):
+            by_channel[write.order_key].append(position)
+        calls: list[ScriptCall] = []
+        runs: list[list[int]] = []
+        for channel, positions in by_channel.items():
+            for start in range(0, len(positions), WRITES_PER_CALL):
+                run = positions[start : start + WRITES_PER_CALL]
+                call_keys: list[str] = []
+                call_args: list[str] = [str(len(run))]
+                for position in run:
+                    call_keys += writes[position].keys
+                    call_args += [
+                        str(len(writes[position].keys)),
+                        str(len(writes[position].args)),
+                        *writes[position].args,
+                    ]
+                calls.append(ScriptCall(channel, call_keys, call_args))
+                runs.append(run)
+        answers: list[bytes] = [b""] * len(writes)
+        for run, answer in zip(
+            runs, await self._scripts.run_many(self._client, "apply", calls), strict=True
+        ):
+            for position, one in zip(run, cast(list[bytes], answer), strict=True):
+                answers[position] = one
+        return answers
+
     async def _read(
         self, events: Sequence[Event], pending: dict[str, list[int]]
     ) -> tuple[dict[str, Conversation | None], dict[str, ChannelSettings], set[tuple[str, str]]]:
-        """States, channel settings, and the (channel, event id) pairs already decided:
-        dedupe is per channel, as the seen sets are."""
-        ids_by_channel: dict[str, list[str]] = defaultdict(list)
-        for indices in pending.values():
-            for index in indices:
-                ids_by_channel[events[index].channel].append(events[index].id)
-        pipe = self._client.pipeline(transaction=False)
-        conversations = list(pending)
-        for conversation in conversations:
+        """States, channel settings, and the (channel, event id) pairs already decided
+        (dedupe is per channel, as the seen sets are): one load.lua call per channel."""
+        conversations: dict[str, list[str]] = defaultdict(list)
+        ids: dict[str, list[str]] = defaultdict(list)
+        for conversation, indices in pending.items():
             channel, wa_id = split_conversation_key(conversation)
-            pipe.hmget(keys.conversation(channel, wa_id), FIELDS)
-        channels = list(ids_by_channel)
-        for channel in channels:
-            pipe.hgetall(keys.settings(channel))
-            pipe.zmscore(keys.seen(channel), ids_by_channel[channel])
-        answers = await pipe.execute()
+            conversations[channel].append(wa_id)
+            ids[channel].extend(events[index].id for index in indices)
+        calls = [
+            ScriptCall(
+                channel,
+                [
+                    keys.settings(channel),
+                    keys.seen(channel),
+                    *(keys.conversation(channel, wa_id) for wa_id in wa_ids),
+                ],
+                ids[channel],
+            )
+            for channel, wa_ids in conversations.items()
+        ]
+        answers = await self._scripts.run_many(self._client, "load", calls)
 
-        states = {
-            conversation: decode_conversation(answer)
-            for conversation, answer in zip(conversations, answers, strict=False)
-        }
+        states: dict[str, Conversation | None] = {}
         settings: dict[str, ChannelSettings] = {}
         seen: set[tuple[str, str]] = set()
-        rest = answers[len(conversations) :]
-        for position, channel in enumerate(channels):
-            decoded = decode_settings(rest[2 * position])
+        for (channel, wa_ids), answer in zip(conversations.items(), answers, strict=True):
+            flat_settings, scores, *fields = cast(list[Any], answer)
+            decoded = decode_settings(
+                dict(zip(flat_settings[::2], flat_settings[1::2], strict=True))
+            )
             if decoded is not None:
                 settings[channel] = decoded
-            scores = rest[2 * position + 1]
             seen.update(
                 (channel, event_id)
-                for event_id, score in zip(ids_by_channel[channel], scores, strict=True)
+                for event_id, score in zip(ids[channel], scores, strict=True)
                 if score is not None
             )
+            for wa_id, values in zip(wa_ids, fields, strict=True):
+                states[conversation_key(channel, wa_id)] = decode_conversation(values)
         return states, settings, seen
 
 
 def _write(event: Event, state: Conversation | None, decision: Decision) -> ScriptCall:
-    """The apply.lua call for a decision: a state write, or "mark" (decided, unchanged)."""
+    """The apply.lua call for a decision: a state write, or "mark" (decided, unchanged).
+    Only the keys the write touches are passed: packing arguments is the engine's
+    hottest path."""
     channel, wa_id = split_conversation_key(event.conversation)
     version = state.version if state else 0
     head = [event.id, repr(event.received_at), str(version), wa_id]
-    if decision.outcome is Outcome.APPLIED and decision.state is not None:
-        args = [
-            *head,
-            "write",
-            *state_arguments(decision.state),
-            *effect_arguments(decision.effects),
-        ]
-    else:
-        args = [*head, "mark"]
-    return ScriptCall(event.conversation, keys.conversation_keys(channel, wa_id), args)
+    conversation_keys = [keys.conversation(channel, wa_id), keys.seen(channel)]
+    new = decision.state
+    if decision.outcome is not Outcome.APPLIED or new is None:
+        return ScriptCall(channel, conversation_keys, [*head, "mark"])
+    old_queue = keys.queue(channel, state.queue if state else new.queue)
+    effect_keys, effects = effect_arguments(channel, wa_id, decision.effects)
+    return ScriptCall(
+        channel,
+        [*conversation_keys, old_queue, keys.queue(channel, new.queue), *effect_keys],
+        [*head, "write", *state_arguments(new), *effects],
+    )

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from engine import keys
 from engine.model import (
     Conversation,
     Effect,
@@ -49,23 +50,30 @@ def state_arguments(state: Conversation) -> list[str]:
 _note_encoder = msgspec.json.Encoder()
 
 
-def effect_arguments(effects: Sequence[Effect]) -> list[str]:
-    """The effects apply.lua writes, as (name, value) pairs; the rest are counted or
-    sent by the engine, not stored."""
+def effect_arguments(
+    channel: str, wa_id: str, effects: Sequence[Effect]
+) -> tuple[list[str], list[str]]:
+    """The effects apply.lua writes: their keys, and their (name, value) pairs in the
+    same order. The rest are counted or sent by the engine, not stored."""
+    effect_keys: list[str] = []
     pairs: list[str] = []
     for effect in effects:
         match effect:
             case TagAdded(tag=tag):
+                effect_keys.append(keys.tags(channel, wa_id))
                 pairs += ["tag", tag]
             case TopicAdded(topic=topic):
+                effect_keys.append(keys.topics(channel, wa_id))
                 pairs += ["topic", topic]
             case NoteAdded():
+                effect_keys.append(keys.notes(channel, wa_id))
                 pairs += ["note", _note_encoder.encode(effect).decode()]
             case StatusReceived(wamid=wamid, status=status):
+                effect_keys.append(keys.messages(channel, wa_id))
                 pairs += ["status", f"{wamid}={status}"]
             case _:
                 pass
-    return pairs
+    return effect_keys, pairs
 
 
 def _float(value: bytes | None) -> float | None:

@@ -7,6 +7,7 @@ replays at most the uncommitted tail, which apply.lua refuses as duplicates.
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import msgspec
@@ -25,6 +26,9 @@ from parley.events import Event, decode_event
 from parley.redis import RedisClient
 
 log = logging.getLogger(__name__)
+# The engine's Redis client has no per-reply timeout (see connect_redis); a batch that
+# Redis has not answered within this bound is retried (applying twice is harmless).
+REDIS_BATCH_TIMEOUT_S = 10.0
 RETRYABLE = (RedisConnectionError, RedisTimeoutError, NoScriptError, ConnectionError, OSError)
 
 
@@ -154,20 +158,30 @@ class EngineLoop:
                     if self.stopping:
                         raise StopRequested
                     await self._scripts.load(self._client)
-                return await self._applier.apply(events)
+                async with asyncio.timeout(REDIS_BATCH_TIMEOUT_S):
+                    return await self._applier.apply(events)
         raise AssertionError("unreachable: AsyncRetrying reraises")
 
     def _count(self, results: list[Applied]) -> None:
+        # Tallied first: a labelled counter costs microseconds per call, per event.
+        outcomes: Counter[tuple[str, str]] = Counter()
+        assignments: Counter[tuple[str, str]] = Counter()
+        resolutions: Counter[tuple[str, str]] = Counter()
         for result in results:
-            self._metrics.events_applied.labels(result.event.kind, result.outcome).inc()
+            outcomes[result.event.kind, result.outcome] += 1
             if result.decision is None or result.outcome is not Outcome.APPLIED:
                 continue
             for effect in result.decision.effects:
                 if isinstance(effect, Assigned):
-                    mode = "auto" if effect.auto else "manual"
-                    self._metrics.assignments.labels(result.event.channel, mode).inc()
+                    assignments[result.event.channel, "auto" if effect.auto else "manual"] += 1
                 elif isinstance(effect, Resolved):
-                    self._metrics.resolutions.labels(result.event.channel, effect.by).inc()
+                    resolutions[result.event.channel, effect.by] += 1
+        for labels, count in outcomes.items():
+            self._metrics.events_applied.labels(*labels).inc(count)
+        for labels, count in assignments.items():
+            self._metrics.assignments.labels(*labels).inc(count)
+        for labels, count in resolutions.items():
+            self._metrics.resolutions.labels(*labels).inc(count)
 
     def _report_lag(self, tp: TopicPartition, position: int) -> None:
         highwater = self.consumer.highwater(tp)

@@ -66,16 +66,3 @@ def messages(channel: str, wa_id: str) -> str:
 def settings(channel: str) -> str:
     """Hash of the channel's inbox settings (see engine/channel_store.py)."""
     return f"{tag(channel)}:settings"
-
-
-def conversation_keys(channel: str, wa_id: str) -> list[str]:
-    """KEYS of apply.lua, in its order."""
-    return [
-        conversation(channel, wa_id),
-        seen(channel),
-        *queues(channel),
-        tags(channel, wa_id),
-        topics(channel, wa_id),
-        notes(channel, wa_id),
-        messages(channel, wa_id),
-    ]

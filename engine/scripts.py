@@ -23,7 +23,7 @@ class Scripts:
     """SHA1s of engine/lua/*.lua on the server. Call `load()` again after a
     NoScriptError: a restarted Redis forgets its script cache."""
 
-    NAMES = ("apply", "resolve_due")
+    NAMES = ("load", "apply", "resolve_due")
 
     def __init__(self) -> None:
         self.source = {

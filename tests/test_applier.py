@@ -129,7 +129,9 @@ async def test_the_operator_view_says_when_nothing_exists(redis: Redis, applier:
     wa_id=st.from_regex(r"[0-9]{1,20}", fullmatch=True),
 )
 def test_every_key_of_a_conversation_shares_its_channels_slot(channel: str, wa_id: str) -> None:
-    slots = {key_slot(key.encode()) for key in keys.conversation_keys(channel, wa_id)}
+    per_conversation = [keys.conversation, keys.tags, keys.topics, keys.notes, keys.messages]
+    slots = {key_slot(make(channel, wa_id).encode()) for make in per_conversation}
+    slots |= {key_slot(keys.seen(channel).encode())}
     slots |= {key_slot(keys.settings(channel).encode())}
     slots |= {key_slot(keys.queue(channel, queue).encode()) for queue in Queue}
     assert len(slots) == 1
