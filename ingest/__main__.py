@@ -9,6 +9,7 @@ from aiohttp import web
 from ingest.app import create_app
 from parley.channels import ChannelFileError, load_channels
 from parley.logs import setup_logging
+from parley.loop import use_uvloop
 from parley.settings import SettingsError, settings_from_env
 
 # SIGTERM: stop accepting, finish calls in flight, flush the producer, exit within 10 s.
@@ -27,6 +28,7 @@ def main() -> int:
         "starting receiver",
         extra={"host": settings.http_host, "port": settings.http_port, "channels": len(channels)},
     )
+    use_uvloop()
     web.run_app(
         create_app(settings, channels),
         host=settings.http_host,

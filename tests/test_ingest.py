@@ -19,6 +19,7 @@ from parley.events import CustomerMessage, DeadLetter, MessageStatus, decode_eve
 from parley.settings import Settings
 from tests.conftest import EU, US
 from tests.kafka_tools import read_all
+from tests.test_webhook import EXPECTED, body_of
 
 Client = TestClient  # type: ignore[type-arg]
 MakeClient = Callable[..., Awaitable[Client]]
@@ -270,3 +271,21 @@ webhook_like = st.fixed_dictionaries(
 async def test_no_signed_body_gets_a_5xx(client: Client, body: Any) -> None:
     response = await post(client, encode(body))
     assert response.status < 500, await response.text()
+
+
+# 3. A payload of every documented type, through the receiver
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+async def test_every_documented_payload_is_accepted_with_one_record_per_event(
+    client: Client, settings: Settings, name: str
+) -> None:
+    response = await post(client, body_of(name))
+    assert response.status == 200, await response.text()
+    expected_events, _, _ = EXPECTED[name]
+    answer = await response.json()
+    assert answer["accepted"] + answer["dead_lettered"] == len(expected_events)
+    records = await read_all(settings.kafka_bootstrap or "", settings.topic)
+    produced = sorted(decode_event(record.value).id for record in records)
+    on_eu = sorted(
+        event_id for _, event_id, key, _ in expected_events if key.startswith(EU.id + ":")
+    )
+    assert produced == on_eu

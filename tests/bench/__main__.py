@@ -1,0 +1,15 @@
+"""`make bench`: every benchmark, each with its baseline measured in the same run."""
+
+import asyncio
+
+from tests.bench import engine_bench, ingest_bench, sweeper_bench
+
+
+async def main() -> None:
+    await ingest_bench.main()
+    await engine_bench.main()
+    await sweeper_bench.main()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

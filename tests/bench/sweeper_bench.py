@@ -1,0 +1,141 @@
+"""The sweeper at 10k, 100k and 1M tracked conversations, and Redis memory per conversation."""
+
+import asyncio
+import statistics
+import time
+
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from engine import keys
+from engine.applier import Applier
+from engine.channel_store import save_channel_settings, seed_channels
+from engine.model import Queue
+from engine.scripts import Scripts
+from engine.sweeper import Sweeper
+from metrics import EngineMetrics
+from parley.channels import ChannelSettings
+from parley.local import start_redis
+from parley.redis import connect_redis
+from tests import factory as f
+from tests.bench.common import report
+from tests.conftest import EU
+
+# Bulk set-up only, on one Redis: writes conversations server-side, far faster than
+# events would. It builds key names inside the script, which a cluster would refuse.
+POPULATE = """
+for i = tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1 do
+  local wa_id = tostring(15550000000 + i)
+  redis.call('HSET', ARGV[1] .. ':c:' .. wa_id, 'q', 'new', 'la', ARGV[4], 'oa', ARGV[4],
+             'lc', ARGV[4], 'v', '1')
+  redis.call('ZADD', KEYS[1], ARGV[4], wa_id)
+end
+"""
+SIZES = (10_000, 100_000, 1_000_000)
+PASSES = 20
+DUE = 100_000
+MEMORY_CONVERSATIONS = 100_000
+
+
+async def populate(client: Redis, count: int, activity: float) -> None:
+    start = await client.zcard(keys.queue(EU.id, Queue.NEW))
+    for offset in range(0, count, 50_000):
+        chunk = min(50_000, count - offset)
+        await client.eval(  # type: ignore[misc]
+            POPULATE,
+            1,
+            keys.queue(EU.id, Queue.NEW),
+            keys.tag(EU.id),
+            start + offset,
+            chunk,
+            activity,
+        )
+
+
+async def sweeps() -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    server = start_redis()
+    client = connect_redis(f"redis://127.0.0.1:{server.port}/0")
+    try:
+        scripts = Scripts()
+        await scripts.load(client)
+        await seed_channels(client, [EU])
+        now = time.time()
+        sweeper = Sweeper(client, scripts, EngineMetrics(CollectorRegistry()), lambda: now)
+        idle: list[float] = []
+        for size in SIZES:
+            await populate(
+                client, size - await client.zcard(keys.queue(EU.id, Queue.NEW)), now - 86400
+            )
+            times = []
+            for _ in range(PASSES):
+                started = time.perf_counter()
+                assert await sweeper.run_once() == 0
+                times.append(time.perf_counter() - started)
+            idle.append(statistics.median(times))
+            rows.append(
+                (
+                    f"nothing due, {size:>9,} tracked",
+                    f"{idle[-1] * 1e6:,.0f} us a pass (median of {PASSES})",
+                )
+            )
+        rows.append(
+            ("1M / 10k pass time", f"{idle[-1] / idle[0]:.2f}x   (target: the same at every size)")
+        )
+
+        await client.flushdb()
+        await seed_channels(client, [EU])
+        await populate(client, DUE, now - 3600)
+        fast = ChannelSettings(display_name="EU", auto_resolve_new_s=60, auto_resolve_pending_s=60)
+        await save_channel_settings(client, EU.id, fast)
+        started = time.perf_counter()
+        resolved = await sweeper.run_once()
+        elapsed = time.perf_counter() - started
+        assert resolved == DUE, resolved
+        rows.append((f"resolving {DUE:,} due", f"{elapsed:.2f} s   (target <= 5 s)"))
+    finally:
+        await client.aclose()
+        server.stop()
+    return rows
+
+
+async def memory() -> list[tuple[str, str]]:
+    """Conversations made the real way: a customer message, an agent's reply."""
+    server = start_redis()
+    client = connect_redis(f"redis://127.0.0.1:{server.port}/0", read_timeout_s=None)
+    try:
+        scripts = Scripts()
+        await scripts.load(client)
+        await seed_channels(client, [EU])
+        applier = Applier(client, scripts, time.time)
+        now = time.time()
+        before = (await client.info("memory"))["used_memory"]
+        for start in range(0, MEMORY_CONVERSATIONS, 2_000):
+            batch = []
+            for n in range(start, start + 2_000):
+                batch += [
+                    f.customer(EU.id, f"1555{n:07d}", now),
+                    f.reply(EU.id, f"1555{n:07d}", now + 1),
+                ]
+            await applier.apply(batch)
+        used = (await client.info("memory"))["used_memory"] - before
+        seen = await client.memory_usage(keys.seen(EU.id)) or 0  # type: ignore[misc]
+    finally:
+        await client.aclose()
+        server.stop()
+    per = used / MEMORY_CONVERSATIONS
+    dedupe = seen / MEMORY_CONVERSATIONS
+    return [
+        ("memory a conversation, all in", f"{per:,.0f} bytes   (target <= 400)"),
+        ("  of which its 2 dedupe ids", f"{dedupe:,.0f} bytes (kept 8 days, then trimmed)"),
+        ("  state and queue entry", f"{per - dedupe:,.0f} bytes"),
+    ]
+
+
+async def main() -> None:
+    report("sweeper (one channel, 30-day period, nothing due vs due)", await sweeps())
+    report(f"redis memory ({MEMORY_CONVERSATIONS:,} open conversations)", await memory())
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
