@@ -37,39 +37,37 @@ class EventProducer:
     async def publish(self, routed: Routed) -> None:
         """Raises ProduceError when Kafka is down, slow or refuses."""
         started = time.perf_counter()
-        deadline = started + self._timeout_s
+        deliveries: list[asyncio.Future[object]] = []
         try:
-            # send() itself waits when metadata is missing, e.g. while the broker is down.
             async with asyncio.timeout(self._timeout_s):
-                deliveries = [
-                    await self._producer.send(
-                        self._topic,
-                        key=event.conversation.encode(),
-                        value=encode(event),
-                        headers=[("kind", event.kind.encode())],
+                # send() itself waits while metadata is missing, e.g. the broker is down.
+                for event in routed.events:
+                    deliveries.append(
+                        await self._producer.send(
+                            self._topic,
+                            key=event.conversation.encode(),
+                            value=encode(event),
+                            headers=[("kind", event.kind.encode())],
+                        )
                     )
-                    for event in routed.events
-                ] + [
-                    await self._producer.send(
-                        self._dead_letter_topic,
-                        key=letter.event.conversation.encode(),
-                        value=encode(letter),
-                        headers=[("reason", letter.reason.encode())],
+                for letter in routed.dead_letters:
+                    deliveries.append(
+                        await self._producer.send(
+                            self._dead_letter_topic,
+                            key=letter.event.conversation.encode(),
+                            value=encode(letter),
+                            headers=[("reason", letter.reason.encode())],
+                        )
                     )
-                    for letter in routed.dead_letters
-                ]
+                # A timeout cancels our wait, not the message: aiokafka still sends a
+                # batch whose futures were cancelled, and the engine refuses the
+                # duplicate when Meta retries.
+                for delivery in deliveries:
+                    await delivery
         except (TimeoutError, KafkaError) as error:
-            raise ProduceError(type(error).__name__) from error
-        if deliveries:
-            # wait() never cancels: a late delivery still lands and is deduplicated.
-            done, late = await asyncio.wait(deliveries, timeout=deadline - time.perf_counter())
-            for delivery in late:
+            for delivery in deliveries:
                 delivery.add_done_callback(_collect)
-            if late:
-                raise ProduceError("TimeoutError")
-            failures = [d.exception() for d in done if d.exception() is not None]
-            if failures:
-                raise ProduceError(type(failures[0]).__name__)
+            raise ProduceError(type(error).__name__) from error
         self._metrics.produce_seconds.observe(time.perf_counter() - started)
         for event in routed.events:
             self._metrics.events_produced.labels(event.kind).inc()
@@ -88,5 +86,5 @@ class EventProducer:
 def _collect(delivery: "asyncio.Future[object]") -> None:
     # Read the outcome of a delivery nobody waits for any more, so asyncio does not
     # report it as never retrieved; the caller already answered 503.
-    if not delivery.cancelled():
+    if delivery.done() and not delivery.cancelled():
         delivery.exception()

@@ -16,6 +16,7 @@ from parley.local import Server, start_kafka, start_redis, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CHANNELS = ROOT / "deploy" / "local" / "channels.toml"
+ENV_FILE = ROOT / ".run" / "parley.env"
 
 
 def main() -> int:
@@ -40,6 +41,14 @@ def main() -> int:
             servers.append(redis)
             env["PARLEY_REDIS_URL"] = f"redis://127.0.0.1:{redis.port}/0"
         env.setdefault("PARLEY_CHANNELS_FILE", str(DEMO_CHANNELS))
+        # For a second terminal: `set -a; . .run/parley.env; set +a` reaches this stack.
+        ENV_FILE.parent.mkdir(exist_ok=True)
+        ENV_FILE.write_text(
+            "".join(
+                f"{name}={env[name]}\n"
+                for name in ("PARLEY_KAFKA_BOOTSTRAP", "PARLEY_REDIS_URL", "PARLEY_CHANNELS_FILE")
+            )
+        )
         host = env.setdefault("PARLEY_HTTP_HOST", "127.0.0.1")
         http_port = int(env.setdefault("PARLEY_HTTP_PORT", "8080"))
         metrics_port = int(env.setdefault("PARLEY_METRICS_PORT", "9108"))
@@ -55,6 +64,7 @@ Parley is running.
   engine    http://{host}:{metrics_port}/readyz   http://{host}:{metrics_port}/metrics
   kafka     {env["PARLEY_KAFKA_BOOTSTRAP"]}   redis {env["PARLEY_REDIS_URL"]}
   channels  {env["PARLEY_CHANNELS_FILE"]}
+  settings  {ENV_FILE} (load it in another terminal: set -a; . .run/parley.env; set +a)
 Ctrl-C stops everything.
 """,
             flush=True,
@@ -64,6 +74,7 @@ Ctrl-C stops everything.
         failed = [child.args for child in children if child.poll() not in (None, 0)]
         return 1 if failed else 0
     finally:
+        ENV_FILE.unlink(missing_ok=True)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)

@@ -4,10 +4,12 @@ aiohttp handler measured the same way in the same run."""
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -65,6 +67,22 @@ async def load(url: str, calls: list[tuple[bytes, str]]) -> tuple[float, list[fl
     return len(latencies) / DURATION_S, latencies, failures
 
 
+def produce_quantiles(metrics_url: str) -> str:
+    """How long Kafka took to acknowledge, from the receiver's own histogram."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        text = response.read().decode()
+    buckets = {
+        float(le): float(count)
+        for le, count in re.findall(
+            r'parley_produce_seconds_bucket\{le="([0-9.e+-]+)"\} ([0-9.e+]+)', text
+        )
+    }
+    total = max(buckets.values())
+    return "  ".join(
+        f"<= {le * 1000:g} ms: {buckets[le] / total:.1%}" for le in (0.005, 0.01, 0.025)
+    )
+
+
 async def main() -> None:
     calls = bodies(20_000)
     with servers() as (bootstrap, redis_url, _), tempfile.TemporaryDirectory() as tmp:
@@ -95,6 +113,7 @@ async def main() -> None:
             rate, latencies, failures = await load(
                 f"http://127.0.0.1:{port}/webhooks/whatsapp", calls
             )
+            produce = produce_quantiles(f"http://127.0.0.1:{port}/metrics")
         finally:
             for process in (receiver, bare):
                 process.terminate()
@@ -111,6 +130,7 @@ async def main() -> None:
                 f"{rate:,.0f} req/s  p99 {p99(latencies) * 1000:.1f} ms  non-200: {failures}",
             ),
             ("ratio", f"{rate / bare_rate:.2f}   (target >= 0.5, p99 <= 15 ms)"),
+            ("Kafka acknowledgement, share of calls", produce),
         ],
     )
     assert bare_failures == 0

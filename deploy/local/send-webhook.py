@@ -1,0 +1,39 @@
+"""Send one signed customer message to the local receiver (make run), as Meta would.
+
+Usage: .venv/bin/python deploy/local/send-webhook.py [wa_id] [text]
+"""
+
+import json
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+from ingest.samples import text_message
+from ingest.signature import sign
+from parley.channels import load_channels
+
+CHANNELS_FILE = Path(__file__).with_name("channels.toml")
+
+
+def main() -> None:
+    wa_id = sys.argv[1] if len(sys.argv) > 1 else "16315551181"
+    text = sys.argv[2] if len(sys.argv) > 2 else "Hi, where is my order?"
+    channel = load_channels(str(CHANNELS_FILE))[0]
+    wamid = f"wamid.local.{uuid.uuid4().hex}"
+    body = json.dumps(text_message(channel.id, wa_id, wamid, text, int(time.time()))).encode()
+    request = urllib.request.Request(
+        "http://127.0.0.1:8080/webhooks/whatsapp",
+        data=body,
+        headers={
+            "X-Hub-Signature-256": sign(body, channel.app_secret),
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310 (loopback)
+        print(response.status, response.read().decode())
+
+
+if __name__ == "__main__":
+    main()
