@@ -14,8 +14,8 @@ from engine.app import create_app
 from engine.inspect import NotFound, queue_sizes, show_conversation
 from parley.channels import ChannelFileError, load_channels
 from parley.logs import setup_logging
-from parley.loop import use_uvloop
 from parley.redis import connect_redis
+from parley.runtime import tune_gc, use_uvloop
 from parley.settings import Settings, SettingsError, settings_from_env
 
 
@@ -70,6 +70,7 @@ def _run(settings: Settings) -> int:
         "starting engine", extra={"metrics_port": settings.metrics_port, "channels": len(channels)}
     )
     use_uvloop()
+    tune_gc()
     web.run_app(
         create_app(settings, channels),
         host=settings.http_host,

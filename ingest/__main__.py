@@ -1,6 +1,5 @@
 """`python -m ingest`: the webhook receiver (and, later, the /v1 API)."""
 
-import gc
 import logging
 import os
 import sys
@@ -10,7 +9,7 @@ from aiohttp import web
 from ingest.app import create_app
 from parley.channels import ChannelFileError, load_channels
 from parley.logs import setup_logging
-from parley.loop import use_uvloop
+from parley.runtime import tune_gc, use_uvloop
 from parley.settings import SettingsError, settings_from_env
 
 # SIGTERM: stop accepting, finish calls in flight, flush the producer, exit within 10 s.
@@ -30,9 +29,7 @@ def main() -> int:
         extra={"host": settings.http_host, "port": settings.http_port, "channels": len(channels)},
     )
     use_uvloop()
-    # Start-up objects never die: keep them out of the collector's scans, which
-    # otherwise show up as the slowest calls (see README, figures).
-    gc.freeze()
+    tune_gc()
     web.run_app(
         create_app(settings, channels),
         host=settings.http_host,

@@ -4,7 +4,7 @@ import sys
 
 from aiohttp import web
 
-from parley.loop import use_uvloop
+from parley.runtime import tune_gc, use_uvloop
 
 
 async def handle(request: web.Request) -> web.Response:
@@ -13,7 +13,8 @@ async def handle(request: web.Request) -> web.Response:
 
 
 if __name__ == "__main__":
-    use_uvloop()  # the same event loop as the receiver, for a fair baseline
+    use_uvloop()  # the same runtime as the receiver, for a fair baseline
+    tune_gc()
     app = web.Application()
     app.router.add_post("/webhooks/whatsapp", handle)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)

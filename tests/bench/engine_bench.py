@@ -14,6 +14,7 @@ from engine.scripts import Scripts
 from metrics import EngineMetrics
 from parley.kafka import ensure_topics
 from parley.redis import connect_redis
+from parley.runtime import tune_gc
 from tests.bench.common import report, servers
 from tests.conftest import EU, US
 from tests.kafka_tools import produce
@@ -67,6 +68,7 @@ async def drain(bootstrap: str, redis_url: str, topic: str, total: int, naive: b
 
 
 async def main() -> None:
+    tune_gc()  # as `python -m engine` does
     with servers() as (bootstrap, redis_url, _):
         topic = "bench-apply"
         await ensure_topics(bootstrap, {topic: 8})
