@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 
-from aiohttp import web
 from redis.exceptions import RedisError
 
 from engine.app import create_app
@@ -15,7 +14,7 @@ from engine.inspect import NotFound, queue_sizes, show_conversation
 from parley.channels import ChannelFileError, load_channels
 from parley.logs import setup_logging
 from parley.redis import connect_redis
-from parley.runtime import tune_gc, use_uvloop
+from parley.runtime import serve
 from parley.settings import Settings, SettingsError, settings_from_env
 
 
@@ -69,16 +68,7 @@ def _run(settings: Settings) -> int:
     logging.getLogger(__name__).info(
         "starting engine", extra={"metrics_port": settings.metrics_port, "channels": len(channels)}
     )
-    use_uvloop()
-    tune_gc()
-    web.run_app(
-        create_app(settings, channels),
-        host=settings.http_host,
-        port=settings.metrics_port,
-        shutdown_timeout=8.0,
-        print=None,
-        access_log=None,
-    )
+    serve(create_app(settings, channels), settings.http_host, settings.metrics_port)
     return 0
 
 

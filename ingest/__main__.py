@@ -4,16 +4,11 @@ import logging
 import os
 import sys
 
-from aiohttp import web
-
 from ingest.app import create_app
 from parley.channels import ChannelFileError, load_channels
 from parley.logs import setup_logging
-from parley.runtime import tune_gc, use_uvloop
+from parley.runtime import serve
 from parley.settings import SettingsError, settings_from_env
-
-# SIGTERM: stop accepting, finish calls in flight, flush the producer, exit within 10 s.
-SHUTDOWN_GRACE_S = 8.0
 
 
 def main() -> int:
@@ -28,16 +23,7 @@ def main() -> int:
         "starting receiver",
         extra={"host": settings.http_host, "port": settings.http_port, "channels": len(channels)},
     )
-    use_uvloop()
-    tune_gc()
-    web.run_app(
-        create_app(settings, channels),
-        host=settings.http_host,
-        port=settings.http_port,
-        shutdown_timeout=SHUTDOWN_GRACE_S,
-        print=None,
-        access_log=None,
-    )
+    serve(create_app(settings, channels), settings.http_host, settings.http_port)
     return 0
 
 

@@ -7,13 +7,13 @@ its own topic names and an empty Redis database.
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from redis.asyncio import Redis
 
 from parley.channels import Channel, ChannelSettings
-from parley.local import LocalCluster, start_kafka, start_redis
+from parley.local import LocalCluster, Server, start_kafka, start_redis
 from parley.settings import Settings
 
 EU = Channel(
@@ -32,30 +32,29 @@ US = Channel(
 )
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
-    external = os.environ.get("PARLEY_TEST_KAFKA_BOOTSTRAP")
+def running_or_external(variable: str, start: Callable[[], Server], address: str) -> Iterator[str]:
+    """The address in `variable` when set; else a server started now (stopped after)."""
+    external = os.environ.get(variable)
     if external:
         yield external
         return
-    server = start_kafka()
+    server = start()
     try:
-        yield f"127.0.0.1:{server.port}"
+        yield address.format(port=server.port)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    yield from running_or_external("PARLEY_TEST_KAFKA_BOOTSTRAP", start_kafka, "127.0.0.1:{port}")
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    external = os.environ.get("PARLEY_TEST_REDIS_URL")
-    if external:
-        yield external
-        return
-    server = start_redis()
-    try:
-        yield f"redis://127.0.0.1:{server.port}/0"
-    finally:
-        server.stop()
+    yield from running_or_external(
+        "PARLEY_TEST_REDIS_URL", start_redis, "redis://127.0.0.1:{port}/0"
+    )
 
 
 @pytest.fixture
