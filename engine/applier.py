@@ -1,10 +1,10 @@
 """Applying a batch of events to Redis: read states, decide (pure), write with scripts.
 
-Three round trips a batch, whatever its size: one pipeline reads every conversation,
-channel setting and already-seen id; the pure machine decides in memory, event after
-event; one pipeline runs apply.lua per event. A script that finds the version moved
-(the sweeper got there first) answers "conflict", and that conversation's remaining
-events are read and decided again.
+Two round trips a batch, whatever its size: load.lua reads each channel's
+conversations, settings and already-decided ids; the pure machine decides in memory,
+event after event; apply.lua writes each channel's decisions in runs. A write that finds
+the version moved (the sweeper got there first) answers "conflict", and that
+conversation's remaining events are read and decided again.
 """
 
 from collections import defaultdict
@@ -15,7 +15,13 @@ import msgspec
 
 from engine import keys
 from engine.channel_store import decode_settings
-from engine.codec import decode_conversation, effect_arguments, state_arguments
+from engine.codec import (
+    as_stored,
+    decode_conversation,
+    dedupe_digest,
+    effect_arguments,
+    state_arguments,
+)
 from engine.machine import transition
 from engine.model import Conversation, Decision, Outcome
 from engine.scripts import ScriptCall, Scripts
@@ -83,7 +89,7 @@ class Applier:
                 planned.append((conversation, index, Applied(event, decision.outcome, decision)))
                 if decision.outcome is Outcome.APPLIED and decision.state is not None:
                     version = state.version if state else 0
-                    state = msgspec.structs.replace(decision.state, version=version + 1)
+                    state = as_stored(msgspec.structs.replace(decision.state, version=version + 1))
         answers = await self._run_writes(calls)
         retry: dict[str, list[int]] = {}
         for (conversation, index, applied), answer in zip(planned, answers, strict=True):
@@ -111,8 +117,15 @@ class Applier:
         for channel, positions in by_channel.items():
             for start in range(0, len(positions), WRITES_PER_CALL):
                 run = positions[start : start + WRITES_PER_CALL]
-                call_keys: list[str] = []
-                call_args: list[str] = [str(len(run))]
+                newest = max(int(writes[position].args[1]) for position in run)
+                first_day, window = keys.seen_window(channel, newest)
+                call_keys = list(window)
+                call_args: list[str | bytes] = [
+                    str(len(run)),
+                    str(len(window)),
+                    str(first_day),
+                    str(keys.DEDUPE_RETENTION_S),
+                ]
                 for position in run:
                     call_keys += writes[position].keys
                     call_args += [
@@ -123,9 +136,8 @@ class Applier:
                 calls.append(ScriptCall(channel, call_keys, call_args))
                 runs.append(run)
         answers: list[bytes] = [b""] * len(writes)
-        for run, answer in zip(
-            runs, await self._scripts.run_many(self._client, "apply", calls), strict=True
-        ):
+        results = await self._scripts.run_many(self._client, "apply", calls)
+        for run, answer in zip(runs, results, strict=True):
             for position, one in zip(run, cast(list[bytes], answer), strict=True):
                 answers[position] = one
         return answers
@@ -137,38 +149,43 @@ class Applier:
         (dedupe is per channel, as the seen sets are): one load.lua call per channel."""
         conversations: dict[str, list[str]] = defaultdict(list)
         ids: dict[str, list[str]] = defaultdict(list)
+        newest: dict[str, int] = {}
         for conversation, indices in pending.items():
             channel, wa_id = split_conversation_key(conversation)
             conversations[channel].append(wa_id)
-            ids[channel].extend(events[index].id for index in indices)
-        calls = [
-            ScriptCall(
-                channel,
-                [
-                    keys.settings(channel),
-                    keys.seen(channel),
-                    *(keys.conversation(channel, wa_id) for wa_id in wa_ids),
-                ],
-                ids[channel],
+            for index in indices:
+                ids[channel].append(events[index].id)
+                day = keys.receipt_day(events[index].received_at)
+                newest[channel] = max(newest.get(channel, day), day)
+        calls = []
+        for channel, wa_ids in conversations.items():
+            _, window = keys.seen_window(channel, newest[channel])
+            calls.append(
+                ScriptCall(
+                    channel,
+                    [
+                        keys.settings(channel),
+                        *window,
+                        *(keys.conversation(channel, wa_id) for wa_id in wa_ids),
+                    ],
+                    [str(len(window)), *(dedupe_digest(event_id) for event_id in ids[channel])],
+                )
             )
-            for channel, wa_ids in conversations.items()
-        ]
         answers = await self._scripts.run_many(self._client, "load", calls)
 
         states: dict[str, Conversation | None] = {}
         settings: dict[str, ChannelSettings] = {}
         seen: set[tuple[str, str]] = set()
         for (channel, wa_ids), answer in zip(conversations.items(), answers, strict=True):
-            flat_settings, scores, *fields = cast(list[Any], answer)
-            decoded = decode_settings(
-                dict(zip(flat_settings[::2], flat_settings[1::2], strict=True))
-            )
+            flat_settings, decided, *fields = cast(list[Any], answer)
+            pairs = dict(zip(flat_settings[::2], flat_settings[1::2], strict=True))
+            decoded = decode_settings(pairs)
             if decoded is not None:
                 settings[channel] = decoded
             seen.update(
                 (channel, event_id)
-                for event_id, score in zip(ids[channel], scores, strict=True)
-                if score is not None
+                for event_id, flag in zip(ids[channel], decided, strict=True)
+                if flag
             )
             for wa_id, values in zip(wa_ids, fields, strict=True):
                 states[conversation_key(channel, wa_id)] = decode_conversation(values)
@@ -176,20 +193,25 @@ class Applier:
 
 
 def _write(event: Event, state: Conversation | None, decision: Decision) -> ScriptCall:
-    """The apply.lua call for a decision: a state write, or "mark" (decided, unchanged).
-    Only the keys the write touches are passed: packing arguments is the engine's
-    hottest path."""
+    """The apply.lua arguments for one decision: a state write, or "mark" (decided,
+    unchanged). Only the keys the write touches are passed: packing arguments is the
+    engine's hottest path."""
     channel, wa_id = split_conversation_key(event.conversation)
     version = state.version if state else 0
-    head = [event.id, repr(event.received_at), str(version), wa_id]
-    conversation_keys = [keys.conversation(channel, wa_id), keys.seen(channel)]
+    head: list[str | bytes] = [
+        dedupe_digest(event.id),
+        str(keys.receipt_day(event.received_at)),
+        str(version),
+        wa_id,
+    ]
+    conversation = keys.conversation(channel, wa_id)
     new = decision.state
     if decision.outcome is not Outcome.APPLIED or new is None:
-        return ScriptCall(channel, conversation_keys, [*head, "mark"])
+        return ScriptCall(channel, [conversation], [*head, "mark"])
     old_queue = keys.queue(channel, state.queue if state else new.queue)
     effect_keys, effects = effect_arguments(channel, wa_id, decision.effects)
     return ScriptCall(
         channel,
-        [*conversation_keys, old_queue, keys.queue(channel, new.queue), *effect_keys],
+        [conversation, old_queue, keys.queue(channel, new.queue), *effect_keys],
         [*head, "write", *state_arguments(new), *effects],
     )

@@ -13,11 +13,16 @@ PREFIX = "parley"
 # no script touches it.
 CHANNELS = f"{PREFIX}:channels"
 
-# Event ids applied (or decided) within this long are refused as duplicates. Meta
-# retries a webhook for up to 7 days; one more day covers a retry's own journey. Kafka's
-# topic retention must not exceed it, or a replay from offset 0 could apply an event
-# whose id was forgotten.
+# Event ids decided within this long are refused as duplicates. Meta retries a webhook
+# for up to 7 days; one more day covers a retry's own journey. Kafka's topic retention
+# must not exceed it, or a replay from offset 0 could apply an event whose id was
+# forgotten.
 DEDUPE_RETENTION_S = 8 * 86400
+DAY_S = 86400
+# Ids live in one set per day of receipt, which expires DEDUPE_RETENTION_S after its
+# day ends: no sweep needed, and a set entry costs a third of a sorted-set one. An id is
+# looked for in the sets of the DEDUPE_DAYS days up to the newest event's day.
+DEDUPE_DAYS = DEDUPE_RETENTION_S // DAY_S + 2
 
 
 def tag(channel: str) -> str:
@@ -40,9 +45,24 @@ def queues(channel: str) -> list[str]:
     return [queue(channel, name) for name in Queue]
 
 
-def seen(channel: str) -> str:
-    """Sorted set of event ids already decided, scored by when Parley received them."""
-    return f"{tag(channel)}:seen"
+def seen(channel: str, day: int) -> str:
+    """Set of the digests of event ids decided that Parley received on `day`."""
+    return f"{tag(channel)}:seen:{day}"
+
+
+def receipt_day(received_at: float) -> int:
+    return int(received_at // DAY_S)
+
+
+def seen_window(channel: str, newest_day: int) -> tuple[int, list[str]]:
+    """The first day of the dedupe window ending on `newest_day`, and its sets, oldest
+    first."""
+    first = newest_day - DEDUPE_DAYS + 1
+    return first, [seen(channel, day) for day in range(first, newest_day + 1)]
+
+
+def seen_expires_at(day: int) -> int:
+    return (day + 1) * DAY_S + DEDUPE_RETENTION_S
 
 
 def tags(channel: str, wa_id: str) -> str:

@@ -16,7 +16,7 @@ class ScriptCall(msgspec.Struct, frozen=True):
 
     order_key: str
     keys: list[str]
-    args: list[str]
+    args: list[str | bytes]
 
 
 class Scripts:

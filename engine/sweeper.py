@@ -7,6 +7,7 @@ resolved by resolve_due.lua, which re-checks each one atomically.
 """
 
 import logging
+import math
 from collections.abc import Callable
 from typing import cast
 
@@ -59,17 +60,20 @@ class Sweeper:
                     # only come back again.
                     if len(candidates) < SWEEP_BATCH or count == 0:
                         break
-            await self._client.zremrangebyscore(
-                keys.seen(channel), "-inf", now - keys.DEDUPE_RETENTION_S
-            )
         self._metrics.sweeps.labels("ok").inc()
         self._metrics.last_sweep.set(now)
         return resolved
 
     async def due(self, channel: str, queue: Queue, cutoff: float) -> list[tuple[str, float]]:
-        """Up to SWEEP_BATCH conversations of that queue idle since `cutoff` or longer."""
+        """Up to SWEEP_BATCH conversations of that queue idle since `cutoff` (Unix
+        seconds) or longer, with their last activity as scored (milliseconds)."""
         found = await self._client.zrangebyscore(
-            keys.queue(channel, queue), "-inf", cutoff, start=0, num=SWEEP_BATCH, withscores=True
+            keys.queue(channel, queue),
+            "-inf",
+            _cutoff_ms(cutoff),
+            start=0,
+            num=SWEEP_BATCH,
+            withscores=True,
         )
         pairs = cast(list[tuple[bytes, float]], found)  # WITHSCORES: (member, score) pairs
         return [(as_text(member), score) for member, score in pairs]
@@ -83,9 +87,9 @@ class Sweeper:
             keys.queue(channel, Queue.RESOLVED),
             *(keys.conversation(channel, wa_id) for wa_id, _ in candidates),
         ]
-        argv: list[str] = [queue.value, repr(cutoff)]
-        for wa_id, activity in candidates:
-            argv += [wa_id, repr(activity)]
+        argv: list[str] = [queue.value, str(_cutoff_ms(cutoff))]
+        for wa_id, activity_ms in candidates:
+            argv += [wa_id, str(int(activity_ms))]
         answer = await self._client.evalsha(
             self._scripts.sha["resolve_due"], len(script_keys), *script_keys, *argv
         )
@@ -97,3 +101,8 @@ class Sweeper:
                 "auto-resolved", extra={"channel": channel, "queue": queue.value, "count": count}
             )
         return count
+
+
+def _cutoff_ms(cutoff: float) -> int:
+    # Activity is stored in whole milliseconds: due means at or before the cutoff's.
+    return math.floor(cutoff * 1000)

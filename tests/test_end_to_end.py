@@ -22,6 +22,7 @@ from parley.settings import Settings
 from tests import factory as f
 from tests.conftest import EU, US
 from tests.kafka_tools import eventually, produce
+from tests.redis_tools import decided_count
 
 # Recent: the engine's sweeper runs on the real clock (30-day auto-resolve periods).
 T0 = int(time.time()) - 3600
@@ -145,7 +146,7 @@ async def test_the_same_webhook_twice_is_applied_once(receiver: TestClient, redi
     await webhook(receiver, EU, "16315550003", "wamid.E2E.5", T0 + 1)
 
     async def all_seen() -> Any:
-        return await redis.zcard(f"parley:{{{EU.id}}}:seen") == 2
+        return await decided_count(redis, EU.id) == 2
 
     await eventually(all_seen)
 

@@ -28,6 +28,7 @@ from tests.engine_proc import (
     wait_committed,
 )
 from tests.kafka_tools import eventually, produce
+from tests.redis_tools import decided_count
 from tests.streams import stream
 
 pytestmark = pytest.mark.slow
@@ -126,7 +127,7 @@ async def test_sigkill_at_random_points_ends_in_the_clean_runs_state(
 
 
 async def decided_at_least(client: Redis, count: int) -> bool:
-    decided = sum([await client.zcard(f"parley:{{{c.id}}}:seen") for c in (EU, US)])
+    decided = sum([await decided_count(client, c.id) for c in (EU, US)])
     return decided >= count
 
 

@@ -1,13 +1,16 @@
 """Auto-resolution against a real redis-server, with an injected clock."""
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
+from engine import keys
 from engine.applier import Applier
 from engine.channel_store import save_channel_settings, seed_channels
 from engine.inspect import queue_sizes, show_conversation
@@ -18,8 +21,10 @@ from metrics import EngineMetrics
 from parley.channels import ChannelSettings
 from tests import factory as f
 from tests.conftest import EU
+from tests.redis_tools import decided_count
 
-T0 = 1_790_000_000.0
+# Recent (the start of today): decided ids are kept 8 days after the day they arrived.
+T0 = float(int(time.time()) // 86400 * 86400)
 PERIOD = 5  # seconds: the channel's auto-resolve period for new and pending
 FAST = msgspec.structs.replace(
     EU.settings, auto_resolve_new_s=PERIOD, auto_resolve_pending_s=PERIOD
@@ -123,7 +128,7 @@ async def test_the_engine_decides_again_when_the_sweeper_got_there_first(
     assert result.decision is not None and result.decision.state is not None
     assert await queue_of(redis, "race") == ("new", None)
     shown = await show_conversation(redis, f"{EU.id}:race")
-    assert shown["opened_at"] == "2026-09-21T14:13:26+00:00"  # a new cycle
+    assert shown["opened_at"] == datetime.fromtimestamp(T0 + PERIOD + 1, UTC).isoformat()
 
 
 async def test_two_sweepers_never_resolve_one_conversation_twice(
@@ -162,9 +167,12 @@ async def test_off_turns_auto_resolution_off(parts: Parts, redis: Redis) -> None
     assert await queue_of(redis, "kept") == ("new", None)
 
 
-async def test_sweeping_forgets_dedupe_ids_past_their_retention(parts: Parts, redis: Redis) -> None:
-    message = f.customer(EU.id, "old", T0, wamid="wamid.OLD")
-    await parts.applier.apply([message])
-    parts.clock.now = T0 + 9 * 86400
-    await parts.sweeper.run_once()
-    assert await redis.zscore(f"parley:{{{EU.id}}}:seen", "wamid.OLD") is None
+async def test_decided_ids_are_kept_for_the_retention_then_expire(
+    parts: Parts, redis: Redis
+) -> None:
+    await parts.applier.apply([f.customer(EU.id, "kept", T0 + 60, wamid="wamid.KEPT")])
+    day = keys.receipt_day(T0 + 60)
+    assert await decided_count(redis, EU.id) == 1
+    expires_at = (day + 1) * 86400 + keys.DEDUPE_RETENTION_S
+    ttl = await redis.ttl(keys.seen(EU.id, day))  # TTL, not EXPIRETIME: Redis 6.2 too
+    assert abs(time.time() + ttl - expires_at) <= 2

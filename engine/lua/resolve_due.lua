@@ -2,8 +2,8 @@
 --
 -- KEYS[1] the queue swept (new or pending)   KEYS[2] the resolved queue
 -- KEYS[3..] the candidates' conversation hashes
--- ARGV[1] queue name swept   ARGV[2] cutoff (last activity at or below it is due)
--- ARGV[3..] per candidate, in KEYS order: wa_id, the last activity the sweep saw
+-- ARGV[1] queue name swept   ARGV[2] cutoff in ms (last activity at or below it is due)
+-- ARGV[3..] per candidate, in KEYS order: wa_id, the last activity (ms) the sweep saw
 --
 -- A candidate is resolved only if it is still in that queue with the same last activity
 -- (nobody touched it since the sweep selected it) and that activity is at or before the

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from engine import keys
 from engine.applier import Applier
 from engine.channel_store import save_channel_settings, seed_channels
+from engine.codec import to_ms
 from engine.model import Queue
 from engine.scripts import Scripts
 from engine.sweeper import Sweeper
@@ -48,7 +49,7 @@ async def populate(client: Redis, count: int, activity: float) -> None:
             keys.tag(EU.id),
             start + offset,
             chunk,
-            activity,
+            to_ms(activity),
         )
 
 
@@ -119,7 +120,9 @@ async def memory() -> list[tuple[str, str]]:
                 ]
             await applier.apply(batch)
         used = (await client.info("memory"))["used_memory"] - before
-        seen = await client.memory_usage(keys.seen(EU.id)) or 0  # type: ignore[misc]
+        seen = 0
+        async for key in client.scan_iter(match=f"{keys.tag(EU.id)}:seen:*"):
+            seen += await client.memory_usage(key) or 0
     finally:
         await client.aclose()
         server.stop()
@@ -127,7 +130,7 @@ async def memory() -> list[tuple[str, str]]:
     dedupe = seen / MEMORY_CONVERSATIONS
     return [
         ("memory a conversation, all in", f"{per:,.0f} bytes   (target <= 400)"),
-        ("  of which its 2 dedupe ids", f"{dedupe:,.0f} bytes (kept 8 days, then trimmed)"),
+        ("  of which its 2 dedupe ids", f"{dedupe:,.0f} bytes (kept 8 days after their day)"),
         ("  state and queue entry", f"{per - dedupe:,.0f} bytes"),
     ]
 
