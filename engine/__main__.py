@@ -54,7 +54,8 @@ async def _inspect(settings: Settings, view: object, target: str) -> int:
         return 1
     finally:
         await client.aclose()
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    # Queue sizes on one line (easy to grep and watch); a conversation laid out to read.
+    print(json.dumps(result, indent=2 if view is show_conversation else None, ensure_ascii=False))
     return 0
 
 
