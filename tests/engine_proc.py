@@ -36,7 +36,12 @@ auto_resolve_pending = "off"
 
 
 def start_engine(
-    bootstrap: str, redis_url: str, topic: str, group: str, channels_file: Path
+    bootstrap: str,
+    redis_url: str,
+    topic: str,
+    group: str,
+    channels_file: Path,
+    metrics_port: int | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -45,7 +50,7 @@ def start_engine(
         "PARLEY_TOPIC": topic,
         "PARLEY_TOPIC_PARTITIONS": "4",
         "PARLEY_CONSUMER_GROUP": group,
-        "PARLEY_METRICS_PORT": str(free_port()),
+        "PARLEY_METRICS_PORT": str(metrics_port or free_port()),
         "PARLEY_CHANNELS_FILE": str(channels_file),
         "PARLEY_LOG_LEVEL": "WARNING",
     }
