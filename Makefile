@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-all bench lint typecheck demo clean
+.PHONY: install tools run demo test bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,19 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m parley.stack
 
-test: $(STAMP)
+# With `make run` going in another terminal.
+demo: $(STAMP)
+	$(PY) -m parley.demo
+
+# promtool (Debian's prometheus package) checks the metrics and the alert rules, and the
+# Prometheus end-to-end test runs the real server. Installed when missing and allowed.
+tools:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else echo "make test needs promtool and prometheus: apt-get install prometheus" >&2; exit 1; fi; }
+
+test: $(STAMP) tools
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
