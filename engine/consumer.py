@@ -5,6 +5,7 @@ replays at most the uncommitted tail, which apply.lua refuses as duplicates.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -183,6 +184,13 @@ class EngineLoop:
         for labels, count in resolutions.items():
             self._metrics.resolutions.labels(*labels).inc(count)
 
+    def forget_lag(self, partitions: set[TopicPartition]) -> None:
+        """Stop reporting lag for partitions another consumer now owns: a stale value
+        here would add up with the new owner's."""
+        for tp in partitions:
+            with contextlib.suppress(KeyError):
+                self._metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+
     def _report_lag(self, tp: TopicPartition, position: int) -> None:
         highwater = self.consumer.highwater(tp)
         if highwater is not None:
@@ -200,6 +208,7 @@ class CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._loop.lock:
             await self._loop.commit()
+        self._loop.forget_lag(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         return None
