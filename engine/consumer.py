@@ -20,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from engine.applier import Applied, Applier
-from engine.model import Assigned, Outcome, Resolved
+from engine.model import Assigned, FirstResponse, Outcome, Resolved
 from engine.scripts import Scripts
 from metrics import EngineMetrics
 from parley.events import Event, decode_event
@@ -177,6 +177,10 @@ class EngineLoop:
                     assignments[result.event.channel, "auto" if effect.auto else "manual"] += 1
                 elif isinstance(effect, Resolved):
                     resolutions[result.event.channel, effect.by] += 1
+                elif isinstance(effect, FirstResponse):
+                    self._metrics.first_response_seconds.labels(result.event.channel).observe(
+                        max(effect.seconds, 0.0)  # skewed clocks can make it negative
+                    )
         for labels, count in outcomes.items():
             self._metrics.events_applied.labels(*labels).inc(count)
         for labels, count in assignments.items():

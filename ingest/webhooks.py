@@ -12,6 +12,7 @@ from ingest.producer import ProduceError
 from ingest.routing import route
 from ingest.signature import SignatureError, signing_secret
 from ingest.webhook import decode_webhook
+from parley.events import MessageStatus
 from parley.http import error_response
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,11 @@ async def _receive(request: web.Request) -> web.Response:
         log.warning("kafka did not acknowledge", extra={"error": str(error)})
         return _fail(request, 503, "kafka_unavailable", "events not acknowledged; retry later")
 
+    for event in routed.events:
+        if isinstance(event.payload, MessageStatus):
+            codes = [str(error.get("code", "")) for error in event.payload.errors] or [""]
+            for code in codes:
+                metrics.message_statuses.labels(event.payload.status, code).inc()
     for field in batch.other_fields:
         metrics.changes_ignored.labels(field).inc()
     for value_error in batch.value_errors:

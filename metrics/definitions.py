@@ -59,6 +59,13 @@ class IngestMetrics:
             ["field"],
             registry=registry,
         )
+        self.message_statuses = Counter(
+            "parley_message_statuses_total",
+            "Delivery statuses of our messages reported by Meta, by status and error code "
+            "(empty when none).",
+            ["status", "error_code"],
+            registry=registry,
+        )
         self.value_errors = Counter(
             "parley_webhook_value_errors_total",
             "Errors Meta reported at value level in webhooks, by error code.",
@@ -124,6 +131,14 @@ class EngineMetrics:
             "parley_resolutions_total",
             "Conversations resolved, by channel and by whom (agent, auto).",
             ["channel", "by"],
+            registry=registry,
+        )
+        self.first_response_seconds = Histogram(
+            "parley_first_response_seconds",
+            "From the start of a conversation cycle to its first agent reply.",
+            ["channel"],
+            # From a quick answer to the next working day.
+            buckets=(15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400, 172800),
             registry=registry,
         )
         self.auto_resolved = Counter(

@@ -187,6 +187,8 @@ async def test_the_engine_reports_what_it_did(
         'parley_events_applied_total{kind="customer.message",outcome="duplicate"} 1.0',
         'parley_events_applied_total{kind="agent.reply",outcome="applied"} 1.0',
         f'parley_assignments_total{{channel="{EU.id}",mode="auto"}} 1.0',
+        f'parley_first_response_seconds_count{{channel="{EU.id}"}} 1.0',
+        f'parley_first_response_seconds_bucket{{channel="{EU.id}",le="15.0"}} 1.0',
         f'parley_queue_conversations{{channel="{EU.id}",queue="open"}} 1.0',
         f'parley_queue_conversations{{channel="{EU.id}",queue="new"}} 0.0',
         "parley_apply_batch_seconds_count",

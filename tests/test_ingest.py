@@ -289,3 +289,15 @@ async def test_every_documented_payload_is_accepted_with_one_record_per_event(
         event_id for _, event_id, key, _ in expected_events if key.startswith(EU.id + ":")
     )
     assert produced == on_eu
+
+
+async def test_delivery_statuses_are_counted_by_status_and_error_code(client: Client) -> None:
+    failed = json.loads(body_of("status_failed"))
+    [status] = failed["entry"][0]["changes"][0]["value"]["statuses"]
+    codes = [str(error["code"]) for error in status["errors"]]
+    assert (await post(client, body_of("status_failed"))).status == 200
+    assert (await post(client, body_of("status_read"))).status == 200
+    text = await (await client.get("/metrics")).text()
+    for code in codes:
+        assert f'parley_message_statuses_total{{error_code="{code}",status="failed"}} 1.0' in text
+    assert 'parley_message_statuses_total{error_code="",status="read"} 1.0' in text
