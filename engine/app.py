@@ -164,9 +164,13 @@ async def readyz(request: web.Request) -> web.Response:
             redis_ok = bool(await request.app[REDIS].ping())
     except (TimeoutError, RedisError, OSError):
         redis_ok = False
-    kafka_ok = bool(request.app[LOOP].consumer.assignment()) or await _kafka_answers(request)
+    partitions = len(request.app[LOOP].consumer.assignment())
+    kafka_ok = partitions > 0 or await _kafka_answers(request)
     status = 200 if redis_ok and kafka_ok else 503
-    return web.json_response({"kafka": kafka_ok, "redis": redis_ok}, status=status)
+    # An engine with no partitions is still ready: a standby when the group has more
+    # members than the topic has partitions. `partitions` says which it is.
+    body = {"kafka": kafka_ok, "redis": redis_ok, "partitions": partitions}
+    return web.json_response(body, status=status)
 
 
 async def _kafka_answers(request: web.Request) -> bool:

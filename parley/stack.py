@@ -5,11 +5,13 @@ PARLEY_REDIS_URL point at real ones, then `python -m ingest` and `python -m engi
 prints where everything is, and stops it all on Ctrl-C (or SIGTERM).
 """
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from parley.local import Server, start_kafka, start_redis, wait_for_port
@@ -17,6 +19,20 @@ from parley.local import Server, start_kafka, start_redis, wait_for_port
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CHANNELS = ROOT / "deploy" / "local" / "channels.toml"
 ENV_FILE = ROOT / ".run" / "parley.env"
+
+
+def wait_until_consuming(readyz: str, engine: subprocess.Popen[bytes]) -> None:
+    """Until the engine owns partitions (joining the group takes a few seconds), so the
+    first webhook sent after the banner shows up in the queues at once."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and engine.poll() is None:
+        try:
+            with urllib.request.urlopen(readyz, timeout=2) as response:  # noqa: S310 (loopback)
+                if json.loads(response.read()).get("partitions", 0) > 0:
+                    return
+        except (OSError, ValueError):
+            pass  # not answering yet, or 503 while Kafka or Redis come up
+        time.sleep(0.2)
 
 
 def main() -> int:
@@ -56,6 +72,7 @@ def main() -> int:
             children.append(subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env))
         wait_for_port(http_port, children[0], 30)
         wait_for_port(metrics_port, children[1], 30)
+        wait_until_consuming(f"http://127.0.0.1:{metrics_port}/readyz", children[1])
         print(
             f"""
 Parley is running.

@@ -197,4 +197,4 @@ async def test_the_engine_reports_what_it_did(
     ]:
         assert sample in text, sample
     ready = await engine.get("/readyz")
-    assert await ready.json() == {"kafka": True, "redis": True}
+    assert await ready.json() == {"kafka": True, "redis": True, "partitions": 4}

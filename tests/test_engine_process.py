@@ -32,7 +32,8 @@ async def test_probes_then_sigterm_exits_0_within_10_seconds(
             async with session.get(f"http://127.0.0.1:{port}/healthz") as health:
                 assert health.status == 200
             async with session.get(f"http://127.0.0.1:{port}/readyz") as ready:
-                assert (ready.status, await ready.json()) == (200, {"kafka": True, "redis": True})
+                assert ready.status == 200
+                assert await ready.json() == {"kafka": True, "redis": True, "partitions": 4}
         engine.send_signal(signal.SIGTERM)
         started = time.monotonic()
         assert await asyncio.to_thread(engine.wait, 10) == 0
