@@ -1,6 +1,5 @@
 """Webhook -> receiver -> real broker -> engine -> real redis-server, and back out."""
 
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -14,13 +13,12 @@ from redis.asyncio import Redis
 from engine.app import create_app as create_engine
 from engine.inspect import NotFound, show_conversation
 from ingest.app import create_app as create_receiver
-from ingest.samples import text_message
-from ingest.signature import sign
 from parley.channels import Channel
 from parley.redis import connect_redis
 from parley.settings import Settings
 from tests import factory as f
 from tests.conftest import EU, US
+from tests.http_tools import post_message
 from tests.kafka_tools import eventually, produce
 from tests.redis_tools import decided_count
 
@@ -69,16 +67,6 @@ async def receiver(
     return await aiohttp_client(create_receiver(settings, channels))
 
 
-async def webhook(client: TestClient, channel: Channel, wa_id: str, wamid: str, at: int) -> None:  # type: ignore[type-arg]
-    body = json.dumps(text_message(channel.id, wa_id, wamid, "Hi, my order is late", at)).encode()
-    response = await client.post(
-        "/webhooks/whatsapp",
-        data=body,
-        headers={"X-Hub-Signature-256": sign(body, channel.app_secret)},
-    )
-    assert response.status == 200, await response.text()
-
-
 def conversation(redis: Redis, channel: Channel, wa_id: str) -> Callable[[], Awaitable[Any]]:
     async def read() -> Any:
         try:
@@ -105,7 +93,7 @@ async def test_the_conversation_rules_end_to_end(
     receiver: TestClient, redis: Redis, settings: Settings
 ) -> None:  # type: ignore[type-arg]
     bootstrap = settings.kafka_bootstrap or ""
-    await webhook(receiver, EU, "16315550001", "wamid.E2E.1", T0)
+    await post_message(receiver, EU, "16315550001", "wamid.E2E.1", T0)
     await eventually(in_state(redis, EU, "16315550001", "new", None))
 
     await produce(bootstrap, settings.topic, [f.reply(EU.id, "16315550001", T0 + 30, user="alice")])
@@ -114,7 +102,7 @@ async def test_the_conversation_rules_end_to_end(
     await produce(bootstrap, settings.topic, [f.move(EU.id, "16315550001", "resolved", T0 + 60)])
     await eventually(in_state(redis, EU, "16315550001", "resolved", None))
 
-    await webhook(receiver, EU, "16315550001", "wamid.E2E.2", T0 + 90)
+    await post_message(receiver, EU, "16315550001", "wamid.E2E.2", T0 + 90)
     reopened = await eventually(in_state(redis, EU, "16315550001", "new", None))
     assert reopened["opened_at"] == datetime.fromtimestamp(T0 + 90, UTC).isoformat()  # a new cycle
 
@@ -122,7 +110,7 @@ async def test_the_conversation_rules_end_to_end(
 async def test_without_auto_assignment_end_to_end(
     receiver: TestClient, redis: Redis, settings: Settings
 ) -> None:  # type: ignore[type-arg]
-    await webhook(receiver, US, "16315550002", "wamid.E2E.3", T0)
+    await post_message(receiver, US, "16315550002", "wamid.E2E.3", T0)
     await eventually(in_state(redis, US, "16315550002", "new", None))
     marker = f.tag(US.id, "16315550002", "after-reply", T0 + 31)
     await produce(
@@ -141,9 +129,9 @@ async def test_without_auto_assignment_end_to_end(
 
 
 async def test_the_same_webhook_twice_is_applied_once(receiver: TestClient, redis: Redis) -> None:  # type: ignore[type-arg]
-    await webhook(receiver, EU, "16315550003", "wamid.E2E.4", T0)
-    await webhook(receiver, EU, "16315550003", "wamid.E2E.4", T0)
-    await webhook(receiver, EU, "16315550003", "wamid.E2E.5", T0 + 1)
+    await post_message(receiver, EU, "16315550003", "wamid.E2E.4", T0)
+    await post_message(receiver, EU, "16315550003", "wamid.E2E.4", T0)
+    await post_message(receiver, EU, "16315550003", "wamid.E2E.5", T0 + 1)
 
     async def all_seen() -> Any:
         return await decided_count(redis, EU.id) == 2
@@ -164,8 +152,8 @@ async def test_the_engine_reports_what_it_did(
     redis: Redis,
     settings: Settings,
 ) -> None:
-    await webhook(receiver, EU, "16315550009", "wamid.E2E.9", T0)
-    await webhook(receiver, EU, "16315550009", "wamid.E2E.9", T0)  # Meta re-delivers
+    await post_message(receiver, EU, "16315550009", "wamid.E2E.9", T0)
+    await post_message(receiver, EU, "16315550009", "wamid.E2E.9", T0)  # Meta re-delivers
     await produce(
         settings.kafka_bootstrap or "",
         settings.topic,

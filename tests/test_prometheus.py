@@ -28,6 +28,7 @@ from parley.channels import Channel
 from parley.local import free_port
 from parley.settings import Settings
 from tests.conftest import EU, US
+from tests.http_tools import post_message
 from tests.kafka_tools import eventually
 
 PROMETHEUS_DIR = Path(__file__).resolve().parent.parent / "deploy" / "prometheus"
@@ -133,16 +134,6 @@ async def receiver(
     return await aiohttp_client(create_receiver(settings, channels))
 
 
-async def post_message(receiver: Client, channel: Channel, wa_id: str, wamid: str) -> None:
-    body = json.dumps(text_message(channel.id, wa_id, wamid, "Where is my order?", T0)).encode()
-    response = await receiver.post(
-        "/webhooks/whatsapp",
-        data=body,
-        headers={"X-Hub-Signature-256": sign(body, channel.app_secret)},
-    )
-    assert response.status == 200, await response.text()
-
-
 async def post_forged(receiver: Client) -> None:
     body = json.dumps(text_message(EU.id, "16315559999", "wamid.FORGED", "hi", T0)).encode()
     response = await receiver.post(
@@ -177,7 +168,7 @@ def applied(engine: Client, count: int) -> Callable[[], Awaitable[bool]]:
 async def test_both_metrics_bodies_pass_promtool_check_metrics(
     receiver: Client, engine: Client
 ) -> None:
-    await post_message(receiver, EU, "16315550101", "wamid.PROM.1")
+    await post_message(receiver, EU, "16315550101", "wamid.PROM.1", T0)
     await post_forged(receiver)
     await eventually(applied(engine, 1), timeout_s=WAIT_S)
 
@@ -281,8 +272,8 @@ async def test_a_real_prometheus_scrapes_both_processes(
         return (await prometheus_api("query", {"query": promql}))["result"]
 
     for i in range(3):
-        await post_message(receiver, EU, f"1631555020{i}", f"wamid.PROM.EU.{i}")
-    await post_message(receiver, US, "16315550210", "wamid.PROM.US.0")
+        await post_message(receiver, EU, f"1631555020{i}", f"wamid.PROM.EU.{i}", T0)
+    await post_message(receiver, US, "16315550210", "wamid.PROM.US.0", T0)
     await post_forged(receiver)
     await eventually(applied(engine, 4), timeout_s=WAIT_S)
 
