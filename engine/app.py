@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
 from engine import keys
@@ -34,9 +34,10 @@ from engine.model import Queue
 from engine.scripts import Scripts
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
+from metrics.exposition import metrics_response
 from parley.channels import Channel
 from parley.kafka import ensure_topics
-from parley.redis import connect_redis
+from parley.redis import connect_redis, redis_reachable
 from parley.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -159,11 +160,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    try:
-        async with asyncio.timeout(2):
-            redis_ok = bool(await request.app[REDIS].ping())
-    except (TimeoutError, RedisError, OSError):
-        redis_ok = False
+    redis_ok = await redis_reachable(request.app[REDIS])
     partitions = len(request.app[LOOP].consumer.assignment())
     kafka_ok = partitions > 0 or await _kafka_answers(request)
     status = 200 if redis_ok and kafka_ok else 503
@@ -184,8 +181,7 @@ async def _kafka_answers(request: web.Request) -> bool:
 
 async def metrics(request: web.Request) -> web.Response:
     await _refresh_queue_sizes(request.app)
-    body = generate_latest(request.app[REGISTRY])
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return metrics_response(request.app[REGISTRY])
 
 
 async def _refresh_queue_sizes(app: web.Application) -> None:

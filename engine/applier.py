@@ -57,17 +57,20 @@ class Applier:
         for index, event in enumerate(events):
             pending[event.conversation].append(index)
         results: dict[int, Applied] = {}
+        # Once per event, whatever the rounds: both the read and the write need it.
+        digests = [dedupe_digest(event.id) for event in events]
         while pending:
-            pending = await self._round(events, pending, results)
+            pending = await self._round(events, digests, pending, results)
         return [results[index] for index in range(len(events))]
 
     async def _round(
         self,
         events: Sequence[Event],
+        digests: Sequence[bytes],
         pending: dict[str, list[int]],
         results: dict[int, Applied],
     ) -> dict[str, list[int]]:
-        states, settings, seen = await self._read(events, pending)
+        states, settings, seen = await self._read(events, digests, pending)
         now = self._clock()
         planned: list[tuple[str, int, Applied]] = []
         calls: list[ScriptCall] = []
@@ -85,7 +88,7 @@ class Applier:
                     if channel_settings is None
                     else transition(state, event, channel_settings, now)
                 )
-                calls.append(_write(event, state, decision))
+                calls.append(_write(event, digests[index], state, decision))
                 planned.append((conversation, index, Applied(event, decision.outcome, decision)))
                 if decision.outcome is Outcome.APPLIED and decision.state is not None:
                     version = state.version if state else 0
@@ -143,18 +146,18 @@ class Applier:
         return answers
 
     async def _read(
-        self, events: Sequence[Event], pending: dict[str, list[int]]
+        self, events: Sequence[Event], digests: Sequence[bytes], pending: dict[str, list[int]]
     ) -> tuple[dict[str, Conversation | None], dict[str, ChannelSettings], set[tuple[str, str]]]:
         """States, channel settings, and the (channel, event id) pairs already decided
         (dedupe is per channel, as the seen sets are): one load.lua call per channel."""
         conversations: dict[str, list[str]] = defaultdict(list)
-        ids: dict[str, list[str]] = defaultdict(list)
+        indices_of: dict[str, list[int]] = defaultdict(list)
         newest: dict[str, int] = {}
         for conversation, indices in pending.items():
             channel, wa_id = split_conversation_key(conversation)
             conversations[channel].append(wa_id)
             for index in indices:
-                ids[channel].append(events[index].id)
+                indices_of[channel].append(index)
                 day = keys.receipt_day(events[index].received_at)
                 newest[channel] = max(newest.get(channel, day), day)
         calls = []
@@ -168,7 +171,7 @@ class Applier:
                         *window,
                         *(keys.conversation(channel, wa_id) for wa_id in wa_ids),
                     ],
-                    [str(len(window)), *(dedupe_digest(event_id) for event_id in ids[channel])],
+                    [str(len(window)), *(digests[index] for index in indices_of[channel])],
                 )
             )
         answers = await self._scripts.run_many(self._client, "load", calls)
@@ -183,8 +186,8 @@ class Applier:
             if decoded is not None:
                 settings[channel] = decoded
             seen.update(
-                (channel, event_id)
-                for event_id, flag in zip(ids[channel], decided, strict=True)
+                (channel, events[index].id)
+                for index, flag in zip(indices_of[channel], decided, strict=True)
                 if flag
             )
             for wa_id, values in zip(wa_ids, fields, strict=True):
@@ -192,14 +195,16 @@ class Applier:
         return states, settings, seen
 
 
-def _write(event: Event, state: Conversation | None, decision: Decision) -> ScriptCall:
+def _write(
+    event: Event, digest: bytes, state: Conversation | None, decision: Decision
+) -> ScriptCall:
     """The apply.lua arguments for one decision: a state write, or "mark" (decided,
     unchanged). Only the keys the write touches are passed: packing arguments is the
     engine's hottest path."""
     channel, wa_id = split_conversation_key(event.conversation)
     version = state.version if state else 0
     head: list[str | bytes] = [
-        dedupe_digest(event.id),
+        digest,
         str(keys.receipt_day(event.received_at)),
         str(version),
         wa_id,

@@ -40,11 +40,6 @@ def queue(channel: str, name: Queue) -> str:
     return f"{tag(channel)}:q:{name.value}"
 
 
-def queues(channel: str) -> list[str]:
-    """The four queue keys in Queue order (scripts index them that way)."""
-    return [queue(channel, name) for name in Queue]
-
-
 def seen(channel: str, day: int) -> str:
     """Set of the digests of event ids decided that Parley received on `day`."""
     return f"{tag(channel)}:seen:{day}"
@@ -59,10 +54,6 @@ def seen_window(channel: str, newest_day: int) -> tuple[int, list[str]]:
     first."""
     first = newest_day - DEDUPE_DAYS + 1
     return first, [seen(channel, day) for day in range(first, newest_day + 1)]
-
-
-def seen_expires_at(day: int) -> int:
-    return (day + 1) * DAY_S + DEDUPE_RETENTION_S
 
 
 def tags(channel: str, wa_id: str) -> str:

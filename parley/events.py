@@ -107,7 +107,6 @@ Payload = (
     | AddNote
     | AddTopic
 )
-AgentAction = AgentReply | Move | Assign | Unassign | AddTag | AddNote | AddTopic
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,10 +1,12 @@
 """Building the Redis client: one server (`redis://`) or a Redis Cluster (`redis+cluster://`)."""
 
+import asyncio
 from typing import Any, cast
 
 import hiredis
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.connection import Connection
+from redis.exceptions import RedisError
 
 CLUSTER_SCHEME = "redis+cluster://"
 # RedisCluster speaks the same commands, pipelines and scripts as Redis for keys that
@@ -44,3 +46,12 @@ def connect_redis(url: str, *, read_timeout_s: float | None = 5.0) -> RedisClien
 def as_text(value: bytes | str) -> str:
     """A reply value as text (the client answers bytes; its types also allow str)."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def redis_reachable(client: RedisClient, timeout_s: float = 2.0) -> bool:
+    """Whether Redis answered a PING within `timeout_s` (for /readyz)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return bool(await client.ping())
+    except (TimeoutError, RedisError, OSError):
+        return False
