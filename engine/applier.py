@@ -19,11 +19,12 @@ from engine.codec import (
     as_stored,
     decode_conversation,
     dedupe_digest,
-    effect_arguments,
     state_arguments,
 )
 from engine.machine import transition
 from engine.model import Conversation, Decision, Outcome
+from engine.records import LOG_LENGTH, RESULT_TTL_S, WAKE_TTL_S, records
+from engine.reports import RETENTION_S
 from engine.scripts import ScriptCall, Scripts
 from parley.channels import ChannelSettings
 from parley.events import Event, conversation_key, split_conversation_key
@@ -128,6 +129,10 @@ class Applier:
                     str(len(window)),
                     str(first_day),
                     str(keys.DEDUPE_RETENTION_S),
+                    str(RETENTION_S),
+                    str(LOG_LENGTH),
+                    str(RESULT_TTL_S),
+                    str(WAKE_TTL_S),
                 ]
                 for position in run:
                     call_keys += writes[position].keys
@@ -210,13 +215,13 @@ def _write(
         wa_id,
     ]
     conversation = keys.conversation(channel, wa_id)
+    extra = records(event, decision, channel, wa_id)
     new = decision.state
     if decision.outcome is not Outcome.APPLIED or new is None:
-        return ScriptCall(channel, [conversation], [*head, "mark"])
+        return ScriptCall(channel, [conversation, *extra.keys], [*head, "mark", *extra.pairs])
     old_queue = keys.queue(channel, state.queue if state else new.queue)
-    effect_keys, effects = effect_arguments(channel, wa_id, decision.effects)
     return ScriptCall(
         channel,
-        [conversation, old_queue, keys.queue(channel, new.queue), *effect_keys],
-        [*head, "write", *state_arguments(new), *effects],
+        [conversation, old_queue, keys.queue(channel, new.queue), *extra.keys],
+        [*head, "write", *state_arguments(new), *extra.pairs],
     )

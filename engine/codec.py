@@ -5,16 +5,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from engine import keys
-from engine.model import (
-    Conversation,
-    Effect,
-    NoteAdded,
-    Queue,
-    StatusReceived,
-    TagAdded,
-    TopicAdded,
-)
+from engine.model import Conversation, Queue
 
 # Order of HMGET and of apply.lua's state arguments (without the version).
 FIELDS = ("q", "a", "la", "oa", "lc", "fr", "v")
@@ -71,35 +62,6 @@ def dedupe_digest(event_id: str) -> bytes:
     fits Redis's smallest string allocation. Ids sharing a digest by chance: about one
     pair in 10^20 among a channel's 8 days of ids at a billion a day."""
     return hashlib.blake2b(event_id.encode(), digest_size=14).digest()
-
-
-_note_encoder = msgspec.json.Encoder()
-
-
-def effect_arguments(
-    channel: str, wa_id: str, effects: Sequence[Effect]
-) -> tuple[list[str], list[str]]:
-    """The effects apply.lua writes: their keys, and their (name, value) pairs in the
-    same order. The rest are counted or sent by the engine, not stored."""
-    effect_keys: list[str] = []
-    pairs: list[str] = []
-    for effect in effects:
-        match effect:
-            case TagAdded(tag=tag):
-                effect_keys.append(keys.tags(channel, wa_id))
-                pairs += ["tag", tag]
-            case TopicAdded(topic=topic):
-                effect_keys.append(keys.topics(channel, wa_id))
-                pairs += ["topic", topic]
-            case NoteAdded():
-                effect_keys.append(keys.notes(channel, wa_id))
-                pairs += ["note", _note_encoder.encode(effect).decode()]
-            case StatusReceived(wamid=wamid, status=status):
-                effect_keys.append(keys.messages(channel, wa_id))
-                pairs += ["status", f"{wamid}={status}"]
-            case _:
-                pass
-    return effect_keys, pairs
 
 
 def _seconds(value: bytes | None) -> float | None:

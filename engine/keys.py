@@ -6,6 +6,8 @@ and the same scripts run on one Redis or a Redis Cluster. The cost: one channel 
 one cluster node; channels, not conversations, are what spreads across a cluster.
 """
 
+from datetime import date
+
 from engine.model import Queue
 
 PREFIX = "parley"
@@ -77,3 +79,23 @@ def messages(channel: str, wa_id: str) -> str:
 def settings(channel: str) -> str:
     """Hash of the channel's inbox settings (see engine/channel_store.py)."""
     return f"{tag(channel)}:settings"
+
+
+def log(channel: str, wa_id: str) -> str:
+    """List of the conversation's recent messages (JSON), oldest first, capped."""
+    return f"{tag(channel)}:log:{wa_id}"
+
+
+def report(channel: str, day: date) -> str:
+    """Hash of a day's report counters (see engine/reports.py); days are UTC."""
+    return f"{tag(channel)}:report:{day.isoformat()}"
+
+
+def result(channel: str, event_id: str) -> str:
+    """String: what became of an agent's action (JSON), kept for an hour."""
+    return f"{tag(channel)}:result:{event_id}"
+
+
+def wake(channel: str, event_id: str) -> str:
+    """List the API blocks on (BLPOP) while it waits for an action to be applied."""
+    return f"{tag(channel)}:wake:{event_id}"

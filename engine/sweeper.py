@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import cast
 
-from engine import keys
+from engine import keys, reports
 from engine.channel_store import channel_ids, load_channel_settings
 from engine.machine import auto_resolve_cutoff
 from engine.model import AUTO_RESOLVE_QUEUES, Queue
@@ -82,18 +82,32 @@ class Sweeper:
         self, channel: str, queue: Queue, cutoff: float, candidates: list[tuple[str, float]]
     ) -> int:
         """Resolve those candidates still due; the number resolved."""
+        now = self._clock()
+        pipe = self._client.pipeline(transaction=False)
+        for wa_id, _ in candidates:
+            pipe.hget(keys.conversation(channel, wa_id), "oa")
+        opened = await pipe.execute()
         script_keys = [
             keys.queue(channel, queue),
             keys.queue(channel, Queue.RESOLVED),
+            keys.report(channel, reports.day_of(now)),
             *(keys.conversation(channel, wa_id) for wa_id, _ in candidates),
         ]
-        argv: list[str] = [queue.value, str(_cutoff_ms(cutoff))]
-        for wa_id, activity_ms in candidates:
-            argv += [wa_id, str(int(activity_ms))]
+        argv: list[str] = [queue.value, str(_cutoff_ms(cutoff)), str(reports.RETENTION_S)]
+        for (wa_id, activity_ms), opened_ms in zip(candidates, opened, strict=True):
+            # A candidate gone meanwhile has no cycle start; the script then skips it.
+            started = as_text(opened_ms) if opened_ms else ""
+            cycle_s = now - int(started) / 1000 if started else 0.0
+            argv += [
+                wa_id,
+                str(int(activity_ms)),
+                started,
+                reports.time_field(reports.RESOLUTION, cycle_s),
+            ]
         answer = await self._client.evalsha(
             self._scripts.sha["resolve_due"], len(script_keys), *script_keys, *argv
         )
-        count = len(answer) // 3
+        count = len(answer) // 2
         if count:
             self._metrics.auto_resolved.labels(channel, queue.value).inc(count)
             self._metrics.resolutions.labels(channel, "auto").inc(count)

@@ -96,6 +96,9 @@ class AddTopic(_Payload, frozen=True, tag="agent.topic"):
     topic: str
 
 
+# What agents ask for through the API; each carries its actor.
+AGENT_ACTIONS = (AgentReply, Move, Assign, Unassign, AddTag, AddNote, AddTopic)
+
 Payload = (
     CustomerMessage
     | MessageStatus
