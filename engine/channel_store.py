@@ -1,4 +1,10 @@
-"""Channel settings in Redis: seeded from the channels file, read by the engine."""
+"""Channel settings in Redis: seeded from the channels file, edited through the API,
+read by the engine on every batch.
+
+The file creates a channel's settings; after that they belong to the API. Seeding only
+fills fields a channel does not have yet, so a restart never undoes an admin's edit (and
+a setting added in a later version gets its default from the file).
+"""
 
 from collections.abc import Mapping
 
@@ -39,10 +45,30 @@ async def save_channel_settings(
     await client.sadd(keys.CHANNELS, channel)
 
 
+async def update_channel_settings(
+    client: RedisClient, channel: str, current: ChannelSettings, changed: ChannelSettings
+) -> None:
+    """Write only the fields that differ, so two admins changing different settings at
+    the same time both keep their change."""
+    before = encode_settings(current)
+    fields = [
+        part
+        for name, value in encode_settings(changed).items()
+        if before.get(name) != value
+        for part in (name, value)
+    ]
+    if fields:
+        await client.hset(keys.settings(channel), items=fields)
+
+
 async def seed_channels(client: RedisClient, channels: list[Channel]) -> None:
-    """Upsert every configured channel's settings (the file wins at start-up)."""
+    """Give every configured channel the file's settings for the fields it has none of."""
     for channel in channels:
-        await save_channel_settings(client, channel.id, channel.settings)
+        pipe = client.pipeline(transaction=False)
+        for field, value in encode_settings(channel.settings).items():
+            pipe.hsetnx(keys.settings(channel.id), field, value)
+        pipe.sadd(keys.CHANNELS, channel.id)
+        await pipe.execute()
 
 
 async def load_channel_settings(client: RedisClient, channel: str) -> ChannelSettings | None:

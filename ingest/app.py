@@ -1,23 +1,40 @@
 """The receiver's app factory: what it owns is set up and torn down in cleanup contexts."""
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
+from redis.exceptions import RedisError
 
+from assign.directory import Directory
+from engine.channel_store import seed_channels
 from ingest import health, webhooks
-from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, REGISTRY, SETTINGS
+from ingest.api import routes as api
+from ingest.appkeys import (
+    CHANNELS,
+    CLOCK,
+    DIRECTORY,
+    METRICS,
+    PRODUCER,
+    REDIS,
+    REGISTRY,
+    SETTINGS,
+)
 from ingest.producer import EventProducer
 from ingest.routing import ChannelDirectory
 from metrics import IngestMetrics
 from parley.channels import Channel
 from parley.kafka import ensure_topics
-from parley.redis import connect_redis
+from parley.redis import RedisClient, connect_redis
 from parley.settings import Settings
 
+log = logging.getLogger(__name__)
 DEAD_LETTER_PARTITIONS = 1
+SEED_TIMEOUT_S = 5.0
 
 
 def create_app(
@@ -27,7 +44,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
-    """The receiver. Needs `settings.kafka_bootstrap` and `settings.redis_url` set."""
+    """The receiver and the /v1 API. Needs `settings.kafka_bootstrap` and `settings.redis_url` set."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[CHANNELS] = ChannelDirectory(channels)
@@ -37,6 +54,7 @@ def create_app(
     app.cleanup_ctx.extend([_kafka, _redis])
     app.add_routes(webhooks.routes)
     app.add_routes(health.routes)
+    api.setup(app)
     return app
 
 
@@ -78,7 +96,19 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         raise RuntimeError("PARLEY_REDIS_URL is not set (make run starts a local redis-server)")
     client = connect_redis(url)
     app[REDIS] = client
+    app[DIRECTORY] = Directory(client, app[CLOCK])
+    await _seed(client, app[CHANNELS].by_id.values())
     try:
         yield
     finally:
         await client.aclose()
+
+
+async def _seed(client: RedisClient, channels: Iterable[Channel]) -> None:
+    """The API lists channels from Redis; the engine seeds them too, but the receiver
+    may start first. Best effort: webhooks must not wait on Redis."""
+    try:
+        async with asyncio.timeout(SEED_TIMEOUT_S):
+            await seed_channels(client, list(channels))
+    except (TimeoutError, RedisError, OSError) as error:
+        log.warning("channels not seeded; the engine will", extra={"error": type(error).__name__})

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from assign.directory import Directory
 from ingest.producer import EventProducer
 from ingest.routing import ChannelDirectory
 from metrics import IngestMetrics
@@ -18,3 +19,4 @@ REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", IngestMetrics)
 PRODUCER = web.AppKey("producer", EventProducer)
 REDIS = web.AppKey("redis", RedisClient)
+DIRECTORY = web.AppKey("directory", Directory)

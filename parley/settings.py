@@ -29,6 +29,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Off for Tansu (no idempotent producer in its memory build), on against Apache Kafka.
     kafka_idempotence: bool = False
     produce_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=10)] = 5.0
+    # How long an API action waits for the engine to apply it before answering 202.
+    action_wait_s: Annotated[float, msgspec.Meta(ge=0, le=30)] = 2.0
     consumer_group: str = "parley-engine"
     sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     log_level: str = "INFO"

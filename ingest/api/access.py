@@ -1,0 +1,69 @@
+"""Who is calling, and what they may do on a channel: the bearer token in, a decision out."""
+
+import hashlib
+import hmac
+
+from aiohttp import web
+
+from assign import Action, User, decide
+from engine import keys
+from ingest.api.errors import forbidden, not_found, unauthorized
+from ingest.appkeys import DIRECTORY, REDIS, SETTINGS
+from parley.events import Role
+
+# The bootstrap admin (PARLEY_ADMIN_TOKEN) acts under this id; no user may take it.
+BOOTSTRAP_ADMIN = "admin"
+_CALLER = web.RequestKey("caller", User)
+
+
+async def caller(request: web.Request) -> User:
+    """The authenticated user (once per request); 401 without a known token."""
+    if _CALLER in request:
+        return request[_CALLER]
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise unauthorized()
+    user = _bootstrap_admin(request, token) or await request.app[DIRECTORY].authenticate(token)
+    if user is None:
+        raise unauthorized()
+    request[_CALLER] = user
+    return user
+
+
+def _bootstrap_admin(request: web.Request, token: str) -> User | None:
+    expected = request.app[SETTINGS].admin_token
+    if expected is None:
+        return None
+    # Compared as digests: constant time whatever the lengths.
+    given = hashlib.sha256(token.encode()).digest()
+    if hmac.compare_digest(given, hashlib.sha256(expected.encode()).digest()):
+        return User(id=BOOTSTRAP_ADMIN, admin=True)
+    return None
+
+
+async def require_admin(request: web.Request) -> User:
+    user = await caller(request)
+    if not user.admin:
+        raise forbidden("only admins may do this")
+    return user
+
+
+async def channel_exists(request: web.Request, channel: str) -> bool:
+    return bool(await request.app[REDIS].sismember(keys.CHANNELS, channel))
+
+
+async def on_channel(request: web.Request, channel: str, action: Action) -> tuple[User, Role]:
+    """The caller and their role on `channel`, if it allows `action`: 404 when the
+    channel is unknown or invisible to them (its existence is not revealed), 403 when
+    they see it but their role lacks the right."""
+    user = await caller(request)
+    if not await channel_exists(request, channel):
+        raise not_found(f"no channel {channel}")
+    access = await request.app[DIRECTORY].channel_access(channel)
+    decision = decide(user, access, action)
+    if decision.role is None:
+        raise not_found(f"no channel {channel}")
+    if not decision.allowed:
+        raise forbidden(f"a {decision.role} on channel {channel} may not {action}")
+    return user, decision.role

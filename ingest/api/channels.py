@@ -1,0 +1,250 @@
+"""Channels: the selector, settings and grants (admins), queues and reports."""
+
+from datetime import date, timedelta
+
+import msgspec
+from aiohttp import web
+from msgspec import UNSET
+
+from assign import Action, effective_role
+from assign.access import ChannelAccess
+from assign.directory import Missing
+from engine import channel_store, keys, reports, views
+from engine.model import Queue
+from ingest.api import errors
+from ingest.api.access import caller, on_channel
+from ingest.api.body import read_body, read_query
+from ingest.api.models import (
+    AccessOut,
+    ChannelList,
+    ChannelOut,
+    ChannelPatch,
+    Grant,
+    GrantRole,
+    ListQuery,
+    ReportQuery,
+)
+from ingest.api.reply import json
+from ingest.api.spec import Endpoint
+from ingest.appkeys import CLOCK, DIRECTORY, REDIS
+from parley.channels import ChannelSettings, clean_display_name
+from parley.durations import DurationError, format_period, parse_period
+from parley.events import Role
+
+
+def _grant(role: Role | None) -> GrantRole | None:
+    return None if role is None else GrantRole(role.value)
+
+
+def _channel_out(
+    channel: str, settings: ChannelSettings, access: ChannelAccess, role: Role
+) -> ChannelOut:
+    return ChannelOut(
+        id=channel,
+        display_name=settings.display_name,
+        auto_assign=settings.auto_assign,
+        auto_resolve_new=format_period(settings.auto_resolve_new_s),
+        auto_resolve_pending=format_period(settings.auto_resolve_pending_s),
+        all_users=_grant(access.all_users),
+        all_teams=_grant(access.all_teams),
+        role=role.value,
+    )
+
+
+async def list_channels(request: web.Request) -> web.Response:
+    """Every channel the caller has a role on, by display name: the channel selector."""
+    user = await caller(request)
+    client = request.app[REDIS]
+    ids = await channel_store.channel_ids(client)
+    accesses = await request.app[DIRECTORY].channel_accesses(ids)
+    visible = [
+        (access, role) for access in accesses if (role := effective_role(user, access)) is not None
+    ]
+    pipe = client.pipeline(transaction=False)
+    for access, _ in visible:
+        pipe.hgetall(keys.settings(access.channel))
+    found = await pipe.execute() if visible else []
+    channels = []
+    for (access, role), fields in zip(visible, found, strict=True):
+        settings = channel_store.decode_settings(fields)
+        if settings is not None:
+            channels.append(_channel_out(access.channel, settings, access, role))
+    channels.sort(key=lambda channel: (channel.display_name.casefold(), channel.id))
+    return json(ChannelList(channels=channels))
+
+
+async def _settings(request: web.Request, channel: str) -> ChannelSettings:
+    settings = await channel_store.load_channel_settings(request.app[REDIS], channel)
+    if settings is None:
+        raise errors.not_found(f"no channel {channel}")
+    return settings
+
+
+async def get_channel(request: web.Request) -> web.Response:
+    channel = request.match_info["channel"]
+    _, role = await on_channel(request, channel, Action.SEE)
+    access = await request.app[DIRECTORY].channel_access(channel)
+    return json(_channel_out(channel, await _settings(request, channel), access, role))
+
+
+async def patch_channel(request: web.Request) -> web.Response:
+    """Settings apply to the engine's next batch and the sweeper's next pass."""
+    channel = request.match_info["channel"]
+    _, role = await on_channel(request, channel, Action.MANAGE)
+    patch = await read_body(request, ChannelPatch)
+    current = await _settings(request, channel)
+    changed = _apply_patch(current, patch)  # validates everything before any write
+    await channel_store.update_channel_settings(request.app[REDIS], channel, current, changed)
+    if patch.all_users is not UNSET or patch.all_teams is not UNSET:
+        await request.app[DIRECTORY].set_switches(
+            channel,
+            all_users=_role(patch.all_users),
+            all_teams=_role(patch.all_teams),
+        )
+    access = await request.app[DIRECTORY].channel_access(channel)
+    return json(_channel_out(channel, changed, access, role))
+
+
+def _role(value: GrantRole | msgspec.UnsetType | None) -> Role | msgspec.UnsetType | None:
+    if value is UNSET or value is None:
+        return value
+    return Role(value.value)
+
+
+def _apply_patch(current: ChannelSettings, patch: ChannelPatch) -> ChannelSettings:
+    changes: dict[str, object] = {}
+    if patch.display_name is not UNSET:
+        try:
+            changes["display_name"] = clean_display_name(patch.display_name)
+        except ValueError as error:
+            raise errors.invalid("display_name", str(error)) from None
+    if patch.auto_assign is not UNSET:
+        changes["auto_assign"] = patch.auto_assign
+    for name in ("auto_resolve_new", "auto_resolve_pending"):
+        text = getattr(patch, name)
+        if text is not UNSET:
+            try:
+                changes[f"{name}_s"] = parse_period(text)
+            except DurationError as error:
+                raise errors.invalid(name, str(error)) from None
+    return msgspec.structs.replace(current, **changes)
+
+
+async def get_access(request: web.Request) -> web.Response:
+    channel = request.match_info["channel"]
+    await on_channel(request, channel, Action.MANAGE)
+    return json(_access_out(await request.app[DIRECTORY].channel_access(channel)))
+
+
+def _access_out(access: ChannelAccess) -> AccessOut:
+    return AccessOut(
+        channel=access.channel,
+        users={user: GrantRole(role.value) for user, role in sorted(access.user_grants.items())},
+        teams={team: GrantRole(role.value) for team, role in sorted(access.team_grants.items())},
+        all_users=_grant(access.all_users),
+        all_teams=_grant(access.all_teams),
+    )
+
+
+async def put_user_access(request: web.Request) -> web.Response:
+    return await _change_access(request, "user", grant=True)
+
+
+async def delete_user_access(request: web.Request) -> web.Response:
+    return await _change_access(request, "user", grant=False)
+
+
+async def put_team_access(request: web.Request) -> web.Response:
+    return await _change_access(request, "team", grant=True)
+
+
+async def delete_team_access(request: web.Request) -> web.Response:
+    return await _change_access(request, "team", grant=False)
+
+
+async def _change_access(request: web.Request, who: str, *, grant: bool) -> web.Response:
+    channel = request.match_info["channel"]
+    await on_channel(request, channel, Action.MANAGE)
+    grantee = request.match_info[who]
+    directory = request.app[DIRECTORY]
+    try:
+        if grant:
+            role = Role((await read_body(request, Grant)).role.value)
+            await (directory.grant_user if who == "user" else directory.grant_team)(
+                channel, grantee, role
+            )
+        else:
+            await (directory.revoke_user if who == "user" else directory.revoke_team)(
+                channel, grantee
+            )
+    except Missing as error:
+        raise errors.not_found(str(error)) from None
+    return json(_access_out(await directory.channel_access(channel)))
+
+
+async def list_conversations(request: web.Request) -> web.Response:
+    channel = request.match_info["channel"]
+    await on_channel(request, channel, Action.SEE)
+    query = read_query(request, ListQuery)
+    try:
+        page = await views.page(
+            request.app[REDIS],
+            channel,
+            Queue(query.queue),
+            limit=query.limit,
+            cursor=query.cursor,
+            newest_first=query.order == "newest",
+        )
+    except views.CursorError as error:
+        raise errors.bad_parameter("cursor", str(error)) from None
+    return json(page)
+
+
+async def get_report(request: web.Request) -> web.Response:
+    channel = request.match_info["channel"]
+    await on_channel(request, channel, Action.REPORTS)
+    query = read_query(request, ReportQuery)
+    end = _day(query.to, "to") if query.to else reports.day_of(request.app[CLOCK]())
+    start = _day(query.from_, "from") if query.from_ else end - timedelta(days=6)
+    if start > end:
+        raise errors.bad_parameter("from", "must not be after `to`")
+    if (end - start).days >= reports.MAX_DAYS:
+        raise errors.bad_parameter("from", f"a report covers at most {reports.MAX_DAYS} days")
+    return json(await views.report(request.app[REDIS], channel, start, end))
+
+
+def _day(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise errors.bad_parameter(field, f"not a date (YYYY-MM-DD): {text}") from None
+
+
+ONE = "/v1/channels/{channel}"
+USER_ACCESS = f"{ONE}/access/users/{{user}}"
+TEAM_ACCESS = f"{ONE}/access/teams/{{team}}"
+ENDPOINTS = [
+    Endpoint("GET", "/v1/channels", list_channels,
+             "The channels the caller can see, for a channel selector", 200, ChannelList,
+             tag="channels"),
+    Endpoint("GET", ONE, get_channel, "One channel's settings", 200, ChannelOut,
+             errors=(404,), tag="channels"),
+    Endpoint("PATCH", ONE, patch_channel, "Change settings and switches (admins)", 200,
+             ChannelOut, body=ChannelPatch, errors=(403, 404), tag="channels"),
+    Endpoint("GET", f"{ONE}/access", get_access, "The channel's grants (admins)", 200,
+             AccessOut, errors=(403, 404), tag="channels"),
+    Endpoint("PUT", USER_ACCESS, put_user_access, "Grant a user a role (admins)", 200,
+             AccessOut, body=Grant, errors=(403, 404), tag="channels"),
+    Endpoint("DELETE", USER_ACCESS, delete_user_access, "Remove a user's grant (admins)",
+             200, AccessOut, errors=(403, 404), tag="channels"),
+    Endpoint("PUT", TEAM_ACCESS, put_team_access, "Grant a team a role (admins)", 200,
+             AccessOut, body=Grant, errors=(403, 404), tag="channels"),
+    Endpoint("DELETE", TEAM_ACCESS, delete_team_access, "Remove a team's grant (admins)",
+             200, AccessOut, errors=(403, 404), tag="channels"),
+    Endpoint("GET", f"{ONE}/conversations", list_conversations,
+             "A page of a queue by last activity; follow next_cursor for the next", 200,
+             views.Page, query=ListQuery, errors=(404,), tag="conversations"),
+    Endpoint("GET", f"{ONE}/report", get_report,
+             "Daily figures and queue sizes (supervisors)", 200, views.Report,
+             query=ReportQuery, errors=(403, 404), tag="reports"),
+]  # fmt: skip

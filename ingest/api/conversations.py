@@ -1,0 +1,213 @@
+"""A conversation, and what agents do to it. Every change is an event on the
+conversation's partition: the engine stays the one writer, and the API waits briefly
+for its decision."""
+
+import uuid
+from typing import Literal
+
+from aiohttp import web
+
+from assign import Action, User, decide
+from engine import views
+from engine.model import Outcome
+from ingest.api import errors
+from ingest.api.access import on_channel
+from ingest.api.body import read_body
+from ingest.api.models import (
+    Accepted,
+    ActionStatus,
+    Applied,
+    AssigneeBody,
+    MoveTo,
+    NoteBody,
+    Reply,
+    TagBody,
+    TopicBody,
+)
+from ingest.api.reply import json
+from ingest.api.spec import Endpoint
+from ingest.appkeys import CLOCK, DIRECTORY, PRODUCER, REDIS, SETTINGS
+from ingest.producer import ProduceError
+from ingest.routing import Routed
+from parley.events import (
+    Actor,
+    AddNote,
+    AddTag,
+    AddTopic,
+    AgentReply,
+    Assign,
+    Event,
+    Move,
+    Payload,
+    Unassign,
+    conversation_key,
+)
+
+ONE = "/v1/conversations/{channel}/{wa_id}"
+
+
+def _where(request: web.Request) -> tuple[str, str]:
+    return request.match_info["channel"], request.match_info["wa_id"]
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    channel, wa_id = _where(request)
+    await on_channel(request, channel, Action.SEE)
+    view = await views.conversation(request.app[REDIS], channel, wa_id)
+    if view is None:
+        raise errors.not_found(f"no conversation {wa_id} on channel {channel}")
+    return json(view)
+
+
+async def _act(request: web.Request, action: Action, payload_of: type) -> web.Response:
+    """Check, build the event, produce it, and wait up to PARLEY_ACTION_WAIT_S for the
+    engine's decision: 200 (applied or nothing to do), 409 (refused), else 202."""
+    channel, wa_id = _where(request)
+    user, role = await on_channel(request, channel, action)
+    actor = Actor(user.id, role)
+    payload = await _payload(request, payload_of, actor, channel)
+    client = request.app[REDIS]
+    if not await views.exists(client, channel, wa_id):
+        raise errors.not_found(f"no conversation {wa_id} on channel {channel}")
+    now = request.app[CLOCK]()
+    event = Event(
+        id=uuid.uuid4().hex,
+        conversation=conversation_key(channel, wa_id),
+        channel=channel,
+        occurred_at=now,
+        received_at=now,
+        payload=payload,
+    )
+    try:
+        await request.app[PRODUCER].publish(Routed([event], []))
+    except ProduceError:
+        raise errors.ApiError(
+            503, "kafka_unavailable", "the events topic is unavailable; nothing was done"
+        ) from None
+    result = await views.wait_for_result(
+        client, channel, event.id, request.app[SETTINGS].action_wait_s
+    )
+    if result is None:
+        status_url = f"/v1/conversations/{channel}/{wa_id}/actions/{event.id}"
+        return json(Accepted(event_id=event.id, status_url=status_url), status=202)
+    if result.outcome is Outcome.REJECTED:
+        raise errors.conflict("rejected", result.reason or "the engine refused the action")
+    view = await views.conversation(client, channel, wa_id)
+    if view is None:  # cannot happen: applied actions leave a conversation
+        raise errors.not_found(f"no conversation {wa_id} on channel {channel}")
+    outcome: Literal["applied", "ignored"] = "ignored"
+    if result.outcome is Outcome.APPLIED:
+        outcome = "applied"
+    return json(
+        Applied(event_id=event.id, outcome=outcome, reason=result.reason, conversation=view)
+    )
+
+
+async def _payload(request: web.Request, kind: type, actor: Actor, channel: str) -> Payload:
+    if kind is AgentReply:
+        reply = await read_body(request, Reply)
+        if not (reply.text or "").strip() and not (reply.template or "").strip():
+            raise errors.invalid("text", "a reply needs text or a template")
+        return AgentReply(actor=actor, text=reply.text, template=reply.template)
+    if kind is Move:
+        return Move(actor=actor, queue=(await read_body(request, MoveTo)).queue)
+    if kind is Assign:
+        assignee = (await read_body(request, AssigneeBody)).user
+        await _check_assignee(request, channel, assignee)
+        return Assign(actor=actor, assignee=assignee)
+    if kind is Unassign:
+        return Unassign(actor=actor)
+    if kind is AddTag:
+        return AddTag(actor=actor, tag=_clean("tag", (await read_body(request, TagBody)).tag))
+    if kind is AddTopic:
+        topic = _clean("topic", (await read_body(request, TopicBody)).topic)
+        return AddTopic(actor=actor, topic=topic)
+    return AddNote(actor=actor, text=_clean("text", (await read_body(request, NoteBody)).text))
+
+
+def _clean(field: str, value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise errors.invalid(field, "must not be blank")
+    return value
+
+
+async def _check_assignee(request: web.Request, channel: str, user_id: str) -> None:
+    """An assignee must be someone who can answer on this channel."""
+    directory = request.app[DIRECTORY]
+    record = await directory.get_user(user_id)
+    if record is None:
+        raise errors.invalid("user", f"no user {user_id}")
+    access = await directory.channel_access(channel)
+    candidate = User(id=record.id, admin=record.admin, teams=frozenset(record.teams))
+    if not decide(candidate, access, Action.REPLY).allowed:
+        raise errors.invalid("user", f"{user_id} may not reply on channel {channel}")
+
+
+async def reply(request: web.Request) -> web.Response:
+    return await _act(request, Action.REPLY, AgentReply)
+
+
+async def move(request: web.Request) -> web.Response:
+    return await _act(request, Action.MOVE, Move)
+
+
+async def assign(request: web.Request) -> web.Response:
+    return await _act(request, Action.ASSIGN, Assign)
+
+
+async def unassign(request: web.Request) -> web.Response:
+    return await _act(request, Action.ASSIGN, Unassign)
+
+
+async def add_tag(request: web.Request) -> web.Response:
+    return await _act(request, Action.ANNOTATE, AddTag)
+
+
+async def add_note(request: web.Request) -> web.Response:
+    return await _act(request, Action.ANNOTATE, AddNote)
+
+
+async def add_topic(request: web.Request) -> web.Response:
+    return await _act(request, Action.ANNOTATE, AddTopic)
+
+
+async def action_status(request: web.Request) -> web.Response:
+    """What became of an action answered 202: pending until the engine decides it."""
+    channel, _ = _where(request)
+    await on_channel(request, channel, Action.SEE)
+    event_id = request.match_info["event_id"]
+    result = await views.action_result(request.app[REDIS], channel, event_id)
+    if result is None:
+        return json(ActionStatus(event_id=event_id, status="pending"))
+    status: Literal["applied", "ignored", "rejected"] = result.outcome.value  # type: ignore[assignment]
+    return json(ActionStatus(event_id=event_id, status=status, reason=result.reason))
+
+
+_ACTION = {
+    200: ("Applied, or nothing to do (`outcome`: ignored, with the reason)", Applied),
+    202: ("On its way; not applied within the wait: ask `status_url`", Accepted),
+}
+_ACTION_ERRORS = (403, 404, 409, 503)
+ENDPOINTS = [
+    Endpoint("GET", ONE, get_conversation,
+             "Queue, assignee, tags, notes, topics and recent messages", 200,
+             views.ConversationView, errors=(404,), tag="conversations"),
+    Endpoint("POST", f"{ONE}/replies", reply, "Reply (contributors and up)", 200, Applied,
+             body=Reply, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("POST", f"{ONE}/move", move, "Move to pending or resolved", 200, Applied,
+             body=MoveTo, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("PUT", f"{ONE}/assignee", assign, "Assign (contributors and up)", 200, Applied,
+             body=AssigneeBody, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("DELETE", f"{ONE}/assignee", unassign, "Unassign (contributors and up)", 200,
+             Applied, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("POST", f"{ONE}/tags", add_tag, "Add a tag", 200, Applied, body=TagBody,
+             errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("POST", f"{ONE}/notes", add_note, "Add a note", 200, Applied, body=NoteBody,
+             errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("POST", f"{ONE}/topics", add_topic, "Add a topic", 200, Applied,
+             body=TopicBody, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("GET", f"{ONE}/actions/{{event_id}}", action_status,
+             "What became of an action (kept an hour)", 200, ActionStatus, errors=(404,),
+             tag="actions"),
+]  # fmt: skip

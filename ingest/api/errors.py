@@ -1,0 +1,70 @@
+"""The API's errors as exceptions, answered as JSON by one middleware."""
+
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+
+from aiohttp import web
+
+from parley.http import error_response
+
+
+class ApiError(Exception):
+    """An answer other than success: status, a stable code, and what is wrong."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+def unauthorized(message: str = "a valid bearer token is required") -> ApiError:
+    return ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(HTTPStatus.FORBIDDEN, "forbidden", message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(HTTPStatus.NOT_FOUND, "not_found", message)
+
+
+def conflict(code: str, message: str) -> ApiError:
+    return ApiError(HTTPStatus.CONFLICT, code, message)
+
+
+def invalid(field: str, message: str) -> ApiError:
+    """A body field that does not fit: 422, naming the field."""
+    return ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_field", message, field)
+
+
+def bad_parameter(field: str, message: str) -> ApiError:
+    """A path or query parameter that does not fit: 400, naming it."""
+    return ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", message, field)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        # aiohttp's own answers (no such route, wrong method, body too large) in the
+        # API's JSON shape; the webhook keeps its own.
+        if not request.path.startswith("/v1/") or error.empty_body:
+            raise
+        code = error.reason.lower().replace(" ", "_")
+        response = error_response(error.status, code, error.reason)
+        for name in ("Allow",):
+            if name in error.headers:
+                response.headers[name] = error.headers[name]
+        return response
+    except ApiError as error:
+        response = error_response(error.status, error.code, error.message, error.field)
+        if error.status == HTTPStatus.UNAUTHORIZED:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="parley"'
+        return response

@@ -1,0 +1,31 @@
+"""Every /v1 endpoint, and the OpenAPI document built from the same list."""
+
+from typing import Any
+
+from aiohttp import web
+
+from ingest.api import channels, conversations, people
+from ingest.api.errors import api_errors
+from ingest.api.spec import Endpoint, add_routes, openapi
+
+TITLE = "Parley API"
+VERSION = "1"
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(DOCUMENT)
+
+
+ENDPOINTS: list[Endpoint] = [
+    *people.ENDPOINTS,
+    *channels.ENDPOINTS,
+    *conversations.ENDPOINTS,
+    Endpoint("GET", "/v1/openapi.json", openapi_json, "This document", 200, dict[str, Any],
+             public=True, tag="meta"),
+]  # fmt: skip
+DOCUMENT = openapi(ENDPOINTS, title=TITLE, version=VERSION)
+
+
+def setup(app: web.Application) -> None:
+    app.middlewares.append(api_errors)
+    add_routes(app, ENDPOINTS)

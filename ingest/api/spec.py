@@ -1,0 +1,127 @@
+"""The API's endpoints declared once: the router and the OpenAPI 3.1 document are both
+built from these declarations, so the document cannot drift from what is served."""
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from ingest.api.models import ErrorBody
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Every endpoint can answer these; their bodies are ErrorBody.
+COMMON_ERRORS = {
+    400: "Bad request: malformed JSON or a bad path or query parameter (named in `field`)",
+    401: "No bearer token, or one Parley does not know",
+}
+ERROR_TEXT = {
+    403: "The caller's role does not allow this",
+    404: "No such resource, or one the caller cannot see",
+    409: "Conflicts with the current state",
+    413: "The body is too large",
+    422: "A body field that does not fit (named in `field`)",
+    503: "Kafka is unavailable; nothing was done",
+}
+_PATH_PARAMETER = re.compile(r"{(\w+)}")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    status: int  # the success status
+    response: Any = None  # the success body's type; None for an empty body
+    body: Any = None  # the request body's type
+    query: Any = None  # a struct whose fields are the query parameters
+    errors: tuple[int, ...] = ()
+    extra: dict[int, tuple[str, Any]] = field(default_factory=dict)  # other answers
+    tag: str = "api"
+    public: bool = False  # needs no token
+
+
+def add_routes(app: web.Application, endpoints: Sequence[Endpoint]) -> None:
+    for endpoint in endpoints:
+        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
+
+
+def openapi(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[str, Any]:
+    types = {ErrorBody}
+    for endpoint in endpoints:
+        types.update(t for t in (endpoint.response, endpoint.body) if t is not None)
+        types.update(kind for _, kind in endpoint.extra.values() if kind is not None)
+    ordered = sorted(types, key=lambda kind: kind.__name__)
+    schemas, components = msgspec.json.schema_components(
+        ordered, ref_template="#/components/schemas/{name}"
+    )
+    ref = dict(zip(ordered, schemas, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, ref)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }
+
+
+def _operation(endpoint: Endpoint, ref: dict[Any, Any]) -> dict[str, Any]:
+    name = endpoint.handler.__name__
+    operation: dict[str, Any] = {
+        "operationId": name,
+        "summary": endpoint.summary,
+        "tags": [endpoint.tag],
+        "parameters": _parameters(endpoint),
+        "responses": {},
+    }
+    if endpoint.public:
+        operation["security"] = []
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref[endpoint.body]}},
+        }
+    responses = operation["responses"]
+    responses[str(endpoint.status)] = _response("Success", endpoint.response, ref)
+    for status, (text, kind) in endpoint.extra.items():
+        responses[str(status)] = _response(text, kind, ref)
+    errors = {**({} if endpoint.public else COMMON_ERRORS)}
+    if endpoint.body is not None:
+        errors.update({400: COMMON_ERRORS[400], 413: ERROR_TEXT[413], 422: ERROR_TEXT[422]})
+    errors.update({status: ERROR_TEXT[status] for status in endpoint.errors})
+    for status, text in sorted(errors.items()):
+        responses.setdefault(str(status), _response(text, ErrorBody, ref))
+    return operation
+
+
+def _response(text: str, kind: Any, ref: dict[Any, Any]) -> dict[str, Any]:
+    if kind is None:
+        return {"description": text}
+    return {"description": text, "content": {"application/json": {"schema": ref[kind]}}}
+
+
+def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PATH_PARAMETER.findall(endpoint.path)
+    ]
+    if endpoint.query is not None:
+        (schema,), components = msgspec.json.schema_components(
+            [endpoint.query], ref_template="{name}"
+        )
+        properties = components[schema["$ref"]]["properties"]
+        for name, property_schema in properties.items():
+            parameters.append(
+                {"name": name, "in": "query", "required": False, "schema": property_schema}
+            )
+    return parameters
