@@ -7,6 +7,7 @@ prints where everything is, and stops it all on Ctrl-C (or SIGTERM).
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -57,16 +58,27 @@ def main() -> int:
             servers.append(redis)
             env["PARLEY_REDIS_URL"] = f"redis://127.0.0.1:{redis.port}/0"
         env.setdefault("PARLEY_CHANNELS_FILE", str(DEMO_CHANNELS))
+        # A fresh bootstrap admin token per run unless one is given; it goes in the env
+        # file (which only this user can read), never on the screen.
+        env.setdefault("PARLEY_ADMIN_TOKEN", secrets.token_urlsafe(24))
         # For a second terminal: `set -a; . .run/parley.env; set +a` reaches this stack.
         ENV_FILE.parent.mkdir(exist_ok=True)
+        host = env.setdefault("PARLEY_HTTP_HOST", "127.0.0.1")
+        http_port = int(env.setdefault("PARLEY_HTTP_PORT", "8080"))
+        env["PARLEY_API"] = f"http://{host}:{http_port}/v1"
+        ENV_FILE.touch(mode=0o600)
         ENV_FILE.write_text(
             "".join(
                 f"{name}={env[name]}\n"
-                for name in ("PARLEY_KAFKA_BOOTSTRAP", "PARLEY_REDIS_URL", "PARLEY_CHANNELS_FILE")
+                for name in (
+                    "PARLEY_KAFKA_BOOTSTRAP",
+                    "PARLEY_REDIS_URL",
+                    "PARLEY_CHANNELS_FILE",
+                    "PARLEY_ADMIN_TOKEN",
+                    "PARLEY_API",
+                )
             )
         )
-        host = env.setdefault("PARLEY_HTTP_HOST", "127.0.0.1")
-        http_port = int(env.setdefault("PARLEY_HTTP_PORT", "8080"))
         metrics_port = int(env.setdefault("PARLEY_METRICS_PORT", "9108"))
         for module in ("ingest", "engine"):
             children.append(subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env))
@@ -77,6 +89,7 @@ def main() -> int:
             f"""
 Parley is running.
   webhook   http://{host}:{http_port}/webhooks/whatsapp
+  api       {env["PARLEY_API"]}   (bearer: $PARLEY_ADMIN_TOKEN from the settings file below)
   ingest    http://{host}:{http_port}/readyz   http://{host}:{http_port}/metrics
   engine    http://{host}:{metrics_port}/readyz   http://{host}:{metrics_port}/metrics
   kafka     {env["PARLEY_KAFKA_BOOTSTRAP"]}   redis {env["PARLEY_REDIS_URL"]}

@@ -26,7 +26,13 @@ async def test_the_stack_takes_a_webhook_and_shows_the_conversation_within_a_min
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in {"PARLEY_KAFKA_BOOTSTRAP", "PARLEY_REDIS_URL", "PARLEY_CHANNELS_FILE"}
+        if name
+        not in {
+            "PARLEY_KAFKA_BOOTSTRAP",
+            "PARLEY_REDIS_URL",
+            "PARLEY_CHANNELS_FILE",
+            "PARLEY_ADMIN_TOKEN",
+        }
     }
     env |= {"PARLEY_HTTP_PORT": str(http_port), "PARLEY_METRICS_PORT": str(metrics_port)}
     stack = subprocess.Popen(
@@ -73,6 +79,33 @@ async def test_the_stack_takes_a_webhook_and_shows_the_conversation_within_a_min
         )
         out, _ = await queues.communicate()
         assert json.loads(out) == {"new": 1, "open": 0, "pending": 0, "resolved": 0}
+
+        # The API part: a user, a grant, and their reply makes them the assignee.
+        api = stack_env["PARLEY_API"]
+        admin = {"Authorization": f"Bearer {stack_env['PARLEY_ADMIN_TOKEN']}"}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"{api}/users", json={"id": "ana", "name": "Ana"}, headers=admin
+            ) as response:
+                assert response.status == 201
+                ana = {"Authorization": f"Bearer {(await response.json())['token']}"}
+            async with session.put(
+                f"{api}/channels/{channel.id}/access/users/ana",
+                json={"role": "contributor"},
+                headers=admin,
+            ) as response:
+                assert response.status == 200
+            async with session.post(
+                f"{api}/conversations/{channel.id}/16315551181/replies",
+                json={"text": "Hi! It ships today."},
+                headers=ana,
+            ) as response:
+                answer = await response.json()
+                assert response.status == 200, answer
+        assert (answer["conversation"]["queue"], answer["conversation"]["assignee"]) == (
+            "open",
+            "ana",
+        )
         assert time.monotonic() - started < 60
     finally:
         stack.send_signal(signal.SIGINT)  # Ctrl-C

@@ -1,0 +1,79 @@
+"""The /v1 API for tests: the receiver app with an admin token, and people with roles."""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from engine import keys
+from engine.codec import state_arguments
+from engine.model import Conversation, Queue
+from ingest.app import create_app as create_receiver
+from parley.channels import Channel
+from parley.settings import Settings
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+AiohttpClient = Callable[..., Awaitable[TestClient]]  # type: ignore[type-arg]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def start_api(
+    aiohttp_client: AiohttpClient,
+    settings: Settings,
+    channels: list[Channel],
+    *,
+    action_wait_s: float = 2.0,
+) -> TestClient:  # type: ignore[type-arg]
+    settings = msgspec.structs.replace(
+        settings, admin_token=ADMIN_TOKEN, action_wait_s=action_wait_s
+    )
+    return await aiohttp_client(create_receiver(settings, channels))
+
+
+async def call(
+    api: TestClient,  # type: ignore[type-arg]
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: Any = None,
+    **params: Any,
+) -> tuple[int, Any]:
+    """(status, JSON body or None)."""
+    response = await api.request(method, path, headers=headers, json=body, params=params or None)
+    data = await response.json() if response.content_type == "application/json" else None
+    return response.status, data
+
+
+async def user_with_role(
+    api: TestClient,  # type: ignore[type-arg]
+    user_id: str,
+    channel: str | None = None,
+    role: str | None = None,
+) -> dict[str, str]:
+    """Create `user_id` (granted `role` on `channel` when given); their auth headers."""
+    status, created = await call(api, "POST", "/v1/users", ADMIN, {"id": user_id, "name": user_id})
+    assert status == 201, created
+    if channel and role:
+        status, body = await call(
+            api, "PUT", f"/v1/channels/{channel}/access/users/{user_id}", ADMIN, {"role": role}
+        )
+        assert status == 200, body
+    return bearer(created["token"])
+
+
+async def put_conversation(
+    redis: Redis, channel: str, wa_id: str, queue: Queue, at: float, assignee: str | None = None
+) -> None:
+    """A conversation as the engine would have stored it, for read-side tests."""
+    state = Conversation(queue=queue, assignee=assignee, last_activity_at=at, opened_at=at)
+    names = ("q", "a", "la", "oa", "lc", "fr")
+    fields = {n: v for n, v in zip(names, state_arguments(state), strict=True) if v}
+    await redis.hset(keys.conversation(channel, wa_id), mapping={**fields, "v": 1})
+    await redis.zadd(keys.queue(channel, queue), {wa_id: round(at * 1000)})
