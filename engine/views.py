@@ -93,7 +93,13 @@ def _maybe_when(seconds: float | None) -> datetime | None:
     return None if seconds is None else _when(seconds)
 
 
-_note = msgspec.json.Decoder(Note)
+class _StoredNote(msgspec.Struct, frozen=True):
+    user: str
+    text: str
+    at: float
+
+
+_note = msgspec.json.Decoder(_StoredNote)
 _line = msgspec.json.Decoder(LoggedMessage)
 _result = msgspec.json.Decoder(ActionResult)
 
@@ -130,10 +136,14 @@ async def conversation(client: RedisClient, channel: str, wa_id: str) -> Convers
         first_response_at=_maybe_when(state.first_response_at),
         tags=sorted(as_text(tag) for tag in tags),
         topics=sorted(as_text(topic) for topic in topics),
-        notes=[_note.decode(note) for note in notes],
+        notes=[_shown(_note.decode(note)) for note in notes],
         messages=[_message(line, statuses) for line in lines],
         version=state.version,
     )
+
+
+def _shown(note: _StoredNote) -> Note:
+    return Note(user=note.user, text=note.text, at=_when(note.at))
 
 
 def _message(line: LoggedMessage, statuses: dict[str, str]) -> Message:
@@ -288,6 +298,8 @@ async def wait_for_result(
 ) -> ActionResult | None:
     """Block until the engine decides the action or `timeout_s` passes (then None).
     The engine pushes a wake-up after writing the result, so no polling."""
+    if timeout_s <= 0:  # BLPOP takes 0 as "forever": no wait is one look, not a block
+        return await action_result(client, channel, event_id)
     if await client.blpop([keys.wake(channel, event_id)], timeout=timeout_s) is None:
         return None
     return await action_result(client, channel, event_id)

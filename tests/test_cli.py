@@ -49,7 +49,7 @@ async def test_show_and_queues_print_json(redis: Redis, redis_url: str) -> None:
     assert code == 0
     shown = json.loads(out)
     assert (shown["queue"], shown["assignee"], shown["tags"]) == ("new", None, ["vip"])
-    assert shown["last_activity_at"] == "2026-09-21T14:13:21+00:00"
+    assert shown["last_activity_at"] == "2026-09-21T14:13:21Z"
 
 
 async def test_both_exit_1_with_a_message_when_nothing_exists(redis: Redis, redis_url: str) -> None:

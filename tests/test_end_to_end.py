@@ -104,7 +104,9 @@ async def test_the_conversation_rules_end_to_end(
 
     await post_message(receiver, EU, "16315550001", "wamid.E2E.2", T0 + 90)
     reopened = await eventually(in_state(redis, EU, "16315550001", "new", None))
-    assert reopened["opened_at"] == datetime.fromtimestamp(T0 + 90, UTC).isoformat()  # a new cycle
+    assert datetime.fromisoformat(reopened["opened_at"]) == datetime.fromtimestamp(
+        T0 + 90, UTC
+    )  # a new cycle
 
 
 async def test_without_auto_assignment_end_to_end(

@@ -128,7 +128,9 @@ async def test_the_engine_decides_again_when_the_sweeper_got_there_first(
     assert result.decision is not None and result.decision.state is not None
     assert await queue_of(redis, "race") == ("new", None)
     shown = await show_conversation(redis, f"{EU.id}:race")
-    assert shown["opened_at"] == datetime.fromtimestamp(T0 + PERIOD + 1, UTC).isoformat()
+    assert datetime.fromisoformat(shown["opened_at"]) == datetime.fromtimestamp(
+        T0 + PERIOD + 1, UTC
+    )
 
 
 async def test_two_sweepers_never_resolve_one_conversation_twice(
