@@ -2,13 +2,14 @@
 
 import asyncio
 
-from tests.bench import engine_bench, ingest_bench, sweeper_bench
+from tests.bench import api_bench, engine_bench, ingest_bench, sweeper_bench
 
 
 async def main() -> None:
     await ingest_bench.main()
     await engine_bench.main()
     await sweeper_bench.main()
+    await api_bench.main()
 
 
 if __name__ == "__main__":
