@@ -17,9 +17,15 @@ async def read_body(request: web.Request, shape: type[T]) -> T:
     try:
         return msgspec.json.decode(raw, type=shape)
     except msgspec.ValidationError as error:
+        # msgspec stops at the first field that does not fit, which can come before
+        # the point where the text stops being JSON: that is still not JSON.
+        try:
+            msgspec.json.decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
         field, message = split_message(str(error))
         raise invalid(field or "body", message) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # bad UTF-8 in a string: the latter
         raise ApiError(400, "malformed_json", "the body is not valid JSON") from None
 
 
@@ -38,6 +44,6 @@ def split_message(message: str) -> tuple[str | None, str]:
     head, _, path = message.partition(" - at `$")
     field = path.rstrip("`").lstrip(".") or None
     if head.startswith(("Object missing required field", "Object contains unknown field")):
-        name = head.split("`")[1]
+        name = head[head.index("`") + 1 : -1]  # the whole name, backticks and all
         field = f"{field}.{name}" if field else name
     return field, head

@@ -205,7 +205,9 @@ async def get_report(request: web.Request) -> web.Response:
     await on_channel(request, channel, Action.REPORTS)
     query = read_query(request, ReportQuery)
     end = _day(query.to, "to") if query.to else reports.day_of(request.app[CLOCK]())
-    start = _day(query.from_, "from") if query.from_ else end - timedelta(days=6)
+    # Six days before `to`, but not before the first day there is (`to=0001-01-01`).
+    week = min(timedelta(days=6), end - date.min)
+    start = _day(query.from_, "from") if query.from_ else end - week
     if start > end:
         raise errors.bad_parameter("from", "must not be after `to`")
     if (end - start).days >= reports.MAX_DAYS:

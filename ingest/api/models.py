@@ -23,6 +23,10 @@ Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
 Period = Annotated[
     str, msgspec.Meta(description='"90s", "15m", "12h", "30d" or "off"', max_length=16)
 ]
+# A day (UTC); the API answers 400 for what is not a date, so the document says `date`.
+Day = Annotated[
+    str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", extra_json_schema={"format": "date"})
+]
 
 
 class GrantRole(StrEnum):
@@ -165,10 +169,8 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
 class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):
     """Days are UTC; `to` defaults to today and `from` to six days before `to`."""
 
-    from_: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = msgspec.field(
-        default=None, name="from"
-    )
-    to: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+    from_: Day | None = msgspec.field(default=None, name="from")
+    to: Day | None = None
 
 
 class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
