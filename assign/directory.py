@@ -323,6 +323,26 @@ class Directory:
     async def channel_access(self, channel: str) -> ChannelAccess:
         return decode_access(channel, await self.client.hgetall(access(channel)))
 
+    async def access_of(self, channel: str, user: User) -> tuple[bool, ChannelAccess]:
+        """Whether the channel exists, and only the grants that can apply to `user`
+        (theirs, their teams', the switches): one round trip, whatever the number of
+        grants on the channel."""
+        teams = sorted(user.teams)
+        fields = [
+            USER_FIELD + user.id,
+            *(TEAM_FIELD + team for team in teams),
+            ALL_USERS,
+            ALL_TEAMS,
+        ]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.sismember(keys.CHANNELS, channel)
+        pipe.hmget(access(channel), fields)
+        exists, values = await pipe.execute()
+        found: dict[bytes | str, bytes | str] = {
+            name: value for name, value in zip(fields, values, strict=True) if value is not None
+        }
+        return bool(exists), decode_access(channel, found)
+
     async def channel_accesses(self, channels: Sequence[str]) -> list[ChannelAccess]:
         """Several channels' grants in one round trip, in the order asked."""
         if not channels:

@@ -94,7 +94,8 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     url = app[SETTINGS].redis_url
     if url is None:
         raise RuntimeError("PARLEY_REDIS_URL is not set (make run starts a local redis-server)")
-    client = connect_redis(url)
+    # No per-reply timer (a 50-row page is 50 replies); the API bounds whole requests.
+    client = connect_redis(url, read_timeout_s=None)
     app[REDIS] = client
     app[DIRECTORY] = Directory(client, app[CLOCK])
     await _seed(client, app[CHANNELS].by_id.values())

@@ -6,9 +6,8 @@ import hmac
 from aiohttp import web
 
 from assign import Action, User, decide
-from engine import keys
 from ingest.api.errors import forbidden, not_found, unauthorized
-from ingest.appkeys import DIRECTORY, REDIS, SETTINGS
+from ingest.appkeys import DIRECTORY, SETTINGS
 from parley.events import Role
 
 # The bootstrap admin (PARLEY_ADMIN_TOKEN) acts under this id; no user may take it.
@@ -49,18 +48,14 @@ async def require_admin(request: web.Request) -> User:
     return user
 
 
-async def channel_exists(request: web.Request, channel: str) -> bool:
-    return bool(await request.app[REDIS].sismember(keys.CHANNELS, channel))
-
-
 async def on_channel(request: web.Request, channel: str, action: Action) -> tuple[User, Role]:
     """The caller and their role on `channel`, if it allows `action`: 404 when the
     channel is unknown or invisible to them (its existence is not revealed), 403 when
     they see it but their role lacks the right."""
     user = await caller(request)
-    if not await channel_exists(request, channel):
+    exists, access = await request.app[DIRECTORY].access_of(channel, user)
+    if not exists:
         raise not_found(f"no channel {channel}")
-    access = await request.app[DIRECTORY].channel_access(channel)
     decision = decide(user, access, action)
     if decision.role is None:
         raise not_found(f"no channel {channel}")

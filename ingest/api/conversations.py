@@ -188,7 +188,7 @@ _ACTION = {
     200: ("Applied, or nothing to do (`outcome`: ignored, with the reason)", Applied),
     202: ("On its way; not applied within the wait: ask `status_url`", Accepted),
 }
-_ACTION_ERRORS = (403, 404, 409, 503)
+_ACTION_ERRORS = (403, 404, 409)
 ENDPOINTS = [
     Endpoint("GET", ONE, get_conversation,
              "Queue, assignee, tags, notes, topics and recent messages", 200,

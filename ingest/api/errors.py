@@ -1,9 +1,11 @@
 """The API's errors as exceptions, answered as JSON by one middleware."""
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from parley.http import error_response
 
@@ -48,14 +50,26 @@ def bad_parameter(field: str, message: str) -> ApiError:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# The longest an API request may take: Redis replies carry no timer of their own (a
+# timer per reply cost more than the reply), so a hung Redis is bounded here.
+REQUEST_TIMEOUT_S = 10.0
+
+
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
+    if not request.path.startswith("/v1/"):
         return await handler(request)
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            return await handler(request)
+    except (TimeoutError, RedisError, OSError):
+        return error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE, "store_unavailable", "Redis did not answer; try again"
+        )
     except web.HTTPException as error:
         # aiohttp's own answers (no such route, wrong method, body too large) in the
-        # API's JSON shape; the webhook keeps its own.
-        if not request.path.startswith("/v1/") or error.empty_body:
+        # API's JSON shape.
+        if error.empty_body:
             raise
         code = error.reason.lower().replace(" ", "_")
         response = error_response(error.status, code, error.reason)

@@ -13,7 +13,8 @@ from engine.views import ConversationView
 Id = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$",
+        # (?!\n): Python's `$` also matches before a final newline; JSON Schema's does not.
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$(?!\n)",
         description="letters, digits and . _ @ -, up to 64 characters",
     ),
 ]

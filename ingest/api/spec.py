@@ -17,6 +17,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 COMMON_ERRORS = {
     400: "Bad request: malformed JSON or a bad path or query parameter (named in `field`)",
     401: "No bearer token, or one Parley does not know",
+    503: "Kafka or Redis is unavailable (`kafka_unavailable`: nothing was done)",
 }
 ERROR_TEXT = {
     403: "The caller's role does not allow this",
@@ -24,7 +25,6 @@ ERROR_TEXT = {
     409: "Conflicts with the current state",
     413: "The body is too large",
     422: "A body field that does not fit (named in `field`)",
-    503: "Kafka is unavailable; nothing was done",
 }
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
 

@@ -45,11 +45,11 @@ TOPIC = "bench.api.events"
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 READ_P99_MS = 50.0
 REPLY_P99_MS = 150.0
-# The engine's consumer as it ships (fetch_max_wait_ms 500, aiokafka's default), then
-# with a shorter one, set for this benchmark only. Tansu does not answer a fetch as soon
-# as records arrive, as Kafka does: it polls its storage and sleeps in between, up to
-# the fetch's max wait, so that wait is part of every reply's round trip.
-FETCH_WAITS_MS = (None, 25)
+# The engine's consumer as it ships (fetch_max_wait_ms 25), then with aiokafka's default
+# 500 for comparison. Tansu does not answer a fetch as soon as records arrive, as Kafka
+# does: it sleeps up to half the fetch's max wait, which is part of every reply's round
+# trip; hence the engine's short wait.
+FETCH_WAITS_MS = (None, 500)
 
 # One call of worker `index`, its `n`th: (HTTP status, a label counted per scenario).
 Worker = Callable[[aiohttp.ClientSession, int, int], Awaitable[tuple[int, str]]]
