@@ -4,9 +4,13 @@ plus /healthz, /readyz and /metrics on PARLEY_METRICS_PORT."""
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 
+import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
@@ -22,6 +26,7 @@ from engine.appkeys import (
     REDIS,
     REGISTRY,
     SCRIPTS,
+    SENDER,
     SETTINGS,
     STOPPING,
     SWEEPER,
@@ -32,10 +37,12 @@ from engine.channel_store import channel_ids, seed_channels
 from engine.consumer import CommitOnRevoke, EngineLoop
 from engine.model import Queue
 from engine.scripts import Scripts
+from engine.sender import Credentials, Sender, run_sender
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from metrics.exposition import metrics_response
 from parley.channels import Channel
+from parley.graph import GraphClient
 from parley.kafka import ensure_topics
 from parley.redis import connect_redis, redis_reachable
 from parley.settings import Settings
@@ -56,6 +63,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     registry: CollectorRegistry | None = None,
     sweep: bool = True,
+    send: bool = True,
 ) -> web.Application:
     app = web.Application()
     app[SETTINGS] = settings
@@ -67,6 +75,8 @@ def create_app(
     app[STOPPING] = asyncio.Event()
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_consumer)
+    if send:
+        app.cleanup_ctx.append(_sender)
     if sweep:
         app.cleanup_ctx.append(_sweeper)
     app.router.add_get("/healthz", healthz)
@@ -146,6 +156,29 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
     finally:
         stopping.set()
         await _finish(task)
+
+
+async def _sender(app: web.Application) -> AsyncIterator[None]:
+    stopping = app[STOPPING]
+    async with aiohttp.ClientSession() as session:
+        credentials = Credentials(
+            app[REDIS], {channel.id: channel.access_token for channel in app[CHANNELS]}
+        )
+        sender = Sender(
+            app[REDIS],
+            GraphClient(session, app[SETTINGS].graph_url),
+            credentials,
+            app[METRICS],
+            consumer=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
+        )
+        app[SENDER] = sender
+        task = asyncio.create_task(run_sender(sender, stopping), name="sender")
+        app[TASKS].append(task)
+        try:
+            yield
+        finally:
+            stopping.set()
+            await _finish(task)
 
 
 async def _finish(task: "asyncio.Task[None]") -> None:

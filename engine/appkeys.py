@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from engine.consumer import EngineLoop
 from engine.scripts import Scripts
+from engine.sender import Sender
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from parley.channels import Channel
@@ -25,3 +26,4 @@ LOOP = web.AppKey("loop", EngineLoop)
 SWEEPER = web.AppKey("sweeper", Sweeper)
 TASKS = web.AppKey("tasks", list[asyncio.Task[None]])
 STOPPING = web.AppKey("stopping", asyncio.Event)
+SENDER = web.AppKey("sender", Sender)

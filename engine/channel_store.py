@@ -9,7 +9,7 @@ a setting added in a later version gets its default from the file).
 from collections.abc import Mapping
 
 from engine import keys
-from parley.channels import Channel, ChannelSettings
+from parley.channels import DEFAULT_SEND_RATE, Channel, ChannelSettings
 from parley.redis import RedisClient, as_text
 
 OFF = "off"
@@ -21,6 +21,7 @@ def encode_settings(settings: ChannelSettings) -> dict[str, str]:
         "auto_assign": "1" if settings.auto_assign else "0",
         "auto_resolve_new_s": _period(settings.auto_resolve_new_s),
         "auto_resolve_pending_s": _period(settings.auto_resolve_pending_s),
+        "send_rate": _period(settings.send_rate),
     }
 
 
@@ -34,6 +35,7 @@ def decode_settings(fields: Mapping[bytes | str, bytes | str]) -> ChannelSetting
         auto_assign=text.get("auto_assign", "1") == "1",
         auto_resolve_new_s=_seconds(text.get("auto_resolve_new_s", OFF)),
         auto_resolve_pending_s=_seconds(text.get("auto_resolve_pending_s", OFF)),
+        send_rate=_seconds(text.get("send_rate", str(DEFAULT_SEND_RATE))),
     )
 
 

@@ -99,3 +99,18 @@ def result(channel: str, event_id: str) -> str:
 def wake(channel: str, event_id: str) -> str:
     """List the API blocks on (BLPOP) while it waits for an action to be applied."""
     return f"{tag(channel)}:wake:{event_id}"
+
+
+def outbox(channel: str) -> str:
+    """Stream of replies waiting to be sent, in the order the engine applied them."""
+    return f"{tag(channel)}:outbox"
+
+
+def registration(channel: str) -> str:
+    """Hash of a number's registration: status, requested_at, its Graph token..."""
+    return f"{tag(channel)}:registration"
+
+
+def templates(channel: str) -> str:
+    """Hash of the channel's message templates: "name:language" -> JSON."""
+    return f"{tag(channel)}:templates"

@@ -63,7 +63,8 @@ def transition(
         case MessageStatus():
             if state is None:
                 return _ignored(state, NO_CONVERSATION)
-            return _applied(_touch(state, at), StatusReceived(payload.wamid, payload.status))
+            received = StatusReceived(payload.wamid, payload.status, _status_error(payload.errors))
+            return _applied(_touch(state, at), received)
         case AgentReply():
             return _reply(state, payload, settings, at)
         case Move():
@@ -140,7 +141,7 @@ def _reply(
         queue = Queue.OPEN if state.queue is Queue.NEW else state.queue
         state = msgspec.structs.replace(state, queue=queue, assignee=user)
         effects.append(Assigned(user, auto=True))
-    effects.append(SendReply(user, reply.text, reply.template))
+    effects.append(SendReply(user, reply.text, reply.template, reply.language))
     if state.first_response_at is None:
         state = msgspec.structs.replace(state, first_response_at=at)
         effects.append(FirstResponse(at - state.opened_at))
@@ -235,6 +236,15 @@ def _touch(state: Conversation, at: float, **changes: Any) -> Conversation:
     return msgspec.structs.replace(
         state, last_activity_at=max(state.last_activity_at, at), **changes
     )
+
+
+def _status_error(errors: list[dict[str, Any]]) -> str | None:
+    """The first error of a failed status as "<code> <title>"."""
+    if not errors:
+        return None
+    first = errors[0]
+    title = first.get("title") or first.get("message") or ""
+    return f"{first.get('code', '')} {title}".strip() or None
 
 
 def _blank(text: str | None) -> bool:

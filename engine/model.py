@@ -76,6 +76,7 @@ class SendReply(msgspec.Struct, frozen=True, tag=True):
     user: str
     text: str | None
     template: str | None
+    language: str | None = None
 
 
 class TagAdded(msgspec.Struct, frozen=True, tag=True):
@@ -97,6 +98,7 @@ class StatusReceived(msgspec.Struct, frozen=True, tag=True):
 
     wamid: str
     status: str
+    error: str | None = None  # of a failed one: Meta's "<code> <title>"
 
 
 Effect = (

@@ -45,6 +45,17 @@ class LoggedMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     user: str | None = None
 
 
+class Outgoing(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A reply for the sender, queued in the same step that applied it."""
+
+    id: str  # the reply's event id: the key of its delivery record
+    wa_id: str
+    user: str
+    text: str | None = None
+    template: str | None = None
+    language: str | None = None
+
+
 class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
     outcome: Outcome
     reason: str | None = None
@@ -93,12 +104,23 @@ def _effects(
                 writes.add(keys.topics(channel, wa_id), "topic", topic)
             case NoteAdded():
                 writes.add(keys.notes(channel, wa_id), "note", _encoder.encode(effect).decode())
-            case StatusReceived(wamid=wamid, status=status):
+            case StatusReceived(wamid=wamid, status=status, error=error):
                 writes.add(keys.messages(channel, wa_id), "status", f"{wamid}={status}")
+                if error:
+                    writes.add(keys.messages(channel, wa_id), "error", f"{wamid}={error}")
             case Opened():
                 writes.add(report, "count", reports.OPENED)
-            case SendReply(user=user, text=text, template=template):
+            case SendReply(user=user, text=text, template=template, language=language):
                 writes.add(report, "count", reports.REPLIES)
+                outgoing = Outgoing(
+                    id=event.id,
+                    wa_id=wa_id,
+                    user=user,
+                    text=text,
+                    template=template,
+                    language=language,
+                )
+                writes.add(keys.outbox(channel), "outbox", _encoder.encode(outgoing).decode())
                 line = LoggedMessage(
                     id=event.id,
                     direction="outbound",

@@ -10,13 +10,11 @@ from typing import cast
 
 import msgspec
 
-from engine import keys, reports
+from engine import delivery, keys, reports
 from engine.codec import FIELDS, decode_conversation
-from engine.model import Queue
+from engine.model import Conversation, Queue
 from engine.records import ActionResult, LoggedMessage
 from parley.redis import RedisClient, as_text
-
-UNSENT = "queued"  # an outbound message WhatsApp has not accepted yet
 
 
 class Note(msgspec.Struct, frozen=True, kw_only=True):
@@ -33,7 +31,10 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     text: str | None = None
     template: str | None = None
     user: str | None = None
-    status: str | None = None  # outbound only: queued, sent, delivered, read, failed
+    # Outbound only: queued, accepted, sent, delivered, read, failed or unconfirmed.
+    status: str | None = None
+    wamid: str | None = None
+    error: str | None = None  # why it failed: Meta's code and title, or Parley's reason
 
 
 class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
@@ -118,13 +119,9 @@ async def conversation(client: RedisClient, channel: str, wa_id: str) -> Convers
     if state is None:
         return None
     lines = [_line.decode(line) for line in log]
-    outbound = [line.id for line in lines if line.direction == "outbound"]
-    statuses: dict[str, str] = {}
-    if outbound:
-        found = await client.hmget(keys.messages(channel, wa_id), outbound)
-        statuses = {
-            id_: as_text(status) for id_, status in zip(outbound, found, strict=True) if status
-        }
+    deliveries = await _deliveries(
+        client, channel, wa_id, [line.id for line in lines if line.direction == "outbound"]
+    )
     return ConversationView(
         channel=channel,
         wa_id=wa_id,
@@ -137,7 +134,7 @@ async def conversation(client: RedisClient, channel: str, wa_id: str) -> Convers
         tags=sorted(as_text(tag) for tag in tags),
         topics=sorted(as_text(topic) for topic in topics),
         notes=[_shown(_note.decode(note)) for note in notes],
-        messages=[_message(line, statuses) for line in lines],
+        messages=[_message(line, deliveries.get(line.id)) for line in lines],
         version=state.version,
     )
 
@@ -146,8 +143,35 @@ def _shown(note: _StoredNote) -> Note:
     return Note(user=note.user, text=note.text, at=_when(note.at))
 
 
-def _message(line: LoggedMessage, statuses: dict[str, str]) -> Message:
-    status = statuses.get(line.id, UNSENT) if line.direction == "outbound" else None
+async def _deliveries(
+    client: RedisClient, channel: str, wa_id: str, reply_ids: list[str]
+) -> dict[str, delivery.Delivery]:
+    """Each reply's delivery: its wamid (or why it was not sent), then that wamid's
+    status and error. At most two reads, however many replies."""
+    if not reply_ids:
+        return {}
+    messages = keys.messages(channel, wa_id)
+    sent = await client.hmget(messages, [delivery.sent_field(id_) for id_ in reply_ids])
+    sent_text = [None if value is None else as_text(value) for value in sent]
+    wamids = [
+        value
+        for value in sent_text
+        if value is not None and not value.startswith(delivery.NOT_SENT)
+    ]
+    found: dict[str, tuple[str | None, str | None]] = {}
+    if wamids:
+        fields = [*wamids, *(delivery.error_field(wamid) for wamid in wamids)]
+        values = [None if v is None else as_text(v) for v in await client.hmget(messages, fields)]
+        found = {wamid: (values[i], values[len(wamids) + i]) for i, wamid in enumerate(wamids)}
+    return {
+        id_: delivery.delivery(value, *found.get(value or "", (None, None)))
+        for id_, value in zip(reply_ids, sent_text, strict=True)
+    }
+
+
+def _message(line: LoggedMessage, sent: delivery.Delivery | None) -> Message:
+    if line.direction == "outbound":
+        sent = sent or delivery.delivery(None, None, None)
     return Message(
         id=line.id,
         direction=line.direction,
@@ -156,12 +180,15 @@ def _message(line: LoggedMessage, statuses: dict[str, str]) -> Message:
         text=line.text,
         template=line.template,
         user=line.user,
-        status=status,
+        status=sent.status if sent else None,
+        wamid=sent.wamid if sent else None,
+        error=sent.error if sent else None,
     )
 
 
-async def exists(client: RedisClient, channel: str, wa_id: str) -> bool:
-    return bool(await client.exists(keys.conversation(channel, wa_id)))
+async def state(client: RedisClient, channel: str, wa_id: str) -> Conversation | None:
+    fields = await client.hmget(keys.conversation(channel, wa_id), FIELDS)
+    return decode_conversation(cast(list[bytes | None], fields))
 
 
 def encode_cursor(cursor: _Cursor) -> str:

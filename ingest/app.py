@@ -1,23 +1,27 @@
 """The receiver's app factory: what it owns is set up and torn down in cleanup contexts."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 
+import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
 from assign.directory import Directory
-from engine.channel_store import seed_channels
+from engine.channel_store import channel_ids, seed_channels
 from ingest import health, webhooks
 from ingest.api import routes as api
+from ingest.api.numbers import active_channel
 from ingest.appkeys import (
     CHANNELS,
     CLOCK,
     DIRECTORY,
+    GRAPH,
     METRICS,
     PRODUCER,
     REDIS,
@@ -27,7 +31,9 @@ from ingest.appkeys import (
 from ingest.producer import EventProducer
 from ingest.routing import ChannelDirectory
 from metrics import IngestMetrics
+from parley import registration
 from parley.channels import Channel
+from parley.graph import GraphClient
 from parley.kafka import ensure_topics
 from parley.redis import RedisClient, connect_redis
 from parley.settings import Settings
@@ -35,6 +41,7 @@ from parley.settings import Settings
 log = logging.getLogger(__name__)
 DEAD_LETTER_PARTITIONS = 1
 SEED_TIMEOUT_S = 5.0
+REGISTERED_REFRESH_S = 5.0
 
 
 def create_app(
@@ -51,7 +58,7 @@ def create_app(
     app[CLOCK] = clock
     app[REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[METRICS] = IngestMetrics(app[REGISTRY])
-    app.cleanup_ctx.extend([_kafka, _redis])
+    app.cleanup_ctx.extend([_kafka, _redis, _graph, _registered_channels])
     app.add_routes(webhooks.routes)
     app.add_routes(health.routes)
     api.setup(app)
@@ -113,3 +120,38 @@ async def _seed(client: RedisClient, channels: Iterable[Channel]) -> None:
             await seed_channels(client, list(channels))
     except (TimeoutError, RedisError, OSError) as error:
         log.warning("channels not seeded; the engine will", extra={"error": type(error).__name__})
+
+
+async def _graph(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[GRAPH] = GraphClient(session, app[SETTINGS].graph_url)
+        yield
+
+
+async def _registered_channels(app: web.Application) -> AsyncIterator[None]:
+    """Channels registered through the API (by this receiver or another): their
+    webhooks are taken once they are active."""
+
+    async def refresh() -> None:
+        while True:
+            with contextlib.suppress(RedisError, OSError):  # TimeoutError included
+                async with asyncio.timeout(SEED_TIMEOUT_S):
+                    await load_registered(app[REDIS], app[CHANNELS])
+            await asyncio.sleep(REGISTERED_REFRESH_S)
+
+    task = asyncio.create_task(refresh(), name="registered-channels")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def load_registered(client: RedisClient, directory: ChannelDirectory) -> None:
+    for channel in await channel_ids(client):
+        if channel in directory.by_id:
+            continue
+        record = await registration.load(client, channel)
+        if record is not None and record.status is registration.Status.ACTIVE:
+            directory.add(active_channel(record))

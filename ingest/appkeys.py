@@ -9,6 +9,7 @@ from assign.directory import Directory
 from ingest.producer import EventProducer
 from ingest.routing import ChannelDirectory
 from metrics import IngestMetrics
+from parley.graph import GraphClient
 from parley.redis import RedisClient
 from parley.settings import Settings
 
@@ -20,3 +21,4 @@ METRICS = web.AppKey("metrics", IngestMetrics)
 PRODUCER = web.AppKey("producer", EventProducer)
 REDIS = web.AppKey("redis", RedisClient)
 DIRECTORY = web.AppKey("directory", Directory)
+GRAPH = web.AppKey("graph", GraphClient)

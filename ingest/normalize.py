@@ -5,8 +5,11 @@ from typing import Any
 
 import msgspec
 
+from engine.template_store import TemplateUpdate
 from ingest.webhook import Contact, Error, Message, Status, Webhook
 from parley.events import CustomerMessage, Event, MessageStatus, conversation_key
+
+TEMPLATE_STATUS = "message_template_status_update"
 
 
 class Batch(msgspec.Struct, frozen=True):
@@ -17,6 +20,7 @@ class Batch(msgspec.Struct, frozen=True):
     events: list[Event]
     other_fields: list[str]
     value_errors: list[Error]
+    template_updates: list[TemplateUpdate] = msgspec.field(default_factory=list)
 
 
 def normalize(webhook: Webhook, received_at: float) -> Batch:
@@ -25,9 +29,15 @@ def normalize(webhook: Webhook, received_at: float) -> Batch:
     events: list[Event] = []
     other_fields: list[str] = []
     value_errors: list[Error] = []
+    template_updates: list[TemplateUpdate] = []
     for entry in webhook.entry:
         for change in entry.changes:
             value = change.decoded
+            if change.field == TEMPLATE_STATUS:
+                update = _template_update(change.value)
+                if update is not None:
+                    template_updates.append(update)
+                    continue
             if value is None:
                 other_fields.append(change.field)
                 continue
@@ -40,7 +50,37 @@ def normalize(webhook: Webhook, received_at: float) -> Batch:
                 events.append(_message_event(channel, message, raw, name, received_at))
             for status, raw in zip(value.statuses, raw_statuses, strict=True):
                 events.append(_status_event(channel, status, raw, received_at))
-    return Batch(events=events, other_fields=other_fields, value_errors=value_errors)
+    return Batch(
+        events=events,
+        other_fields=other_fields,
+        value_errors=value_errors,
+        template_updates=template_updates,
+    )
+
+
+def _template_update(raw: msgspec.Raw) -> TemplateUpdate | None:
+    """Meta's `message_template_status_update` value: the template by name and language,
+    its new status in `event`; None when it is not that shape."""
+    try:
+        value = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError):  # bad UTF-8 in a string: the latter
+        return None
+    if not isinstance(value, dict):
+        return None
+    name, language, status = (
+        value.get("message_template_name"),
+        value.get("message_template_language"),
+        value.get("event"),
+    )
+    if not all(isinstance(part, str) and part for part in (name, language, status)):
+        return None
+    reason = value.get("reason")
+    return TemplateUpdate(
+        name=str(name),
+        language=str(language),
+        status=str(status),
+        reason=reason if isinstance(reason, str) and reason != "NONE" else None,
+    )
 
 
 def _message_event(

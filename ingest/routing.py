@@ -12,9 +12,17 @@ class ChannelDirectory:
     """The configured channels, looked up the ways the receiver needs."""
 
     def __init__(self, channels: Iterable[Channel]) -> None:
-        self.by_id = {channel.id: channel for channel in channels}
-        self.secrets = sorted({channel.app_secret for channel in self.by_id.values()})
-        self._verify_tokens = {channel.verify_token for channel in self.by_id.values()}
+        self.by_id: dict[str, Channel] = {}
+        self.secrets: list[str] = []
+        self._verify_tokens: set[str] = set()
+        for channel in channels:
+            self.add(channel)
+
+    def add(self, channel: Channel) -> None:
+        """A channel registered while running (through the API)."""
+        self.by_id[channel.id] = channel
+        self.secrets = sorted({known.app_secret for known in self.by_id.values()})
+        self._verify_tokens.add(channel.verify_token)
 
     def knows_verify_token(self, token: str) -> bool:
         return token in self._verify_tokens

@@ -1,12 +1,16 @@
 """/webhooks/whatsapp: Meta's verification handshake (GET) and its event calls (POST)."""
 
+import asyncio
 import logging
 import time
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import RedisError
 
-from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, SETTINGS
+from engine.channel_store import channel_ids
+from engine.template_store import apply_updates
+from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, SETTINGS
 from ingest.normalize import normalize
 from ingest.producer import ProduceError
 from ingest.routing import route
@@ -65,6 +69,15 @@ async def _receive(request: web.Request) -> web.Response:
         return _fail(request, 400, "malformed_json", "the body is not valid JSON")
 
     batch = normalize(webhook, received_at=app[CLOCK]())
+    if batch.template_updates:
+        try:
+            async with asyncio.timeout(app[SETTINGS].produce_timeout_s):
+                channels = await channel_ids(app[REDIS])
+                await apply_updates(app[REDIS], channels, batch.template_updates, app[CLOCK]())
+        except (RedisError, OSError):  # TimeoutError included
+            return _fail(
+                request, 503, "store_unavailable", "template status not saved; retry later"
+            )
     routed = route(batch.events, app[CHANNELS], secret)
     try:
         await app[PRODUCER].publish(routed)

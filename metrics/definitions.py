@@ -153,6 +153,25 @@ class EngineMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.outbound = Counter(
+            "parley_outbound_messages_total",
+            "Replies the sender finished, by channel and outcome (accepted by WhatsApp, "
+            "failed, unconfirmed after an interrupted send).",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.outbound_retries = Counter(
+            "parley_outbound_retries_total",
+            "Send attempts retried, by channel and reason (Meta error code, http_5xx, timeout).",
+            ["channel", "reason"],
+            registry=registry,
+        )
+        self.outbound_seconds = Histogram(
+            "parley_outbound_send_seconds",
+            "One Graph API send call, from request to answer.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
         self.last_sweep = Gauge(
             "parley_sweeper_last_success_timestamp_seconds",
             "When the sweeper last finished a pass without error (Unix time).",

@@ -14,6 +14,8 @@ from parley.durations import DurationError, format_period, parse_period
 
 DEFAULT_AUTO_RESOLVE_S = 30 * 86400
 DISPLAY_NAME_MAX = 255
+# Meta's default throughput for a business phone number, messages per second.
+DEFAULT_SEND_RATE = 80
 
 PhoneNumberId = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,32}$")]
 
@@ -28,6 +30,8 @@ class ChannelSettings(msgspec.Struct, frozen=True, kw_only=True):
     auto_assign: bool = True
     auto_resolve_new_s: int | None = DEFAULT_AUTO_RESOLVE_S
     auto_resolve_pending_s: int | None = DEFAULT_AUTO_RESOLVE_S
+    # Replies sent per second at most (per engine instance); None: no limit.
+    send_rate: int | None = DEFAULT_SEND_RATE
 
 
 class Channel(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +60,7 @@ class _ChannelEntry(msgspec.Struct, forbid_unknown_fields=False):
     auto_assign: bool = True
     auto_resolve_new: str = format_period(DEFAULT_AUTO_RESOLVE_S)
     auto_resolve_pending: str = format_period(DEFAULT_AUTO_RESOLVE_S)
+    send_rate: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = DEFAULT_SEND_RATE
 
 
 def clean_display_name(raw: str) -> str:
@@ -113,6 +118,7 @@ def _channel_from_entry(entry: _ChannelEntry, label: str) -> Channel:
             auto_assign=entry.auto_assign,
             auto_resolve_new_s=periods["auto_resolve_new"],
             auto_resolve_pending_s=periods["auto_resolve_pending"],
+            send_rate=entry.send_rate,
         ),
     )
 

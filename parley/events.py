@@ -63,6 +63,7 @@ class AgentReply(_Payload, frozen=True, tag="agent.reply"):
     actor: Actor
     text: str | None = None
     template: str | None = None
+    language: str | None = None  # the template's language code, e.g. "en_US"
 
 
 class Move(_Payload, frozen=True, tag="agent.move"):

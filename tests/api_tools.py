@@ -72,7 +72,10 @@ async def put_conversation(
     redis: Redis, channel: str, wa_id: str, queue: Queue, at: float, assignee: str | None = None
 ) -> None:
     """A conversation as the engine would have stored it, for read-side tests."""
-    state = Conversation(queue=queue, assignee=assignee, last_activity_at=at, opened_at=at)
+    # The customer wrote at `at`: replies are inside the 24-hour window from then.
+    state = Conversation(
+        queue=queue, assignee=assignee, last_activity_at=at, opened_at=at, last_customer_at=at
+    )
     names = ("q", "a", "la", "oa", "lc", "fr")
     fields = {n: v for n, v in zip(names, state_arguments(state), strict=True) if v}
     await redis.hset(keys.conversation(channel, wa_id), mapping={**fields, "v": 1})

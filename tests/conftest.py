@@ -82,6 +82,9 @@ def settings(kafka_bootstrap: str, redis_url: str, topic: str) -> Settings:
         consumer_group=f"{topic}-engine",
         produce_timeout_s=3.0,
         sweep_interval_s=0.2,
+        # Nothing may call the real Graph API: a closed port unless a test starts the
+        # stand-in.
+        graph_url="http://127.0.0.1:9/v21.0",
     )
 
 

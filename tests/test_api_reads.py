@@ -439,7 +439,9 @@ async def test_a_conversation_shows_its_recent_messages_in_order(world: World) -
     viewer = await user_with_role(world.api, "vic", EU.id, "viewer")
     view = await world.get(f"/v1/conversations/{EU.id}/{wa_id}", viewer)
     inbound = {"direction": "inbound", "type": "text", "template": None, "user": None}
+    inbound |= {"wamid": None, "error": None}
     outbound = {"direction": "outbound", "user": "ana", "status": "queued"}
+    outbound |= {"wamid": None, "error": None}  # nothing sent it yet
     assert view["messages"] == [
         {**inbound, "id": "wamid.Q1", "at": iso(T0 + 1), "text": "Where is it?", "status": None},
         {**outbound, "id": answer.id, "type": "text", "at": iso(T0 + 60), "text": "It left today", "template": None},

@@ -240,8 +240,16 @@ async def live_api(settings: Settings, redis: Redis, tmp_path: Path) -> AsyncIte
     channels_file = tmp_path / "channels.toml"
     channels_file.write_text(CHANNELS)
     http_port, ingest_metrics, engine_metrics = free_port(), free_port(), free_port()
+    graph_port = free_port()
+    # The Graph API stand-in: registration and replies reach it, never the real one.
+    graph = {"PARLEY_GRAPH_URL": f"http://127.0.0.1:{graph_port}/v21.0"}
+    standin = _start(
+        "parley.graph_standin",
+        _env(settings, channels_file, PARLEY_GRAPH_STANDIN_PORT=str(graph_port)),
+    )
     engine = _start(
-        "engine", _env(settings, channels_file, PARLEY_METRICS_PORT=str(engine_metrics))
+        "engine",
+        _env(settings, channels_file, PARLEY_METRICS_PORT=str(engine_metrics), **graph),
     )
     ingest = _start(
         "ingest",
@@ -250,9 +258,11 @@ async def live_api(settings: Settings, redis: Redis, tmp_path: Path) -> AsyncIte
             channels_file,
             PARLEY_HTTP_PORT=str(http_port),
             PARLEY_METRICS_PORT=str(ingest_metrics),
+            **graph,
         ),
     )
     try:
+        await asyncio.to_thread(wait_for_port, graph_port, standin, 30)
         await asyncio.to_thread(wait_for_port, http_port, ingest, 30)
         await asyncio.to_thread(wait_for_port, engine_metrics, engine, 30)
         url = f"http://127.0.0.1:{http_port}"
@@ -275,6 +285,7 @@ async def live_api(settings: Settings, redis: Redis, tmp_path: Path) -> AsyncIte
     finally:
         stop(ingest)
         stop(engine)
+        stop(standin)
     assert (ingest.returncode, engine.returncode) == (0, 0)
 
 

@@ -87,13 +87,21 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str, float]], list[str], list[int
         ["phone_number_quality_update"],
         [],
     ),
-    "template_status_update": ([], ["message_template_status_update"], []),
+    "template_status_update": ([], [], []),  # a template update, not an event
     "account_update": ([], ["account_update"], []),
 }
 
 
+TEMPLATE_UPDATE = ("order_confirmation", "en_US", "APPROVED")
+
+
 def test_every_payload_file_has_expectations() -> None:
     assert {path.stem for path in PAYLOADS.glob("*.json")} == set(EXPECTED)
+
+
+def test_a_template_status_update_names_the_template_and_its_new_status() -> None:
+    batch = batch_of("template_status_update")
+    assert [(u.name, u.language, u.status) for u in batch.template_updates] == [TEMPLATE_UPDATE]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

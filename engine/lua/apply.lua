@@ -18,9 +18,11 @@
 -- (decided, unchanged), [6..11] queue, assignee, last_activity, opened_at,
 -- last_customer, first_response (times in ms; "" deletes the field); then records as
 -- (operation, value) pairs (from [6] for a "mark"): tag and topic (a set member), note
--- (a JSON list item), status ("wamid=status", on the messages hash), log (a JSON line
+-- (a JSON list item), status ("wamid=status", on the messages hash, only forward and
+-- only for a wamid Parley sent), error ("wamid=code title" of a failed one), log (a JSON line
 -- of the capped recent-messages list), count (a report hash field to increment), result
--- (an action's outcome, a string) and wake (pushed for the API blocked on it).
+-- (an action's outcome, a string), wake (pushed for the API blocked on it) and outbox
+-- (a reply for the sender, on the channel's stream).
 --
 -- Returns one answer per event: "duplicate" (decided before: nothing changed),
 -- "conflict" (the version moved, e.g. the sweeper resolved it: the engine reads and
@@ -95,6 +97,12 @@ local function apply_records(first_key, first, last)
       if current and (RANK[status] or 0) > (RANK[current] or 0) then
         redis.call('HSET', target, wamid, status)
       end
+    elseif op == 'error' then
+      local sep = string.find(value, '=', 1, true)
+      local wamid = string.sub(value, 1, sep - 1)
+      if redis.call('HEXISTS', target, wamid) == 1 then
+        redis.call('HSET', target, 'x:' .. wamid, string.sub(value, sep + 1))
+      end
     elseif op == 'log' then
       redis.call('RPUSH', target, value)
       redis.call('LTRIM', target, -LOG_LENGTH, -1)
@@ -103,6 +111,8 @@ local function apply_records(first_key, first, last)
       redis.call('EXPIRE', target, REPORT_TTL)
     elseif op == 'result' then
       redis.call('SET', target, value, 'EX', RESULT_TTL)
+    elseif op == 'outbox' then
+      redis.call('XADD', target, '*', 'm', value)
     elseif op == 'wake' then
       redis.call('RPUSH', target, value)
       redis.call('EXPIRE', target, WAKE_TTL)

@@ -5,11 +5,13 @@ for its decision."""
 import uuid
 from typing import Literal
 
+import msgspec
 from aiohttp import web
 
 from assign import Action, User, decide
-from engine import views
+from engine import views, window
 from engine.model import Outcome
+from engine.template_store import APPROVED, template, templates
 from ingest.api import errors
 from ingest.api.access import on_channel
 from ingest.api.body import read_body
@@ -67,9 +69,12 @@ async def _act(request: web.Request, action: Action, payload_of: type) -> web.Re
     actor = Actor(user.id, role)
     payload = await _payload(request, payload_of, actor, channel)
     client = request.app[REDIS]
-    if not await views.exists(client, channel, wa_id):
+    current = await views.state(client, channel, wa_id)
+    if current is None:
         raise errors.not_found(f"no conversation {wa_id} on channel {channel}")
     now = request.app[CLOCK]()
+    if isinstance(payload, AgentReply):
+        payload = await _sendable(request, channel, payload, current.last_customer_at, now)
     event = Event(
         id=uuid.uuid4().hex,
         conversation=conversation_key(channel, wa_id),
@@ -108,7 +113,11 @@ async def _payload(request: web.Request, kind: type, actor: Actor, channel: str)
         reply = await read_body(request, Reply)
         if not (reply.text or "").strip() and not (reply.template or "").strip():
             raise errors.invalid("text", "a reply needs text or a template")
-        return AgentReply(actor=actor, text=reply.text, template=reply.template)
+        if reply.text and reply.template:
+            raise errors.invalid("template", "send text or a template, not both")
+        return AgentReply(
+            actor=actor, text=reply.text, template=reply.template, language=reply.language
+        )
     if kind is Move:
         return Move(actor=actor, queue=(await read_body(request, MoveTo)).queue)
     if kind is Assign:
@@ -123,6 +132,45 @@ async def _payload(request: web.Request, kind: type, actor: Actor, channel: str)
         topic = _clean("topic", (await read_body(request, TopicBody)).topic)
         return AddTopic(actor=actor, topic=topic)
     return AddNote(actor=actor, text=_clean("text", (await read_body(request, NoteBody)).text))
+
+
+async def _sendable(
+    request: web.Request,
+    channel: str,
+    reply: AgentReply,
+    last_customer_at: float | None,
+    now: float,
+) -> AgentReply:
+    """WhatsApp's rules, checked before anything is produced: free-form text only within
+    24 hours of the customer's last message (409 template_required), and a template only
+    when registered and approved on the channel (422)."""
+    if not reply.template:
+        if not window.is_open(last_customer_at, now):
+            raise errors.conflict(
+                "template_required",
+                "the customer last wrote more than 24 hours ago: only an approved template "
+                'can be sent now (send {"template": name, "language": code})',
+            )
+        return reply
+    client = request.app[REDIS]
+    language = reply.language
+    if language is None:
+        languages = [
+            t.language for t in await templates(client, channel) if t.name == reply.template
+        ]
+        if len(languages) != 1:
+            raise errors.invalid("language", f"say which language of {reply.template} to send")
+        language = languages[0]
+    found = await template(client, channel, reply.template, language)
+    if found is None:
+        raise errors.invalid(
+            "template", f"no template {reply.template} ({language}) on this channel"
+        )
+    if found.status != APPROVED:
+        raise errors.invalid(
+            "template", f"template {reply.template} ({language}) is {found.status}"
+        )
+    return msgspec.structs.replace(reply, language=language)
 
 
 def _clean(field: str, value: str) -> str:

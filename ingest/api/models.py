@@ -114,6 +114,7 @@ class Reply(Body, frozen=True):
 
     text: Text | None = None
     template: Label | None = None
+    language: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$(?!\n)")] | None = None
 
 
 class MoveTo(Body, frozen=True):

@@ -4,7 +4,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ingest.api import channels, conversations, people
+from ingest.api import channels, conversations, numbers, people
 from ingest.api.errors import api_errors
 from ingest.api.spec import Endpoint, add_routes, openapi
 
@@ -20,6 +20,7 @@ ENDPOINTS: list[Endpoint] = [
     *people.ENDPOINTS,
     *channels.ENDPOINTS,
     *conversations.ENDPOINTS,
+    *numbers.ENDPOINTS,
     Endpoint("GET", "/v1/openapi.json", openapi_json, "This document", 200, dict[str, Any],
              public=True, tag="meta"),
 ]  # fmt: skip

@@ -25,6 +25,7 @@ ERROR_TEXT = {
     409: "Conflicts with the current state",
     413: "The body is too large",
     422: "A body field that does not fit (named in `field`)",
+    502: "The Graph API refused or failed (Meta's code and title in `message`)",
 }
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
 

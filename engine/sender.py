@@ -1,0 +1,324 @@
+"""The outbound sender: replies the engine applied, sent to WhatsApp by the Graph API.
+
+apply.lua queues each applied reply on its channel's outbox stream in the same step
+that applies it, so a reply is never lost between the engine and the sender. Senders
+read the streams through one consumer group: with several engines, each reply goes to
+one of them. A conversation's replies go out one after another, in order; different
+conversations in parallel, within the channel's send rate.
+
+The guarantee: **at most once, and never silently**. A reply leaves the stream in the
+same transaction that records its outcome (its wamid, or why it failed). An engine that
+dies between sending and recording leaves the reply pending on the stream; once it has
+been idle for `claim_idle_s`, another sender claims it and marks it `unconfirmed`
+rather than sending it again: the Graph API has no idempotency key, so a second send
+could reach the customer twice. The agent sees `unconfirmed` and can send it again.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import cast
+
+import msgspec
+from aiolimiter import AsyncLimiter
+from redis.exceptions import RedisError, ResponseError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from engine import delivery, keys
+from engine.channel_store import channel_ids, load_channel_settings
+from engine.records import Outgoing
+from metrics import EngineMetrics
+from parley import registration
+from parley.graph import GraphClient, GraphError
+from parley.redis import RedisClient, as_text
+
+log = logging.getLogger(__name__)
+GROUP = "senders"
+# On stopping, how long replies in hand may take to finish.
+DRAIN_S = 3.0
+_outgoing = msgspec.json.Decoder(Outgoing)
+
+Conversation = tuple[str, str]  # (channel, wa_id)
+
+
+class Credentials:
+    """The Graph token of an active channel: from the channels file (numbers already
+    registered), else from a registration done through the API."""
+
+    def __init__(self, client: RedisClient, file_tokens: Mapping[str, str]) -> None:
+        self._client = client
+        self._file_tokens = dict(file_tokens)
+
+    async def token(self, channel: str) -> str | None:
+        """None when the channel is not active: only active channels send."""
+        if channel in self._file_tokens:
+            return self._file_tokens[channel]
+        record = await registration.load(self._client, channel)
+        if record is None or record.status is not registration.Status.ACTIVE:
+            return None
+        return record.access_token
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, GraphError) and error.retryable
+
+
+class Sender:
+    """Call `run_once()` in a loop (it never blocks on Redis) and `recover()` now and
+    then; `drain()` waits for the replies in hand."""
+
+    def __init__(
+        self,
+        client: RedisClient,
+        graph: GraphClient,
+        credentials: Credentials,
+        metrics: EngineMetrics,
+        *,
+        consumer: str,
+        claim_idle_s: float = 120.0,
+        max_attempts: int = 5,
+        backoff_s: float = 0.2,
+        max_in_hand: int = 2000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._graph = graph
+        self._credentials = credentials
+        self._metrics = metrics
+        self._consumer = consumer
+        self._claim_idle_ms = int(claim_idle_s * 1000)
+        self._max_attempts = max_attempts
+        self._backoff_s = backoff_s
+        self._max_in_hand = max_in_hand
+        self._monotonic = monotonic
+        self._groups: set[str] = set()
+        self._limiters: dict[str, tuple[int | None, AsyncLimiter | None]] = {}
+        self._waiting: dict[Conversation, deque[tuple[str, Outgoing]]] = {}
+        self._chains: dict[Conversation, asyncio.Task[None]] = {}
+        self._entries_in_hand: set[str] = set()
+
+    @property
+    def in_hand(self) -> int:
+        return sum(len(waiting) for waiting in self._waiting.values()) + len(self._chains)
+
+    async def run_once(self) -> int:
+        """Take new replies from every channel's outbox; the number taken."""
+        taken = 0
+        for channel in await channel_ids(self._client):
+            room = self._max_in_hand - self.in_hand
+            if room <= 0:
+                break
+            await self._ensure_group(channel)
+            found = await self._client.xreadgroup(
+                GROUP, self._consumer, {keys.outbox(channel): ">"}, count=min(room, 500)
+            )
+            for _, entries in cast(
+                list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], found
+            ):
+                for entry_id, fields in entries:
+                    self._enqueue(channel, as_text(entry_id), fields)
+                    taken += 1
+        return taken
+
+    async def recover(self) -> int:
+        """Mark replies another sender took and never finished (it died) as unconfirmed;
+        the number marked."""
+        marked = 0
+        for channel in await channel_ids(self._client):
+            await self._ensure_group(channel)
+            start = "0-0"
+            while True:
+                answer = await self._client.xautoclaim(
+                    keys.outbox(channel),
+                    GROUP,
+                    self._consumer,
+                    self._claim_idle_ms,
+                    start,
+                    count=100,
+                )
+                start, claimed = as_text(answer[0]), answer[1]
+                for entry_id, fields in claimed:
+                    if fields is None:  # deleted meanwhile
+                        continue
+                    if as_text(entry_id) in self._entries_in_hand:
+                        continue  # ours, still being sent (retries take a while)
+                    outgoing = _outgoing.decode(fields[b"m"])
+                    await self._record(
+                        channel, as_text(entry_id), outgoing, None, delivery.UNCONFIRMED
+                    )
+                    self._metrics.outbound.labels(channel, delivery.UNCONFIRMED).inc()
+                    log.warning(
+                        "reply marked unconfirmed", extra={"channel": channel, "event": outgoing.id}
+                    )
+                    marked += 1
+                if start == "0-0":
+                    break
+        return marked
+
+    async def drain(self) -> None:
+        while self._chains:
+            await asyncio.gather(*list(self._chains.values()), return_exceptions=True)
+
+    async def cancel(self) -> None:
+        for chain in list(self._chains.values()):
+            chain.cancel()
+        await asyncio.gather(*list(self._chains.values()), return_exceptions=True)
+
+    def _enqueue(self, channel: str, entry_id: str, fields: dict[bytes, bytes]) -> None:
+        outgoing = _outgoing.decode(fields[b"m"])
+        self._entries_in_hand.add(entry_id)
+        conversation = (channel, outgoing.wa_id)
+        self._waiting.setdefault(conversation, deque()).append((entry_id, outgoing))
+        if conversation not in self._chains:
+            self._chains[conversation] = asyncio.create_task(self._chain(conversation))
+
+    async def _chain(self, conversation: Conversation) -> None:
+        """A conversation's replies, one after another, in stream order."""
+        channel, _ = conversation
+        try:
+            while waiting := self._waiting.get(conversation):
+                entry_id, outgoing = waiting.popleft()
+                try:
+                    await self._deliver(channel, entry_id, outgoing)
+                finally:
+                    self._entries_in_hand.discard(entry_id)
+        finally:
+            self._waiting.pop(conversation, None)
+            self._chains.pop(conversation, None)
+
+    async def _deliver(self, channel: str, entry_id: str, outgoing: Outgoing) -> None:
+        token = await self._credentials.token(channel)
+        if token is None:
+            await self._finish(channel, entry_id, outgoing, None, "channel is not active")
+            return
+        limiter = await self._limiter(channel)
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_retryable),
+                wait=wait_random_exponential(multiplier=self._backoff_s, max=10 * self._backoff_s),
+                stop=stop_after_attempt(self._max_attempts),
+                before_sleep=lambda state: self._count_retry(channel, state),
+                reraise=True,
+            ):
+                with attempt:
+                    if limiter is not None:
+                        await limiter.acquire()
+                    wamid = await self._send(channel, token, outgoing)
+        except GraphError as error:
+            await self._finish(channel, entry_id, outgoing, None, str(error))
+        else:
+            await self._finish(channel, entry_id, outgoing, wamid, None)
+
+    def _count_retry(self, channel: str, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        self._metrics.outbound_retries.labels(channel, _reason(error)).inc()
+
+    async def _send(self, channel: str, token: str, outgoing: Outgoing) -> str:
+        started = time.perf_counter()
+        try:
+            if outgoing.template:
+                return await self._graph.send_template(
+                    channel, token, outgoing.wa_id, outgoing.template, outgoing.language or "en_US"
+                )
+            return await self._graph.send_text(channel, token, outgoing.wa_id, outgoing.text or "")
+        finally:
+            self._metrics.outbound_seconds.observe(time.perf_counter() - started)
+
+    async def _finish(
+        self,
+        channel: str,
+        entry_id: str,
+        outgoing: Outgoing,
+        wamid: str | None,
+        failure: str | None,
+    ) -> None:
+        outcome = delivery.ACCEPTED if wamid else delivery.FAILED
+        self._metrics.outbound.labels(channel, outcome).inc()
+        if failure:
+            log.warning(
+                "reply not sent",
+                extra={"channel": channel, "event": outgoing.id, "reason": failure},
+            )
+        await self._record(channel, entry_id, outgoing, wamid, failure)
+
+    async def _record(
+        self,
+        channel: str,
+        entry_id: str,
+        outgoing: Outgoing,
+        wamid: str | None,
+        failure: str | None,
+    ) -> None:
+        """The outcome and the stream's acknowledgement in one transaction (one slot:
+        the channel's hash tag), so a reply is either pending or recorded, never both."""
+        messages = keys.messages(channel, outgoing.wa_id)
+        value = wamid if wamid else delivery.not_sent(failure or "unknown")
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.hset(messages, delivery.sent_field(outgoing.id), value)
+            if wamid:
+                pipe.hsetnx(messages, wamid, delivery.ACCEPTED)
+            pipe.xack(keys.outbox(channel), GROUP, entry_id)
+            pipe.xdel(keys.outbox(channel), entry_id)
+            await pipe.execute()
+
+    async def _ensure_group(self, channel: str) -> None:
+        if channel in self._groups:
+            return
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
+            await self._client.xgroup_create(keys.outbox(channel), GROUP, id="0", mkstream=True)
+        self._groups.add(channel)
+
+    async def _limiter(self, channel: str) -> AsyncLimiter | None:
+        """The channel's send rate, rebuilt when an admin changes it; None when off."""
+        settings = await load_channel_settings(self._client, channel)
+        rate = settings.send_rate if settings is not None else None
+        known = self._limiters.get(channel)
+        if known is None or known[0] != rate:
+            known = (rate, None if rate is None else AsyncLimiter(rate, 1.0))
+            self._limiters[channel] = known
+        return known[1]
+
+
+def _reason(error: BaseException | None) -> str:
+    if isinstance(error, GraphError):
+        if error.code is not None:
+            return str(error.code)
+        if error.status is None:
+            return "timeout" if error.title == "timeout" else "connection"
+        return f"http_{error.status // 100}xx"
+    return "other"
+
+
+async def run_sender(
+    sender: Sender, stopping: asyncio.Event, recover_every_s: float = 30.0
+) -> None:
+    """The sender's loop: take replies as they come, recover now and then, and on
+    stopping finish what is in hand (its records must land before the process exits)."""
+    last_recovery = -recover_every_s
+    while not stopping.is_set():
+        try:
+            if time.monotonic() - last_recovery >= recover_every_s:
+                await sender.recover()
+                last_recovery = time.monotonic()
+            if await sender.run_once() == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), 0.05)
+        except (RedisError, OSError) as error:
+            log.warning("sender pass failed", extra={"error": type(error).__name__})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), 1.0)
+    # Finish what is in hand, within a bound: a reply cut off here stays pending and is
+    # marked unconfirmed by the next sender's recovery, never sent twice.
+    try:
+        await asyncio.wait_for(sender.drain(), DRAIN_S)
+    except TimeoutError:
+        await sender.cancel()

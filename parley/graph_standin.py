@@ -1,0 +1,515 @@
+"""A local stand-in for the Graph API: the Cloud API's messages edge and phone number
+registration, answering as Meta documents them, for tests and for `make run`.
+
+Every accepted send is kept in `sent`; queued faults play Meta's errors, 5xx answers and
+slow answers; delivery statuses come back as signed webhooks, like Meta's. Humans drive
+it over /_standin/* (sent messages, the last verification code, faults to queue).
+
+`python -m parley.graph_standin [--port N] [--webhook-url URL]` serves it with the
+numbers and tokens of PARLEY_CHANNELS_FILE; point PARLEY_GRAPH_URL at
+http://127.0.0.1:N/v21.0.
+"""
+
+import argparse
+import asyncio
+import hashlib
+import logging
+import os
+import re
+import secrets
+import sys
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import aiohttp
+import msgspec
+from aiohttp import web
+
+from ingest.samples import webhook
+from ingest.signature import sign
+from parley.channels import ChannelFileError, load_channels
+from parley.logs import setup_logging
+from parley.runtime import serve
+from parley.settings import SettingsError, settings_from_env
+
+log = logging.getLogger(__name__)
+
+PORT_VARIABLE = "PARLEY_GRAPH_STANDIN_PORT"
+DEFAULT_PORT = 8090
+AUTO_STATUSES = ("sent", "delivered", "read")
+STATUS_GAP_S = 0.005  # between auto statuses: in order, yet quick for tests
+WEBHOOK_TIMEOUT_S = 10.0
+TEXT_MAX = 4096  # Meta's limit on a text message body
+MESSAGE_TYPES = frozenset(
+    {
+        "audio",
+        "contacts",
+        "document",
+        "image",
+        "interactive",
+        "location",
+        "reaction",
+        "sticker",
+        "template",
+        "text",
+        "video",
+    }
+)
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+Edge = Callable[[web.Request, str], Awaitable[web.Response]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Titles and details as Meta words them (Cloud API error codes; the verify_code reference
+# names 136025 "Verify code error", its details here are the stand-in's own).
+KNOWN_ERRORS: dict[int, tuple[str, str]] = {
+    4: ("API Too Many Calls", "The app has reached its API call rate limit."),
+    100: (
+        "Invalid parameter",
+        "The request included one or more unsupported or misspelled parameters.",
+    ),
+    80007: ("Rate limit issues", "The WhatsApp Business Account has reached its rate limit."),
+    130429: ("Rate limit hit", "Cloud API message throughput has been reached."),
+    131000: ("Something went wrong", "Message failed to send due to an unknown error."),
+    131026: ("Message undeliverable", "Message Undeliverable."),
+    131047: (
+        "Re-engagement message",
+        "Message failed to send because more than 24 hours have passed since the customer"
+        " last replied to this number.",
+    ),
+    131056: (
+        "(Business Account, Consumer Account) pair rate limit hit",
+        "Message failed to send because there were too many messages sent from this phone"
+        " number to the same phone number in a short period of time.",
+    ),
+    136025: ("Verify code error", "The code does not match the last code sent to this number."),
+}
+# Meta's answer to an access token it cannot use (HTTP 401, code 190).
+OAUTH_REFUSAL = "Invalid OAuth access token - Cannot parse access token"
+
+
+class Fault(msgspec.Struct, frozen=True):
+    """One answer to play instead of the normal one, after `delay_s` (more than the
+    client's timeout simulates a timeout). `code` None: a non-Meta body, as a proxy's
+    502 page. A 2xx status: the call is carried out, and answered `delay_s` late (sent,
+    yet timed out for the caller). `title` and `details` replace Meta's wording."""
+
+    status: int = 400
+    code: int | None = None
+    title: str = ""
+    delay_s: float = 0.0
+    details: str | None = None
+
+
+class SentMessage(msgspec.Struct, frozen=True):
+    phone_number_id: str
+    to: str
+    type: str
+    body: dict[str, Any]  # the request JSON as sent
+    wamid: str
+    at: float
+
+
+def meta_error(
+    code: int, title: str, details: str | None = None, *, message: str | None = None
+) -> dict[str, Any]:
+    """A Graph API error body: {"error": {message, type, code, error_data, fbtrace_id}}."""
+    error: dict[str, Any] = {
+        "message": message or f"(#{code}) {title}",
+        "type": "OAuthException",
+        "code": code,
+    }
+    if details:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+    error["fbtrace_id"] = "A" + secrets.token_urlsafe(16)
+    return {"error": error}
+
+
+def status_webhook(
+    phone_number_id: str,
+    wamid: str,
+    to: str,
+    state: str,
+    timestamp: int,
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A `statuses` webhook call as Meta sends it; `read` carries no pricing."""
+    status: dict[str, Any] = {
+        "id": wamid,
+        "status": state,
+        "timestamp": str(timestamp),
+        "recipient_id": to,
+    }
+    if state in ("sent", "delivered", "failed"):
+        key = f"{phone_number_id}:{to}".encode()
+        status["conversation"] = {
+            "id": hashlib.sha256(key).hexdigest()[:32],
+            "origin": {"type": "service"},
+        }
+        status["pricing"] = {
+            "billable": False,
+            "pricing_model": "PMP",
+            "category": "service",
+            "type": "free_customer_service",
+        }
+    if errors is None and state == "failed":
+        title, details = KNOWN_ERRORS[131026]
+        errors = [
+            {"code": 131026, "title": title, "message": title, "error_data": {"details": details}}
+        ]
+    if errors is not None:
+        status["errors"] = errors
+    return webhook(phone_number_id, {"statuses": [status]})
+
+
+class StandIn:
+    """The stand-in's state. `tokens` and `app_secrets` map phone number ids to the
+    access token it accepts and the app secret it signs webhooks with."""
+
+    def __init__(
+        self,
+        tokens: Mapping[str, str],
+        *,
+        webhook_url: str | None = None,
+        app_secrets: Mapping[str, str] = _EMPTY,
+        clock: Callable[[], float] = time.time,
+        auto_statuses: Sequence[str] = (),
+    ) -> None:
+        self.tokens = dict(tokens)
+        self.webhook_url = webhook_url
+        self.app_secrets = dict(app_secrets)
+        self.clock = clock
+        self.auto_statuses = tuple(auto_statuses)
+        self.sent: list[SentMessage] = []
+        self.registered: set[str] = set()
+        self._faults: dict[str, deque[Fault]] = {}
+        self._codes: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def fail_next(self, phone_number_id: str, *faults: Fault) -> None:
+        """Queues faults; each call to the number's edges takes the next one."""
+        self._faults.setdefault(phone_number_id, deque()).extend(faults)
+
+    def code_for(self, phone_number_id: str) -> str | None:
+        """The last code "sent by SMS or voice" to the number."""
+        return self._codes.get(phone_number_id)
+
+    async def post_statuses(
+        self,
+        phone_number_id: str,
+        wamid: str,
+        to: str,
+        statuses: Sequence[str],
+        errors: list[dict[str, Any]] | None = None,
+        *,
+        gap_s: float = 0.0,
+    ) -> list[int]:
+        """Posts one signed status webhook per status, in order; returns the HTTP statuses.
+
+        `errors` go on every status posted; a `failed` status without them gets 131026."""
+        if self.webhook_url is None:
+            raise ValueError("the stand-in has no webhook_url to post statuses to")
+        secret = self.app_secrets.get(phone_number_id)
+        if secret is None:
+            raise ValueError(f"no app secret for {phone_number_id}")
+        answers: list[int] = []
+        timeout = aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            for index, state in enumerate(statuses):
+                if index and gap_s:
+                    await asyncio.sleep(gap_s)
+                payload = status_webhook(
+                    phone_number_id, wamid, to, state, int(self.clock()), errors
+                )
+                body = msgspec.json.encode(payload)
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-Hub-Signature-256": sign(body, secret),
+                }
+                async with session.post(self.webhook_url, data=body, headers=headers) as answer:
+                    await answer.read()
+                    answers.append(answer.status)
+        return answers
+
+    async def idle(self) -> None:
+        """Until the statuses posted in the background so far are delivered."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancels the background posts (the app's cleanup does this)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # The Graph API edges, each wrapped by `edge`: the token and faults are checked first
+
+    def edge(self, handle: Edge) -> Handler:
+        """`handle` as a route handler, behind the token check and the fault queue."""
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            phone_number_id = request.match_info["phone_number_id"]
+            await request.read()  # now: after a delay the caller may be gone
+            denied = self._authorize(request, phone_number_id)
+            if denied is not None:
+                return denied
+            queue = self._faults.get(phone_number_id)
+            fault = queue.popleft() if queue else None
+            if fault is not None and fault.status >= 300:
+                await asyncio.sleep(fault.delay_s)
+                return _fault_answer(fault)
+            answer = await handle(request, phone_number_id)
+            if fault is not None:  # a slow success: done now, answered late
+                await asyncio.sleep(fault.delay_s)
+            return answer
+
+        return handler
+
+    async def messages(self, request: web.Request, phone_number_id: str) -> web.Response:
+        payload = await _json_object(request)
+        problem = _message_problem(payload)
+        if problem is not None:
+            return _json(meta_error(100, "Invalid parameter", problem[1], message=problem[0]), 400)
+        assert payload is not None  # _message_problem refuses None
+        to, kind = str(payload["to"]), str(payload["type"])
+        wamid = "wamid." + secrets.token_urlsafe(36)
+        self.sent.append(SentMessage(phone_number_id, to, kind, payload, wamid, self.clock()))
+        log.info("message accepted", extra={"phone_number_id": phone_number_id, "type": kind})
+        if self.auto_statuses and self.webhook_url:
+            self._spawn(self._post_auto_statuses(phone_number_id, wamid, to))
+        message: dict[str, str] = {"id": wamid}
+        if kind == "template":
+            message["message_status"] = "accepted"
+        return _json(
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": to, "wa_id": to}],
+                "messages": [message],
+            }
+        )
+
+    async def request_code(self, request: web.Request, phone_number_id: str) -> web.Response:
+        params = await _params(request)
+        if params.get("code_method") not in ("SMS", "VOICE"):
+            return _invalid("Param code_method must be one of {SMS, VOICE}")
+        if not params.get("language"):
+            return _invalid("The parameter language is required.")
+        self._codes[phone_number_id] = f"{secrets.randbelow(10**6):06d}"
+        return _json({"success": True})
+
+    async def verify_code(self, request: web.Request, phone_number_id: str) -> web.Response:
+        code = (await _params(request)).get("code")
+        if not isinstance(code, str) or not code:
+            return _invalid("The parameter code is required.")
+        expected = self._codes.get(phone_number_id)
+        if expected is None or not secrets.compare_digest(code, expected):
+            return _json(meta_error(136025, *KNOWN_ERRORS[136025]), 400)
+        return _json({"success": True})
+
+    async def register(self, request: web.Request, phone_number_id: str) -> web.Response:
+        params = await _params(request)
+        if params.get("messaging_product") != "whatsapp":
+            return _invalid("The parameter messaging_product is required.")
+        pin = params.get("pin")
+        if not isinstance(pin, str) or not re.fullmatch(r"[0-9]{6}", pin):
+            return _invalid("Param pin must be 6 digits")
+        self.registered.add(phone_number_id)
+        return _json({"success": True})
+
+    # Controls for humans
+
+    async def list_sent(self, request: web.Request) -> web.StreamResponse:
+        return _json(self.sent)
+
+    async def show_code(self, request: web.Request) -> web.StreamResponse:
+        code = self.code_for(request.match_info["phone_number_id"])
+        if code is None:
+            return _json({"error": "no code requested for this number"}, 404)
+        return _json({"code": code})
+
+    async def queue_faults(self, request: web.Request) -> web.StreamResponse:
+        try:
+            faults = msgspec.json.decode(await request.read(), type=list[Fault])
+        except msgspec.DecodeError as error:
+            return _json({"error": f"expected a JSON list of faults: {error}"}, 400)
+        self.fail_next(request.match_info["phone_number_id"], *faults)
+        return _json({"queued": len(faults)})
+
+    # Internals
+
+    def _authorize(self, request: web.Request, phone_number_id: str) -> web.Response | None:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            token = request.query.get("access_token", "")  # the Graph API takes both
+        if token and token == self.tokens.get(phone_number_id):
+            return None
+        if token and token in self.tokens.values():
+            # A good token, but not this number's: Meta's answer for an unknown object.
+            message = (
+                f"Unsupported post request. Object with ID '{phone_number_id}' does not exist,"
+                " cannot be loaded due to missing permissions, or does not support this"
+                " operation."
+            )
+            return _json(meta_error(100, "", message=message), 400)
+        if token and phone_number_id not in self.tokens:
+            # A number added to the business account since: its first token is its own,
+            # so numbers registered through Parley's API work here too.
+            self.tokens[phone_number_id] = token
+            return None
+        return _json(meta_error(190, "", message=OAUTH_REFUSAL), 401)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post_auto_statuses(self, phone_number_id: str, wamid: str, to: str) -> None:
+        await asyncio.sleep(STATUS_GAP_S)  # after the send's answer, as with Meta
+        try:
+            answers = await self.post_statuses(
+                phone_number_id, wamid, to, self.auto_statuses, gap_s=STATUS_GAP_S
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as error:
+            log.warning(
+                "status webhooks not delivered", extra={"error": f"{type(error).__name__}: {error}"}
+            )
+            return
+        if any(answer >= 300 for answer in answers):
+            log.warning("status webhooks refused", extra={"answers": answers})
+
+
+def create_app(standin: StandIn) -> web.Application:
+    """The stand-in's routes, under the bare path and under a version (/v21.0/...)."""
+    app = web.Application()
+    app.router.add_get("/_standin/sent", standin.list_sent)
+    app.router.add_get("/_standin/codes/{phone_number_id}", standin.show_code)
+    app.router.add_post("/_standin/faults/{phone_number_id}", standin.queue_faults)
+    for prefix in ("", r"/{version:v[0-9]+\.[0-9]+}"):
+        for name, handle in (
+            ("messages", standin.messages),
+            ("request_code", standin.request_code),
+            ("verify_code", standin.verify_code),
+            ("register", standin.register),
+        ):
+            app.router.add_post(f"{prefix}/{{phone_number_id}}/{name}", standin.edge(handle))
+
+    async def cancel_background(app: web.Application) -> None:
+        await standin.close()
+
+    app.on_cleanup.append(cancel_background)
+    return app
+
+
+def _fault_answer(fault: Fault) -> web.Response:
+    if fault.code is None:  # not Meta's shape: a proxy or load balancer answering
+        return web.Response(status=fault.status, text=fault.title or "upstream failure")
+    known_title, known_details = KNOWN_ERRORS.get(fault.code, ("Unknown error", None))
+    details = known_details if fault.details is None else fault.details
+    return _json(meta_error(fault.code, fault.title or known_title, details), fault.status)
+
+
+def _message_problem(payload: dict[str, Any] | None) -> tuple[str, str] | None:
+    """(message, details) of Meta's 100 answer when the send is malformed, else None."""
+    if payload is None:
+        return "(#100) Invalid parameter", "The request body must be a JSON object."
+    for name in ("messaging_product", "to", "type"):
+        if not payload.get(name):
+            return f"(#100) The parameter {name} is required.", f"Param {name} is required"
+    if payload["messaging_product"] != "whatsapp":
+        return "(#100) Invalid parameter", "Param messaging_product must be 'whatsapp'"
+    kind = payload["type"]
+    if not isinstance(payload["to"], str) or kind not in MESSAGE_TYPES:
+        return "(#100) Invalid parameter", f"Param type must be one of {sorted(MESSAGE_TYPES)}"
+    content = payload.get(kind)
+    if not isinstance(content, dict):
+        return "(#100) Invalid parameter", f"Param {kind} is required"
+    if kind == "text":
+        text = content.get("body")
+        if not isinstance(text, str) or not text.strip():
+            return "(#100) Invalid parameter", "Param text['body'] is required"
+        if len(text) > TEXT_MAX:
+            return (
+                "(#100) Invalid parameter",
+                f"Param text['body'] must be at most {TEXT_MAX} characters long",
+            )
+    if kind == "template":
+        language = content.get("language")
+        if not content.get("name") or not isinstance(language, dict) or not language.get("code"):
+            return (
+                "(#100) Invalid parameter",
+                "Param template['name'] and template['language']['code'] are required",
+            )
+    return None
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | None:
+    try:
+        return msgspec.json.decode(await request.read(), type=dict[str, Any])
+    except msgspec.DecodeError:
+        return None
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """A JSON body's fields over the query's: Meta's reference shows either."""
+    params: dict[str, Any] = dict(request.query)
+    if await request.read():
+        params.update(await _json_object(request) or {})
+    return params
+
+
+def _invalid(details: str) -> web.Response:
+    return _json(meta_error(100, "Invalid parameter", details), 400)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(data), status=status, content_type="application/json"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m parley.graph_standin", description="A local Graph API stand-in."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, help=f"default: ${PORT_VARIABLE} or {DEFAULT_PORT}")
+    parser.add_argument("--webhook-url", help="where status webhooks go (none: not sent)")
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_env(os.environ)
+        channels = load_channels(settings.channels_file)
+        port = args.port if args.port is not None else _port_from_env()
+    except (SettingsError, ChannelFileError, ValueError) as error:
+        print(f"parley graph stand-in: {error}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    standin = StandIn(
+        {channel.id: channel.access_token for channel in channels},
+        webhook_url=args.webhook_url,
+        app_secrets={channel.id: channel.app_secret for channel in channels},
+        auto_statuses=AUTO_STATUSES,
+    )
+    log.info(
+        "starting graph stand-in",
+        extra={
+            "host": args.host,
+            "port": port,
+            "channels": len(channels),
+            "webhook_url": args.webhook_url,
+        },
+    )
+    serve(create_app(standin), args.host, port)
+    return 0
+
+
+def _port_from_env() -> int:
+    raw = os.environ.get(PORT_VARIABLE) or str(DEFAULT_PORT)
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{PORT_VARIABLE}: not a port: {raw!r}")
+    return int(raw)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
