@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import cast
 
 import msgspec
@@ -88,7 +88,7 @@ class Sender:
         max_attempts: int = 5,
         backoff_s: float = 0.2,
         max_in_hand: int = 2000,
-        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client
         self._graph = graph
@@ -99,7 +99,7 @@ class Sender:
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._max_in_hand = max_in_hand
-        self._monotonic = monotonic
+        self._sleep = sleep  # between attempts; tests record the backoff here
         self._groups: set[str] = set()
         self._limiters: dict[str, tuple[int | None, AsyncLimiter | None]] = {}
         self._waiting: dict[Conversation, deque[tuple[str, Outgoing]]] = {}
@@ -207,6 +207,7 @@ class Sender:
                 wait=wait_random_exponential(multiplier=self._backoff_s, max=10 * self._backoff_s),
                 stop=stop_after_attempt(self._max_attempts),
                 before_sleep=lambda state: self._count_retry(channel, state),
+                sleep=self._sleep,
                 reraise=True,
             ):
                 with attempt:
