@@ -66,6 +66,21 @@ def main() -> int:
         host = env.setdefault("PARLEY_HTTP_HOST", "127.0.0.1")
         http_port = int(env.setdefault("PARLEY_HTTP_PORT", "8080"))
         env["PARLEY_API"] = f"http://{host}:{http_port}/v1"
+        # Nothing here talks to Meta: replies go to a local Graph API stand-in, which
+        # answers like Meta and posts the delivery statuses back to the receiver.
+        standin = not env.get("PARLEY_GRAPH_URL")
+        if standin:
+            graph_port = int(env.setdefault("PARLEY_GRAPH_STANDIN_PORT", "8090"))
+            env["PARLEY_GRAPH_URL"] = f"http://127.0.0.1:{graph_port}/v21.0"
+            webhook = f"http://{host}:{http_port}/webhooks/whatsapp"
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "parley.graph_standin", "--webhook-url", webhook],
+                    cwd=ROOT,
+                    env=env,
+                )
+            )
+            wait_for_port(graph_port, children[-1], 30)
         ENV_FILE.touch(mode=0o600)
         ENV_FILE.write_text(
             "".join(
@@ -76,20 +91,25 @@ def main() -> int:
                     "PARLEY_CHANNELS_FILE",
                     "PARLEY_ADMIN_TOKEN",
                     "PARLEY_API",
+                    "PARLEY_GRAPH_URL",
                 )
             )
         )
         metrics_port = int(env.setdefault("PARLEY_METRICS_PORT", "9108"))
-        for module in ("ingest", "engine"):
-            children.append(subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env))
-        wait_for_port(http_port, children[0], 30)
-        wait_for_port(metrics_port, children[1], 30)
-        wait_until_consuming(f"http://127.0.0.1:{metrics_port}/readyz", children[1])
+        ingest, engine = (
+            subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env)
+            for module in ("ingest", "engine")
+        )
+        children += [ingest, engine]
+        wait_for_port(http_port, ingest, 30)
+        wait_for_port(metrics_port, engine, 30)
+        wait_until_consuming(f"http://127.0.0.1:{metrics_port}/readyz", engine)
         print(
             f"""
 Parley is running.
   webhook   http://{host}:{http_port}/webhooks/whatsapp
   api       {env["PARLEY_API"]}   (bearer: $PARLEY_ADMIN_TOKEN from the settings file below)
+  graph     {env["PARLEY_GRAPH_URL"]}{"   (local stand-in: GET /_standin/sent)" if standin else ""}
   ingest    http://{host}:{http_port}/readyz   http://{host}:{http_port}/metrics
   engine    http://{host}:{metrics_port}/readyz   http://{host}:{metrics_port}/metrics
   kafka     {env["PARLEY_KAFKA_BOOTSTRAP"]}   redis {env["PARLEY_REDIS_URL"]}

@@ -32,9 +32,15 @@ async def test_the_stack_takes_a_webhook_and_shows_the_conversation_within_a_min
             "PARLEY_REDIS_URL",
             "PARLEY_CHANNELS_FILE",
             "PARLEY_ADMIN_TOKEN",
+            "PARLEY_GRAPH_URL",
         }
     }
-    env |= {"PARLEY_HTTP_PORT": str(http_port), "PARLEY_METRICS_PORT": str(metrics_port)}
+    graph_port = free_port()
+    env |= {
+        "PARLEY_HTTP_PORT": str(http_port),
+        "PARLEY_METRICS_PORT": str(metrics_port),
+        "PARLEY_GRAPH_STANDIN_PORT": str(graph_port),
+    }
     stack = subprocess.Popen(
         [sys.executable, "-m", "parley.stack"],
         cwd=ROOT,
@@ -106,6 +112,19 @@ async def test_the_stack_takes_a_webhook_and_shows_the_conversation_within_a_min
             "open",
             "ana",
         )
+        # The reply reaches the local Graph stand-in, whose statuses come back: read.
+        conversation = f"{api}/conversations/{channel.id}/16315551181"
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):
+                async with session.get(conversation, headers=ana) as response:
+                    reply = (await response.json())["messages"][-1]
+                if reply["status"] == "read":
+                    break
+                await asyncio.sleep(0.1)
+            async with session.get(f"http://127.0.0.1:{graph_port}/_standin/sent") as response:
+                [sent] = await response.json()
+        assert reply["status"] == "read"
+        assert (sent["to"], sent["wamid"]) == ("16315551181", reply["wamid"])
         assert time.monotonic() - started < 60
     finally:
         stack.send_signal(signal.SIGINT)  # Ctrl-C
