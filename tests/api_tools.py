@@ -1,5 +1,6 @@
 """The /v1 API for tests: the receiver app with an admin token, and people with roles."""
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,11 +31,12 @@ async def start_api(
     channels: list[Channel],
     *,
     action_wait_s: float = 2.0,
+    clock: Callable[[], float] = time.time,
 ) -> TestClient:  # type: ignore[type-arg]
     settings = msgspec.structs.replace(
         settings, admin_token=ADMIN_TOKEN, action_wait_s=action_wait_s
     )
-    return await aiohttp_client(create_receiver(settings, channels))
+    return await aiohttp_client(create_receiver(settings, channels, clock=clock))
 
 
 async def call(

@@ -90,6 +90,7 @@ async def start(
     callers["admin-user"] = await create_user(api, "ada", admin=True)
     await user_with_role(api, AGENT, CHANNEL, CONTRIBUTOR)
     await ok(api, "POST", "/v1/teams", {"id": TEAM, "name": "Crew"})
+    await ok(api, "PUT", f"/v1/channels/{CHANNEL}/templates/welcome/en_US", {"category": "UTILITY"})
     await put_conversation(redis, CHANNEL, WA_ID, Queue.NEW, T0)
     return World(api, callers)
 
@@ -119,6 +120,13 @@ def blanked(channel: str, body: Any) -> Any:
 # The matrix: what each column gets from each endpoint. Channel and conversation
 # endpoints answer 404 without a role; org endpoints (users, teams) 403 to non-admins.
 C = "/v1/channels/{channel}"
+NEW_NUMBER = {
+    "id": "106540352249999",
+    "display_name": "New line",
+    "access_token": "new-graph-token",
+    "app_secret": "new-app-secret",
+    "verify_token": "new-verify-token",
+}
 V = f"/v1/conversations/{{channel}}/{WA_ID}"
 #                                                                                   no grant viewer contributor supervisor admin
 TABLE: dict[str, tuple[Call, tuple[int, int, int, int, int]]] = {
@@ -156,6 +164,15 @@ TABLE: dict[str, tuple[Call, tuple[int, int, int, int, int]]] = {
     "add member":          (Call("PUT", f"/v1/teams/{TEAM}/members/{AGENT}"),               (403, 403, 403, 403, 200)),
     "remove member":       (Call("DELETE", f"/v1/teams/{TEAM}/members/{AGENT}"),            (403, 403, 403, 403, 200)),
     "delete team":         (Call("DELETE", f"/v1/teams/{TEAM}"),                            (403, 403, 403, 403, 204)),
+    "list templates":      (Call("GET", f"{C}/templates"),                                  (404, 200, 200, 200, 200)),
+    "put template":        (Call("PUT", f"{C}/templates/welcome/en_US", {"category": "UTILITY"}), (404, 403, 403, 403, 200)),
+    "delete template":     (Call("DELETE", f"{C}/templates/welcome/en_US"),                 (404, 403, 403, 403, 204)),
+    "create channel":      (Call("POST", "/v1/channels", NEW_NUMBER),                       (403, 403, 403, 403, 201)),
+    # A number from the channels file was registered outside Parley: no record.
+    "get registration":    (Call("GET", f"{C}/registration"),                               (403, 403, 403, 403, 404)),
+    "request code":        (Call("POST", f"{C}/registration/request_code", {}),             (403, 403, 403, 403, 404)),
+    "verify code":         (Call("POST", f"{C}/registration/verify_code", {"code": "123456"}), (403, 403, 403, 403, 404)),
+    "register":            (Call("POST", f"{C}/registration/register", {"pin": "123456"}),  (403, 403, 403, 403, 404)),
 }  # fmt: skip
 SELECTOR = Call("GET", "/v1/channels")  # not a row: what it lists depends on the caller
 
@@ -199,6 +216,7 @@ async def access_of(api: Api, headers: Headers) -> tuple[str | None, list[tuple[
 
 def test_the_table_covers_every_endpoint() -> None:
     filled = {"{wa_id}": WA_ID, "{event_id}": EVENT_ID, "{user}": AGENT, "{team}": TEAM}
+    filled |= {"{name}": "welcome", "{language}": "en_US"}
     routes = set()
     for endpoint in ENDPOINTS:
         if not endpoint.public:

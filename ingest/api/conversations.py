@@ -158,6 +158,8 @@ async def _sendable(
         languages = [
             t.language for t in await templates(client, channel) if t.name == reply.template
         ]
+        if not languages:
+            raise errors.invalid("template", f"no template {reply.template} on this channel")
         if len(languages) != 1:
             raise errors.invalid("language", f"say which language of {reply.template} to send")
         language = languages[0]
