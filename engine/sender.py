@@ -29,7 +29,9 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception,
+    retry_if_exception_type,
     stop_after_attempt,
+    stop_after_delay,
     wait_random_exponential,
 )
 
@@ -45,6 +47,18 @@ log = logging.getLogger(__name__)
 GROUP = "senders"
 # On stopping, how long replies in hand may take to finish.
 DRAIN_S = 3.0
+SETTINGS_TTL_S = 1.0
+# The send-rate bucket holds this many seconds' worth of sends (at least one).
+BURST_S = 0.1
+
+
+def burst(rate: int) -> float:
+    """How many sends the channel's bucket lets go at once."""
+    return max(1.0, rate * BURST_S)
+
+
+# How long recording a reply's outcome is retried while Redis is unreachable.
+RECORD_RETRY_S = 60.0
 _outgoing = msgspec.json.Decoder(Outgoing)
 
 Conversation = tuple[str, str]  # (channel, wa_id)
@@ -88,6 +102,7 @@ class Sender:
         max_attempts: int = 5,
         backoff_s: float = 0.2,
         max_in_hand: int = 2000,
+        max_sending: int = 64,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client
@@ -99,9 +114,13 @@ class Sender:
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._max_in_hand = max_in_hand
+        # Sends in flight at once (below aiohttp's 100 connections): a conversation
+        # waiting for its turn holds nothing.
+        self._sending = asyncio.Semaphore(max_sending)
         self._sleep = sleep  # between attempts; tests record the backoff here
         self._groups: set[str] = set()
-        self._limiters: dict[str, tuple[int | None, AsyncLimiter | None]] = {}
+        # Per channel: (when read, the rate it was read with, its limiter).
+        self._limiters: dict[str, tuple[float, int | None, AsyncLimiter | None]] = {}
         self._waiting: dict[Conversation, deque[tuple[str, Outgoing]]] = {}
         self._chains: dict[Conversation, asyncio.Task[None]] = {}
         self._entries_in_hand: set[str] = set()
@@ -188,7 +207,11 @@ class Sender:
             while waiting := self._waiting.get(conversation):
                 entry_id, outgoing = waiting.popleft()
                 try:
-                    await self._deliver(channel, entry_id, outgoing)
+                    async with self._sending:
+                        await self._deliver(channel, entry_id, outgoing)
+                except Exception:
+                    # Left pending on the stream: recovery marks it unconfirmed.
+                    log.exception("reply left pending", extra={"channel": channel})
                 finally:
                     self._entries_in_hand.discard(entry_id)
         finally:
@@ -263,13 +286,21 @@ class Sender:
         the channel's hash tag), so a reply is either pending or recorded, never both."""
         messages = keys.messages(channel, outgoing.wa_id)
         value = wamid if wamid else delivery.not_sent(failure or "unknown")
-        async with self._client.pipeline(transaction=True) as pipe:
-            pipe.hset(messages, delivery.sent_field(outgoing.id), value)
-            if wamid:
-                pipe.hsetnx(messages, wamid, delivery.ACCEPTED)
-            pipe.xack(keys.outbox(channel), GROUP, entry_id)
-            pipe.xdel(keys.outbox(channel), entry_id)
-            await pipe.execute()
+        # The send happened: its record must land, so Redis trouble is waited out.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type((RedisError, OSError)),
+            wait=wait_random_exponential(multiplier=0.05, max=2),
+            stop=stop_after_delay(RECORD_RETRY_S),
+            reraise=True,
+        ):
+            with attempt:
+                async with self._client.pipeline(transaction=True) as pipe:
+                    pipe.hset(messages, delivery.sent_field(outgoing.id), value)
+                    if wamid:
+                        pipe.hsetnx(messages, wamid, delivery.ACCEPTED)
+                    pipe.xack(keys.outbox(channel), GROUP, entry_id)
+                    pipe.xdel(keys.outbox(channel), entry_id)
+                    await pipe.execute()
 
     async def _ensure_group(self, channel: str) -> None:
         if channel in self._groups:
@@ -279,14 +310,26 @@ class Sender:
         self._groups.add(channel)
 
     async def _limiter(self, channel: str) -> AsyncLimiter | None:
-        """The channel's send rate, rebuilt when an admin changes it; None when off."""
+        """The channel's send rate (None: off), read again once a second so an admin's
+        change applies at once without a read per reply."""
+        now = time.monotonic()
+        known = self._limiters.get(channel)
+        if known is not None and now - known[0] < SETTINGS_TTL_S:
+            return known[2]
         settings = await load_channel_settings(self._client, channel)
         rate = settings.send_rate if settings is not None else None
+        # Looked up again after the await: chains that read the settings at the same
+        # moment must share one bucket, or each would get the whole rate.
         known = self._limiters.get(channel)
-        if known is None or known[0] != rate:
-            known = (rate, None if rate is None else AsyncLimiter(rate, 1.0))
-            self._limiters[channel] = known
-        return known[1]
+        if known is not None and known[1] == rate:
+            limiter = known[2]
+        else:
+            # A bucket of a tenth of a second's sends: any second holds at most 1.1 times
+            # the rate (a bucket of a whole second would allow twice the rate, and Meta
+            # counts per second), without spacing every send apart.
+            limiter = None if rate is None else AsyncLimiter(burst(rate), burst(rate) / rate)
+        self._limiters[channel] = (now, rate, limiter)
+        return limiter
 
 
 def _reason(error: BaseException | None) -> str:

@@ -4,7 +4,7 @@ import asyncio
 from typing import Any, cast
 
 import hiredis
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import RedisError
 
@@ -12,6 +12,8 @@ CLUSTER_SCHEME = "redis+cluster://"
 # RedisCluster speaks the same commands, pipelines and scripts as Redis for keys that
 # share a hash tag (all of ours do), so code is written against one type.
 RedisClient = Redis
+MAX_CONNECTIONS = 128
+POOL_WAIT_S = 20.0
 
 
 class HiredisPackingConnection(Connection):
@@ -40,7 +42,15 @@ def connect_redis(url: str, *, read_timeout_s: float | None = 5.0) -> RedisClien
     if url.startswith(CLUSTER_SCHEME):
         cluster = RedisCluster.from_url("redis://" + url[len(CLUSTER_SCHEME) :], **options)
         return cast(Redis, cluster)
-    return Redis.from_url(url, **options)
+    # A caller beyond MAX_CONNECTIONS waits for a free connection instead of failing:
+    # redis-py's default pool raises once 100 are in use, which a burst of API
+    # requests or of replies being sent reaches.
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=POOL_WAIT_S, **options
+    )
+    client = Redis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # aclose() closes the pool too
+    return client
 
 
 def as_text(value: bytes | str) -> str:

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from tests.bench import api_bench, engine_bench, ingest_bench, sweeper_bench
+from tests.bench import api_bench, engine_bench, ingest_bench, outbound_bench, sweeper_bench
 
 
 async def main() -> None:
@@ -10,6 +10,7 @@ async def main() -> None:
     await engine_bench.main()
     await sweeper_bench.main()
     await api_bench.main()
+    await outbound_bench.main()
 
 
 if __name__ == "__main__":
