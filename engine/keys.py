@@ -92,7 +92,7 @@ def report(channel: str, day: date) -> str:
 
 
 def result(channel: str, event_id: str) -> str:
-    """String: what became of an agent's action (JSON), kept for an hour."""
+    """String: what became of an agent's action (JSON), kept ten minutes."""
     return f"{tag(channel)}:result:{event_id}"
 
 

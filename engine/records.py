@@ -25,11 +25,11 @@ from engine.model import (
 from parley.events import AGENT_ACTIONS, CustomerMessage, Event
 
 # Messages kept per conversation for the agent's view; Parley is not the archive.
-LOG_LENGTH = 50
+LOG_LENGTH = 20
 # WhatsApp's own limit on a text body.
 TEXT_MAX = 4096
 # How long an action's result can be asked for, and how long an unclaimed wake-up waits.
-RESULT_TTL_S = 3600
+RESULT_TTL_S = 600  # 384 bytes an action while kept: at 1,000 actions/s, 230 MB
 WAKE_TTL_S = 60
 
 

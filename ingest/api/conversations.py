@@ -258,6 +258,6 @@ ENDPOINTS = [
     Endpoint("POST", f"{ONE}/topics", add_topic, "Add a topic", 200, Applied,
              body=TopicBody, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
     Endpoint("GET", f"{ONE}/actions/{{event_id}}", action_status,
-             "What became of an action (kept an hour)", 200, ActionStatus, errors=(404,),
+             "What became of an action (kept ten minutes)", 200, ActionStatus, errors=(404,),
              tag="actions"),
 ]  # fmt: skip

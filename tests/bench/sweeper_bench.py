@@ -12,6 +12,7 @@ from engine.applier import Applier
 from engine.channel_store import save_channel_settings, seed_channels
 from engine.codec import to_ms
 from engine.model import Queue
+from engine.records import LOG_LENGTH
 from engine.scripts import Scripts
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
@@ -120,19 +121,38 @@ async def memory() -> list[tuple[str, str]]:
                 ]
             await applier.apply(batch)
         used = (await client.info("memory"))["used_memory"] - before
-        seen = 0
-        async for key in client.scan_iter(match=f"{keys.tag(EU.id)}:seen:*"):
-            seen += await client.memory_usage(key) or 0
+        parts = {
+            "seen": await _usage(client, f"{keys.tag(EU.id)}:seen:*"),
+            "log": await _usage(client, f"{keys.tag(EU.id)}:log:*"),
+            "outbox": await client.memory_usage(keys.outbox(EU.id)) or 0,
+            "result": await _usage(client, f"{keys.tag(EU.id)}:result:*")
+            + await _usage(client, f"{keys.tag(EU.id)}:wake:*"),
+        }
     finally:
         await client.aclose()
         server.stop()
     per = used / MEMORY_CONVERSATIONS
-    dedupe = seen / MEMORY_CONVERSATIONS
+    dedupe, log, outbox, result = (
+        parts[name] / MEMORY_CONVERSATIONS for name in ("seen", "log", "outbox", "result")
+    )
     return [
-        ("memory a conversation, all in", f"{per:,.0f} bytes   (target <= 400)"),
-        ("  of which its 2 dedupe ids", f"{dedupe:,.0f} bytes (kept 8 days after their day)"),
-        ("  state and queue entry", f"{per - dedupe:,.0f} bytes"),
+        ("memory a conversation, all in", f"{per:,.0f} bytes"),
+        (
+            "  state and queue entry",
+            f"{per - dedupe - log - outbox - result:,.0f} bytes   (target <= 400)",
+        ),
+        ("  its 2 dedupe ids", f"{dedupe:,.0f} bytes (kept 8 days after their day)"),
+        ("  its recent messages (2)", f"{log:,.0f} bytes (the last {LOG_LENGTH} are kept)"),
+        ("  its reply waiting to be sent", f"{outbox:,.0f} bytes (gone once sent)"),
+        ("  its reply's result for the API", f"{result:,.0f} bytes (kept ten minutes)"),
     ]
+
+
+async def _usage(client: Redis, pattern: str) -> int:
+    total = 0
+    async for key in client.scan_iter(match=pattern, count=1000):
+        total += await client.memory_usage(key) or 0
+    return total
 
 
 async def main() -> None:
