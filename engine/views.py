@@ -257,9 +257,7 @@ return states
 """
 
 
-async def _states(
-    client: RedisClient, channel: str, wa_ids: list[str]
-) -> list[list[bytes | None]]:
+async def _states(client: RedisClient, channel: str, wa_ids: list[str]) -> list[list[bytes | None]]:
     if not wa_ids:
         return []
     read = client.register_script(_READ_STATES)
