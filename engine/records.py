@@ -95,7 +95,13 @@ def records(event: Event, decision: Decision, channel: str, wa_id: str) -> Write
 def _effects(
     writes: Writes, event: Event, effects: Sequence[object], channel: str, wa_id: str
 ) -> None:
-    report = keys.report(channel, reports.day_of(event.occurred_at))
+    report = ""  # the day's report key, built only for the effects that count
+
+    def day_report() -> str:
+        nonlocal report
+        report = report or keys.report(channel, reports.day_of(event.occurred_at))
+        return report
+
     for effect in effects:
         match effect:
             case TagAdded(tag=tag):
@@ -109,9 +115,9 @@ def _effects(
                 if error:
                     writes.add(keys.messages(channel, wa_id), "error", f"{wamid}={error}")
             case Opened():
-                writes.add(report, "count", reports.OPENED)
+                writes.add(day_report(), "count", reports.OPENED)
             case SendReply(user=user, text=text, template=template, language=language):
-                writes.add(report, "count", reports.REPLIES)
+                writes.add(day_report(), "count", reports.REPLIES)
                 outgoing = Outgoing(
                     id=event.id,
                     wa_id=wa_id,
@@ -132,12 +138,14 @@ def _effects(
                 )
                 _log(writes, channel, wa_id, line)
             case FirstResponse(seconds=seconds):
-                writes.add(report, "count", reports.time_field(reports.FIRST_RESPONSE, seconds))
+                writes.add(
+                    day_report(), "count", reports.time_field(reports.FIRST_RESPONSE, seconds)
+                )
             case Resolved(by=by, cycle_seconds=seconds):
-                writes.add(report, "count", reports.RESOLVED)
+                writes.add(day_report(), "count", reports.RESOLVED)
                 if by is ResolvedBy.AUTO:
-                    writes.add(report, "count", reports.AUTO_RESOLVED)
-                writes.add(report, "count", reports.time_field(reports.RESOLUTION, seconds))
+                    writes.add(day_report(), "count", reports.AUTO_RESOLVED)
+                writes.add(day_report(), "count", reports.time_field(reports.RESOLUTION, seconds))
             case _:
                 pass  # assignments are counted in metrics, not stored
 

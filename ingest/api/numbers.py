@@ -1,6 +1,7 @@
 """New numbers and message templates: registering a channel with Meta (admins), and
 the templates that may be sent outside the 24-hour window."""
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal
 
@@ -203,6 +204,21 @@ def _graph_failed(error: GraphError) -> errors.ApiError:
     return errors.ApiError(502, "graph_unavailable", f"the Graph API failed: {error}")
 
 
+# Meta's template names: lowercase letters, digits and underscores; languages like
+# "en_US". Neither can hold the ":" that joins them in the templates hash.
+_TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
+
+
+def _template_id(request: web.Request) -> tuple[str, str]:
+    name, language = request.match_info["name"], request.match_info["language"]
+    if not _TEMPLATE_NAME.fullmatch(name):
+        raise errors.bad_parameter("name", "lowercase letters, digits and underscores")
+    if not _LANGUAGE.fullmatch(language):
+        raise errors.bad_parameter("language", 'a language code like "en" or "en_US"')
+    return name, language
+
+
 async def list_templates(request: web.Request) -> web.Response:
     channel = request.match_info["channel"]
     await on_channel(request, channel, Action.SEE)
@@ -213,7 +229,7 @@ async def put_template(request: web.Request) -> web.Response:
     channel = request.match_info["channel"]
     await on_channel(request, channel, Action.MANAGE)
     body = await read_body(request, TemplateIn)
-    name, language = request.match_info["name"], request.match_info["language"]
+    name, language = _template_id(request)
     record = Template(
         name=name,
         language=language,
@@ -228,7 +244,7 @@ async def put_template(request: web.Request) -> web.Response:
 async def remove_template(request: web.Request) -> web.Response:
     channel = request.match_info["channel"]
     await on_channel(request, channel, Action.MANAGE)
-    name, language = request.match_info["name"], request.match_info["language"]
+    name, language = _template_id(request)
     if not await delete_template(request.app[REDIS], channel, name, language):
         raise errors.not_found(f"no template {name} ({language})")
     return web.Response(status=204)
