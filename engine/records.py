@@ -3,6 +3,7 @@ recent-messages log, the day's report counters, and an agent action's result. Pu
 turns an event and its decision into apply.lua's (key, operation, value) triples.
 """
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,7 +100,7 @@ def _effects(
 
     def day_report() -> str:
         nonlocal report
-        report = report or keys.report(channel, reports.day_of(event.occurred_at))
+        report = report or _report_key(channel, int(event.occurred_at // 86400))
         return report
 
     for effect in effects:
@@ -148,6 +149,11 @@ def _effects(
                 writes.add(day_report(), "count", reports.time_field(reports.RESOLUTION, seconds))
             case _:
                 pass  # assignments are counted in metrics, not stored
+
+
+@functools.lru_cache(maxsize=1024)
+def _report_key(channel: str, epoch_day: int) -> str:
+    return keys.report(channel, reports.day_of(epoch_day * 86400))
 
 
 def _log(writes: Writes, channel: str, wa_id: str, line: LoggedMessage) -> None:
