@@ -9,10 +9,12 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from engine.app import create_app as create_engine
+from engine.channel_store import load_channel_settings
 from engine.model import Queue
 from parley.channels import Channel
 from parley.settings import Settings
 from tests.api_tools import (
+    ADMIN,
     AiohttpClient,
     call,
     put_conversation,
@@ -147,3 +149,18 @@ async def test_without_the_engine_an_action_is_accepted_and_can_be_followed(
         await asyncio.sleep(0.05)
     assert followed == {"event_id": answer["event_id"], "status": "applied", "reason": None}
     await engine.close()
+
+
+async def test_an_admin_sets_a_channels_send_rate(
+    aiohttp_client: AiohttpClient, settings: Settings, channels: list[Channel], redis: Redis
+) -> None:
+    api = await start_api(aiohttp_client, settings, channels)
+    path = f"/v1/channels/{EU.id}"
+    status, body = await call(api, "PATCH", path, ADMIN, {"send_rate": 5})
+    assert (status, body["send_rate"]) == (200, 5)
+    assert (await load_channel_settings(redis, EU.id)).send_rate == 5  # type: ignore[union-attr]
+    status, body = await call(api, "PATCH", path, ADMIN, {"send_rate": None})
+    assert (status, body["send_rate"]) == (200, None)
+    status, body = await call(api, "PATCH", path, ADMIN, {"send_rate": 0})
+    assert (status, body["error"]["field"]) == (422, "send_rate")
+    assert (await load_channel_settings(redis, EU.id)).send_rate is None  # type: ignore[union-attr]

@@ -45,6 +45,7 @@ def _channel_out(
         auto_assign=settings.auto_assign,
         auto_resolve_new=format_period(settings.auto_resolve_new_s),
         auto_resolve_pending=format_period(settings.auto_resolve_pending_s),
+        send_rate=settings.send_rate,
         all_users=_grant(access.all_users),
         all_teams=_grant(access.all_teams),
         role=role.value,
@@ -120,6 +121,8 @@ def _apply_patch(current: ChannelSettings, patch: ChannelPatch) -> ChannelSettin
             raise errors.invalid("display_name", str(error)) from None
     if patch.auto_assign is not UNSET:
         changes["auto_assign"] = patch.auto_assign
+    if patch.send_rate is not UNSET:
+        changes["send_rate"] = patch.send_rate
     for name in ("auto_resolve_new", "auto_resolve_pending"):
         text = getattr(patch, name)
         if text is not UNSET:

@@ -82,6 +82,8 @@ class ChannelPatch(Body, frozen=True):
     auto_assign: bool | UnsetType = UNSET
     auto_resolve_new: Period | UnsetType = UNSET
     auto_resolve_pending: Period | UnsetType = UNSET
+    # Replies a second at most (per engine instance); null: no limit.
+    send_rate: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | UnsetType | None = UNSET
     all_users: GrantRole | UnsetType | None = UNSET
     all_teams: GrantRole | UnsetType | None = UNSET
 
@@ -92,6 +94,7 @@ class ChannelOut(msgspec.Struct, frozen=True, kw_only=True):
     auto_assign: bool
     auto_resolve_new: str
     auto_resolve_pending: str
+    send_rate: int | None
     all_users: GrantRole | None
     all_teams: GrantRole | None
     role: str  # the caller's role on it: viewer, contributor, supervisor or admin
