@@ -315,10 +315,21 @@ async def eventually(read: Callable[[], Awaitable[Any]], check: Callable[[Any], 
     raise AssertionError(f"never: last {value!r}")
 
 
-async def test_a_contributors_reply_reaches_whatsapp_and_its_statuses_only_move_forward(
-    stack: tuple[TestClient, StandIn],  # type: ignore[type-arg]
-) -> None:
-    api, standin = stack
+class Replied(msgspec.Struct):
+    """A contributor's reply to a customer, sent and accepted: how to read the
+    conversation again, and what the stand-in received."""
+
+    read: Callable[[], Awaitable[Any]]
+    sent: Any  # the stand-in's SentMessage
+    ana: dict[str, str]
+    path: str
+
+
+def reply_of(body: Any) -> Any:
+    return body["messages"][-1]
+
+
+async def replied(api: TestClient, standin: StandIn) -> Replied:  # type: ignore[type-arg]
     ana = await user_with_role(api, "ana", EU.id, "contributor")
     await post_message(api, EU, CUSTOMER, "wamid.IN1", int(time.time()))
     path = f"/v1/conversations/{EU.id}/{CUSTOMER}"
@@ -329,24 +340,27 @@ async def test_a_contributors_reply_reaches_whatsapp_and_its_statuses_only_move_
     await eventually(read, lambda body: body.get("queue") == "new")
     status, answer = await call(api, "POST", f"{path}/replies", ana, {"text": "Hello!"})
     assert status == 200, answer
-
-    def reply_of(body: Any) -> Any:
-        return body["messages"][-1]
-
     accepted = await eventually(read, lambda body: reply_of(body)["status"] == "accepted")
     [sent] = standin.sent
-    assert (sent.phone_number_id, sent.body) == (EU.id, TEXT_SHAPE)
     assert reply_of(accepted)["wamid"] == sent.wamid
+    return Replied(read, sent, ana, path)
 
+
+async def test_a_contributors_reply_reaches_whatsapp_and_its_statuses_only_move_forward(
+    stack: tuple[TestClient, StandIn],  # type: ignore[type-arg]
+) -> None:
+    api, standin = stack
+    reply = await replied(api, standin)
+    assert (reply.sent.phone_number_id, reply.sent.body) == (EU.id, TEXT_SHAPE)
     for state in ("sent", "delivered", "read"):
-        assert await standin.post_statuses(EU.id, sent.wamid, CUSTOMER, [state]) == [200]
-        await eventually(read, lambda body, state=state: reply_of(body)["status"] == state)
+        assert await standin.post_statuses(EU.id, reply.sent.wamid, CUSTOMER, [state]) == [200]
+        await eventually(reply.read, lambda body, state=state: reply_of(body)["status"] == state)
     # A late `delivered` after `read` does not move it back.
-    assert await standin.post_statuses(EU.id, sent.wamid, CUSTOMER, ["delivered"]) == [200]
-    late_marker = await call(api, "POST", f"{path}/tags", ana, {"tag": "after-late-status"})
-    assert late_marker[0] == 200  # applied after the late status, on the same partition
-    final = await read()
-    assert "after-late-status" in final["tags"]
+    assert await standin.post_statuses(EU.id, reply.sent.wamid, CUSTOMER, ["delivered"]) == [200]
+    marker = await call(api, "POST", f"{reply.path}/tags", reply.ana, {"tag": "after-late"})
+    assert marker[0] == 200  # applied after the late status, on the same partition
+    final = await reply.read()
+    assert "after-late" in final["tags"]
     assert reply_of(final)["status"] == "read"
 
 
@@ -354,17 +368,7 @@ async def test_a_failed_delivery_shows_metas_error(
     stack: tuple[TestClient, StandIn],  # type: ignore[type-arg]
 ) -> None:
     api, standin = stack
-    ana = await user_with_role(api, "ana", EU.id, "contributor")
-    await post_message(api, EU, CUSTOMER, "wamid.IN2", int(time.time()))
-    path = f"/v1/conversations/{EU.id}/{CUSTOMER}"
-
-    async def read() -> Any:
-        return (await call(api, "GET", path, ana))[1]
-
-    await eventually(read, lambda body: body.get("queue") == "new")
-    await call(api, "POST", f"{path}/replies", ana, {"text": "Hello!"})
-    await eventually(read, lambda body: body["messages"][-1]["status"] == "accepted")
-    [sent] = standin.sent
-    await standin.post_statuses(EU.id, sent.wamid, CUSTOMER, ["failed"])
-    failed = await eventually(read, lambda body: body["messages"][-1]["status"] == "failed")
-    assert failed["messages"][-1]["error"].startswith("131026 ")
+    reply = await replied(api, standin)
+    await standin.post_statuses(EU.id, reply.sent.wamid, CUSTOMER, ["failed"])
+    failed = await eventually(reply.read, lambda body: reply_of(body)["status"] == "failed")
+    assert reply_of(failed)["error"].startswith("131026 ")
