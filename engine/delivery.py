@@ -28,7 +28,7 @@ def sent_field(event_id: str) -> str:
 
 
 def error_field(wamid: str) -> str:
-    return f"x:{wamid}"
+    return f"x:{wamid}"  # apply.lua writes these too ('x:' .. wamid): change both
 
 
 def not_sent(reason: str) -> str:

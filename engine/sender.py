@@ -70,15 +70,17 @@ class Credentials:
 
     def __init__(self, client: RedisClient, file_tokens: Mapping[str, str]) -> None:
         self._client = client
-        self._file_tokens = dict(file_tokens)
+        self._tokens = dict(file_tokens)
 
     async def token(self, channel: str) -> str | None:
         """None when the channel is not active: only active channels send."""
-        if channel in self._file_tokens:
-            return self._file_tokens[channel]
+        if channel in self._tokens:
+            return self._tokens[channel]
         record = await registration.load(self._client, channel)
         if record is None or record.status is not registration.Status.ACTIVE:
             return None
+        # Active is the lifecycle's last step: read once, not once a reply.
+        self._tokens[channel] = record.access_token
         return record.access_token
 
 

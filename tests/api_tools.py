@@ -1,5 +1,6 @@
 """The /v1 API for tests: the receiver app with an admin token, and people with roles."""
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -9,6 +10,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from engine import keys
+from engine.app import create_app as create_engine
 from engine.codec import state_arguments
 from engine.model import Conversation, Queue
 from ingest.app import create_app as create_receiver
@@ -37,6 +39,19 @@ async def start_api(
         settings, admin_token=ADMIN_TOKEN, action_wait_s=action_wait_s
     )
     return await aiohttp_client(create_receiver(settings, channels, clock=clock))
+
+
+async def start_engine(
+    aiohttp_client: AiohttpClient, settings: Settings, channels: list[Channel]
+) -> TestClient:  # type: ignore[type-arg]
+    """The engine app, once its consumer owns partitions: an action produced before
+    that would wait for the group to form."""
+    engine = await aiohttp_client(create_engine(settings, channels))
+    for _ in range(200):
+        if (await (await engine.get("/readyz")).json()).get("partitions"):
+            break
+        await asyncio.sleep(0.05)
+    return engine
 
 
 async def call(

@@ -19,6 +19,7 @@ from tests.api_tools import (
     call,
     put_conversation,
     start_api,
+    start_engine,
     user_with_role,
 )
 from tests.conftest import EU, US
@@ -31,15 +32,7 @@ T0 = int(time.time()) - 600
 async def engine(
     aiohttp_client: AiohttpClient, settings: Settings, channels: list[Channel], redis: Redis
 ) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    client = await aiohttp_client(create_engine(settings, channels))
-    # Ready once the consumer owns partitions: an action produced before that would
-    # wait for the group to form.
-    for _ in range(200):
-        ready = await (await client.get("/readyz")).json()
-        if ready.get("partitions"):
-            break
-        await asyncio.sleep(0.05)
-    yield client
+    yield await start_engine(aiohttp_client, settings, channels)
 
 
 @pytest.fixture

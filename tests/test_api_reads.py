@@ -31,6 +31,7 @@ from parley.events import Actor, AgentReply, CustomerMessage, Role
 from parley.settings import Settings
 from tests import factory as f
 from tests.api_tools import ADMIN, AiohttpClient, call, put_conversation, start_api, user_with_role
+from tests.clock import Clock
 from tests.conftest import EU
 
 # A fixed day start (a Monday), so figures and dates are the same on every run.
@@ -42,14 +43,6 @@ REPORT = f"/v1/channels/{EU.id}/report"
 
 def iso(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass

@@ -17,18 +17,11 @@ from engine.inspect import NotFound, queue_sizes, show_conversation
 from engine.model import Outcome, Queue
 from engine.scripts import Scripts
 from tests import factory as f
+from tests.clock import Clock
 from tests.conftest import EU, US
 
 # Recent (the start of today): decided ids are kept 8 days after the day they arrived.
 T0 = float(int(time.time()) // 86400 * 86400)
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from engine import delivery, keys
-from engine.app import create_app as create_engine
 from engine.channel_store import seed_channels
 from engine.records import Outgoing
 from engine.sender import GROUP, Credentials, Sender
@@ -24,7 +23,7 @@ from parley.graph import GraphClient
 from parley.graph_standin import Fault, StandIn
 from parley.graph_standin import create_app as create_standin
 from parley.settings import Settings
-from tests.api_tools import AiohttpClient, call, start_api, user_with_role
+from tests.api_tools import AiohttpClient, call, start_api, start_engine, user_with_role
 from tests.conftest import EU, US
 from tests.http_tools import post_message
 
@@ -296,11 +295,7 @@ async def stack(
     )
     server = await aiohttp_server(create_standin(standin))
     settings = msgspec.structs.replace(settings, graph_url=str(server.make_url("/v21.0")))
-    engine = await aiohttp_client(create_engine(settings, channels))
-    for _ in range(200):
-        if (await (await engine.get("/readyz")).json()).get("partitions"):
-            break
-        await asyncio.sleep(0.05)
+    await start_engine(aiohttp_client, settings, channels)
     api = await start_api(aiohttp_client, settings, channels)
     standin.webhook_url = str(api.make_url("/webhooks/whatsapp"))
     yield api, standin

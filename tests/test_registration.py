@@ -37,6 +37,7 @@ from parley.registration import (
 )
 from parley.settings import Settings
 from tests.api_tools import ADMIN, AiohttpClient, call, start_api, user_with_role
+from tests.clock import Clock
 from tests.conftest import EU, US
 from tests.kafka_tools import read_all
 
@@ -288,14 +289,6 @@ async def test_the_record_is_kept_in_redis(redis: Redis) -> None:
 
 
 # 2. Over HTTP, against the Graph stand-in
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Recorded(msgspec.Struct, frozen=True):
     number: str
     edge: str

@@ -21,6 +21,7 @@ from engine.scripts import Scripts
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from tests import factory as f
+from tests.clock import Clock
 from tests.conftest import EU
 
 T0 = float(int(time.time()) // 86400 * 86400)  # the start of today, UTC
@@ -76,14 +77,6 @@ def test_what_an_agent_reads_of_a_customer_message(
     kind: str, message: dict[str, object], text: str | None
 ) -> None:
     assert message_text(kind, message) == text
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

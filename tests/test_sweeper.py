@@ -20,6 +20,7 @@ from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from parley.channels import ChannelSettings
 from tests import factory as f
+from tests.clock import Clock
 from tests.conftest import EU
 from tests.redis_tools import decided_count
 
@@ -29,14 +30,6 @@ PERIOD = 5  # seconds: the channel's auto-resolve period for new and pending
 FAST = msgspec.structs.replace(
     EU.settings, auto_resolve_new_s=PERIOD, auto_resolve_pending_s=PERIOD
 )
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Parts(msgspec.Struct):

@@ -23,6 +23,7 @@ from parley.channels import Channel
 from parley.events import AgentReply, decode_event
 from parley.settings import Settings
 from tests.api_tools import ADMIN, AiohttpClient, call, put_conversation, start_api, user_with_role
+from tests.clock import Clock
 from tests.conftest import EU, US
 from tests.kafka_tools import read_all
 
@@ -75,14 +76,6 @@ def test_never_open_without_a_customer_message(now: float) -> None:
 
 
 # 2. Over HTTP, with an injected clock
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
     return Clock(T0)

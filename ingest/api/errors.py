@@ -73,9 +73,8 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
             raise
         code = error.reason.lower().replace(" ", "_")
         response = error_response(error.status, code, error.reason)
-        for name in ("Allow",):
-            if name in error.headers:
-                response.headers[name] = error.headers[name]
+        if "Allow" in error.headers:  # a 405 says which methods there are
+            response.headers["Allow"] = error.headers["Allow"]
         return response
     except ApiError as error:
         response = error_response(error.status, error.code, error.message, error.field)
