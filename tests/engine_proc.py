@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,15 +90,20 @@ async def wait_committed(bootstrap: str, topic: str, group: str, timeout_s: floa
 CLOSED_GRAPH_URL = "http://127.0.0.1:9/v21.0"
 
 
+_TRANSIENT = re.compile(r"}:(result|wake):")
+
+
 async def canonical_dump(client: Redis) -> dict[str, Any]:
     """Every key the engine's decisions write, with its type and content, order-
-    independent, for equality checks. The sender's work is left out: the outbox streams
-    (their entry ids are times) and the delivery records it writes as it gets to them."""
+    independent, for equality checks. Left out: the sender's work (the outbox streams,
+    whose entry ids are times, and the delivery records it writes as it gets to them),
+    and what the API waits on (action results and wake-ups), which expire within
+    minutes: a dump taken later would lack them."""
     dump: dict[str, Any] = {}
     async for raw in client.scan_iter(count=1000):
         key = raw.decode()
         kind = (await client.type(raw)).decode()
-        if kind == "stream":
+        if kind == "stream" or _TRANSIENT.search(key):
             continue
         if kind == "hash":
             fields = (await client.hgetall(raw)).items()
