@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="consume events, sweep, serve /metrics (the default)")
     show = commands.add_parser("show", help="print a conversation as JSON")
-    show.add_argument("conversation", help="{phone_number_id}:{wa_id}")
+    show.add_argument(
+        "conversation", help="{phone_number_id}:{customer}: a phone, BSUID or username"
+    )
     queues = commands.add_parser("queues", help="print a channel's queue sizes as JSON")
     queues.add_argument("channel", help="the channel's phone_number_id")
     args = parser.parse_args(argv)

@@ -1,46 +1,69 @@
 """Applying a batch of events to Redis: read states, decide (pure), write with scripts.
 
-Two round trips a batch, whatever its size: load.lua reads each channel's
-conversations, settings and already-decided ids; the pure machine decides in memory,
-event after event; apply.lua writes each channel's decisions in runs. A write that finds
-the version moved (the sweeper got there first) answers "conflict", and that
-conversation's remaining events are read and decided again.
+A few round trips a batch, whatever its size: load.lua reads each channel's settings,
+already-decided ids, the aliases of the identifiers the events carry and the
+conversations they name (a second read only for customers found through an alias whose
+conversation was not read yet); the pure machine decides in memory, event after event;
+apply.lua writes each channel's decisions in runs. A write that finds the version or an
+alias moved (the sweeper or another engine got there first) answers "conflict", and the
+rest of that key's events are read and decided again.
 """
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 
 from engine import keys
 from engine.channel_store import decode_settings
-from engine.codec import (
-    as_stored,
-    decode_conversation,
-    dedupe_digest,
-    state_arguments,
-)
+from engine.codec import as_stored, dedupe_digest
+from engine.identity import Aliases, Candidate, candidates
 from engine.machine import transition
 from engine.model import Conversation, Decision, Outcome
+from engine.protocol import ApplySettings, Write, apply_call, load_call, read_load
 from engine.records import LOG_LENGTH, RESULT_TTL_S, WAKE_TTL_S, records
 from engine.reports import RETENTION_S
 from engine.scripts import ScriptCall, Scripts
 from parley.channels import ChannelSettings
-from parley.events import Event, conversation_key, split_conversation_key
+from parley.events import (
+    AGENT_ACTIONS,
+    CustomerMessage,
+    Event,
+    Identity,
+    IdentityChange,
+)
 from parley.redis import RedisClient
 
 # Events per apply.lua call: a call blocks Redis for its whole run (~10 us an event).
 WRITES_PER_CALL = 500
 NO_CHANNEL = Decision(outcome=Outcome.REJECTED, state=None, reason="channel not configured")
+LIMITS = ApplySettings(
+    dedupe_ttl=keys.DEDUPE_RETENTION_S,
+    report_ttl=RETENTION_S,
+    log_length=LOG_LENGTH,
+    result_ttl=RESULT_TTL_S,
+    wake_ttl=WAKE_TTL_S,
+)
 
 
 class Applied(msgspec.Struct, frozen=True):
-    """What became of one event."""
+    """What became of one event; `customer` is the id of the customer it was about."""
 
     event: Event
     outcome: Outcome
     decision: Decision | None = None  # None for duplicates
+    customer: str | None = None
+
+
+class _Channel:
+    """One channel's part of a round: what was read, and what was decided so far."""
+
+    def __init__(self) -> None:
+        self.settings: ChannelSettings | None = None
+        self.aliases = Aliases({}, set())
+        self.states: dict[str, Conversation | None] = {}
+        self.decided: set[str] = set()  # event ids decided before or in this round
 
 
 class Applier:
@@ -56,7 +79,7 @@ class Applier:
         """Outcomes in the events' order."""
         pending: dict[str, list[int]] = defaultdict(list)
         for index, event in enumerate(events):
-            pending[event.conversation].append(index)
+            pending[event.key].append(index)
         results: dict[int, Applied] = {}
         # Once per event, whatever the rounds: both the read and the write need it.
         digests = [dedupe_digest(event.id) for event in events]
@@ -71,157 +94,182 @@ class Applier:
         pending: dict[str, list[int]],
         results: dict[int, Applied],
     ) -> dict[str, list[int]]:
-        states, settings, seen = await self._read(events, digests, pending)
+        channels = await self._read(events, digests, pending)
         now = self._clock()
-        planned: list[tuple[str, int, Applied]] = []
-        calls: list[ScriptCall] = []
-        for conversation, indices in pending.items():
-            state = states[conversation]
+        planned: list[tuple[str, int, Applied, int]] = []
+        writes: dict[str, list[Write]] = defaultdict(list)
+        for key, indices in pending.items():
             for index in indices:
                 event = events[index]
-                if (event.channel, event.id) in seen:
+                known = channels[event.channel]
+                if event.id in known.decided:
                     results[index] = Applied(event, Outcome.DUPLICATE)
                     continue
-                seen.add((event.channel, event.id))
-                channel_settings = settings.get(event.channel)
-                decision = (
-                    NO_CHANNEL
-                    if channel_settings is None
-                    else transition(state, event, channel_settings, now)
-                )
-                calls.append(_write(event, digests[index], state, decision))
-                planned.append((conversation, index, Applied(event, decision.outcome, decision)))
-                if decision.outcome is Outcome.APPLIED and decision.state is not None:
-                    version = state.version if state else 0
-                    state = as_stored(msgspec.structs.replace(decision.state, version=version + 1))
-        answers = await self._run_writes(calls)
+                known.decided.add(event.id)
+                write, applied = self._decide(event, digests[index], known, now)
+                planned.append((key, index, applied, len(writes[event.channel])))
+                writes[event.channel].append(write)
+        answers = await self._run_writes(writes)
         retry: dict[str, list[int]] = {}
-        for (conversation, index, applied), answer in zip(planned, answers, strict=True):
-            if conversation in retry:
-                retry[conversation].append(index)  # after a conflict, decide again in order
+        for key, index, applied, position in planned:
+            answer = answers[applied.event.channel][position]
+            if key in retry:
+                retry[key].append(index)  # after a conflict, decide again in order
             elif answer == b"ok":
                 results[index] = applied
             elif answer == b"duplicate":
                 # Another instance applied it meanwhile (e.g. before a rebalance); what we
                 # planned after it assumed our write, so decide the rest again.
                 results[index] = Applied(applied.event, Outcome.DUPLICATE)
-                retry[conversation] = []
+                retry[key] = []
             else:
-                retry[conversation] = [index]
-        return {conversation: indices for conversation, indices in retry.items() if indices}
+                retry[key] = [index]
+        return {key: indices for key, indices in retry.items() if indices}
 
-    async def _run_writes(self, writes: list[ScriptCall]) -> list[bytes]:
-        """Run apply.lua for every write, a channel's writes in runs of WRITES_PER_CALL
-        events per call; the answers in the writes' order."""
-        by_channel: dict[str, list[int]] = defaultdict(list)
-        for position, write in enumerate(writes):
-            by_channel[write.order_key].append(position)
+    def _decide(
+        self, event: Event, digest: bytes, known: _Channel, now: float
+    ) -> tuple[Write, Applied]:
+        """Decide one event on what is known, and update what is known with it."""
+        customer = event.customer or known.aliases.find(event.identity) or event.route
+        state = known.states.get(customer)
+        if known.settings is None:
+            decision = NO_CHANNEL
+        else:
+            decision = transition(state, event, known.settings, now)
+        new = decision.state
+        version = state.version if state else 0
+        conversation = keys.conversation(event.channel, customer)
+        write = Write(
+            digest=digest,
+            receipt_day=keys.receipt_day(event.received_at),
+            expected_version=version,
+            customer=customer,
+            conversation=conversation,
+            records=records(event, decision, event.channel, customer, state),
+        )
+        if decision.outcome is Outcome.APPLIED and new is not None and new != state:
+            claims = []
+            if not isinstance(event.payload, AGENT_ACTIONS):
+                # Only what Meta told us links identifiers; an agent's action carries
+                # the record's own, which must not undo a later link.
+                claims = known.aliases.claims(customer, _told(event))
+            write = msgspec.structs.replace(
+                write,
+                state=new,
+                old_queue=keys.queue(event.channel, (state or new).queue),
+                new_queue=keys.queue(event.channel, new.queue),
+                claims=claims,
+            )
+            known.states[customer] = as_stored(msgspec.structs.replace(new, version=version + 1))
+        return write, Applied(event, decision.outcome, decision, customer)
+
+    async def _run_writes(self, writes: dict[str, list[Write]]) -> dict[str, list[bytes]]:
+        """Run apply.lua for every channel's writes, in runs of WRITES_PER_CALL; each
+        channel's answers in its writes' order."""
         calls: list[ScriptCall] = []
-        runs: list[list[int]] = []
-        for channel, positions in by_channel.items():
-            for start in range(0, len(positions), WRITES_PER_CALL):
-                run = positions[start : start + WRITES_PER_CALL]
-                newest = max(int(writes[position].args[1]) for position in run)
-                first_day, window = keys.seen_window(channel, newest)
-                call_keys = list(window)
-                call_args: list[str | bytes] = [
-                    str(len(run)),
-                    str(len(window)),
-                    str(first_day),
-                    str(keys.DEDUPE_RETENTION_S),
-                    str(RETENTION_S),
-                    str(LOG_LENGTH),
-                    str(RESULT_TTL_S),
-                    str(WAKE_TTL_S),
-                ]
-                for position in run:
-                    call_keys += writes[position].keys
-                    call_args += [
-                        str(len(writes[position].keys)),
-                        str(len(writes[position].args)),
-                        *writes[position].args,
-                    ]
-                calls.append(ScriptCall(channel, call_keys, call_args))
-                runs.append(run)
-        answers: list[bytes] = [b""] * len(writes)
+        for channel, channel_writes in writes.items():
+            for start in range(0, len(channel_writes), WRITES_PER_CALL):
+                run = channel_writes[start : start + WRITES_PER_CALL]
+                first_day, window = keys.seen_window(channel, max(w.receipt_day for w in run))
+                calls.append(apply_call(channel, run, first_day, window, LIMITS))
         results = await self._scripts.run_many(self._client, "apply", calls)
-        for run, answer in zip(runs, results, strict=True):
-            for position, one in zip(run, cast(list[bytes], answer), strict=True):
-                answers[position] = one
+        answers: dict[str, list[bytes]] = defaultdict(list)
+        for call, answer in zip(calls, results, strict=True):
+            answers[call.order_key] += cast(list[bytes], answer)
         return answers
 
     async def _read(
         self, events: Sequence[Event], digests: Sequence[bytes], pending: dict[str, list[int]]
-    ) -> tuple[dict[str, Conversation | None], dict[str, ChannelSettings], set[tuple[str, str]]]:
-        """States, channel settings, and the (channel, event id) pairs already decided
-        (dedupe is per channel, as the seen sets are): one load.lua call per channel."""
-        conversations: dict[str, list[str]] = defaultdict(list)
+    ) -> dict[str, _Channel]:
+        """Per channel: settings, the ids already decided (dedupe is per channel, as the
+        seen sets are), the aliases of every identifier the events carry, and the
+        conversations they name."""
         indices_of: dict[str, list[int]] = defaultdict(list)
+        wanted: dict[str, dict[str, Candidate]] = defaultdict(dict)
         newest: dict[str, int] = {}
-        for conversation, indices in pending.items():
-            channel, wa_id = split_conversation_key(conversation)
-            conversations[channel].append(wa_id)
+        for indices in pending.values():
             for index in indices:
-                indices_of[channel].append(index)
-                day = keys.receipt_day(events[index].received_at)
-                newest[channel] = max(newest.get(channel, day), day)
-        calls = []
-        for channel, wa_ids in conversations.items():
+                event = events[index]
+                indices_of[event.channel].append(index)
+                found = wanted[event.channel]
+                if event.customer:  # named by the producer: read it, look nothing up
+                    found.setdefault("=" + event.customer, Candidate("", event.customer))
+                for identity in (event.identity, _told(event)):
+                    for candidate in candidates(identity):
+                        found.setdefault(candidate.alias, candidate)
+                day = keys.receipt_day(event.received_at)
+                newest[event.channel] = max(newest.get(event.channel, day), day)
+        calls, asked = [], []
+        for channel, found in wanted.items():
             _, window = keys.seen_window(channel, newest[channel])
-            calls.append(
-                ScriptCall(
-                    channel,
-                    [
-                        keys.settings(channel),
-                        *window,
-                        *(keys.conversation(channel, wa_id) for wa_id in wa_ids),
-                    ],
-                    [str(len(window)), *(digests[index] for index in indices_of[channel])],
-                )
-            )
+            ask = [
+                (c.itself, keys.conversation(channel, c.itself), c.alias) for c in found.values()
+            ]
+            channel_digests = [digests[index] for index in indices_of[channel]]
+            calls.append(load_call(channel, window, channel_digests, ask))
+            asked.append(ask)
         answers = await self._scripts.run_many(self._client, "load", calls)
 
-        states: dict[str, Conversation | None] = {}
-        settings: dict[str, ChannelSettings] = {}
-        seen: set[tuple[str, str]] = set()
-        for (channel, wa_ids), answer in zip(conversations.items(), answers, strict=True):
-            flat_settings, decided, *fields = cast(list[Any], answer)
-            pairs = dict(zip(flat_settings[::2], flat_settings[1::2], strict=True))
-            decoded = decode_settings(pairs)
-            if decoded is not None:
-                settings[channel] = decoded
-            seen.update(
-                (channel, events[index].id)
-                for index, flag in zip(indices_of[channel], decided, strict=True)
+        channels: dict[str, _Channel] = defaultdict(_Channel)
+        missing: dict[str, set[str]] = defaultdict(set)
+        for channel, ask, answer in zip(wanted, asked, answers, strict=True):
+            loaded = read_load(answer, ask)
+            known = channels[channel]
+            known.settings = decode_settings(loaded.settings)
+            known.decided = {
+                events[index].id
+                for index, flag in zip(indices_of[channel], loaded.decided, strict=True)
                 if flag
-            )
-            for wa_id, values in zip(wa_ids, fields, strict=True):
-                states[conversation_key(channel, wa_id)] = decode_conversation(values)
-        return states, settings, seen
+            }
+            stored: dict[str, str | None] = {}
+            for (itself, _, alias), named, state in zip(
+                ask, loaded.named, loaded.states, strict=True
+            ):
+                if alias:
+                    stored[alias] = named
+                known.states[itself] = state
+            existing = {itself for itself, state in known.states.items() if state is not None}
+            known.aliases = Aliases(stored, existing)
+            for customer in stored.values():
+                if customer is not None and customer not in known.states:
+                    missing[channel].add(customer)
+        if missing:
+            await self._read_states(channels, missing)
+        return channels
+
+    async def _read_states(
+        self, channels: dict[str, _Channel], missing: dict[str, set[str]]
+    ) -> None:
+        """The conversations of customers found only through an alias (e.g. a customer
+        release 0.1 knew by phone, now writing with a BSUID alone)."""
+        calls, asked = [], []
+        for channel, customers in missing.items():
+            ask = [(customer, keys.conversation(channel, customer), "") for customer in customers]
+            calls.append(load_call(channel, [], [], ask))
+            asked.append(ask)
+        answers = await self._scripts.run_many(self._client, "load", calls)
+        for channel, ask, answer in zip(missing, asked, answers, strict=True):
+            loaded = read_load(answer, ask)
+            known = channels[channel]
+            for (customer, _, _), state in zip(ask, loaded.states, strict=True):
+                known.states[customer] = state
+                if state is not None:
+                    known.aliases.existing.add(customer)
 
 
-def _write(
-    event: Event, digest: bytes, state: Conversation | None, decision: Decision
-) -> ScriptCall:
-    """The apply.lua arguments for one decision: a state write, or "mark" (decided,
-    unchanged). Only the keys the write touches are passed: packing arguments is the
-    engine's hottest path."""
-    channel, wa_id = split_conversation_key(event.conversation)
-    version = state.version if state else 0
-    head: list[str | bytes] = [
-        digest,
-        str(keys.receipt_day(event.received_at)),
-        str(version),
-        wa_id,
-    ]
-    conversation = keys.conversation(channel, wa_id)
-    extra = records(event, decision, channel, wa_id)
-    new = decision.state
-    if decision.outcome is not Outcome.APPLIED or new is None:
-        return ScriptCall(channel, [conversation, *extra.keys], [*head, "mark", *extra.pairs])
-    old_queue = keys.queue(channel, state.queue if state else new.queue)
-    return ScriptCall(
-        channel,
-        [conversation, old_queue, keys.queue(channel, new.queue), *extra.keys],
-        [*head, "write", *state_arguments(new), *extra.pairs],
-    )
+def _told(event: Event) -> Identity:
+    """Every identifier the event says belongs to its customer: its own, a new number
+    or BSUID Meta announced, a phone shared answering a contact request."""
+    payload = event.payload
+    identity = event.identity
+    if isinstance(payload, IdentityChange):
+        new = payload.new
+        return msgspec.structs.replace(
+            identity,
+            phone=new.phone or identity.phone,
+            user_id=new.user_id or identity.user_id,
+            parent_user_id=new.parent_user_id or identity.parent_user_id,
+        )
+    if isinstance(payload, CustomerMessage) and payload.shared_phone and not identity.group_id:
+        return msgspec.structs.replace(identity, phone=payload.shared_phone)
+    return identity

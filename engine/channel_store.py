@@ -4,15 +4,21 @@ read by the engine on every batch.
 The file creates a channel's settings; after that they belong to the API. Seeding only
 fills fields a channel does not have yet, so a restart never undoes an admin's edit (and
 a setting added in a later version gets its default from the file).
+
+`waba_id` is optional: absent or empty means None. Seeding writes it only when the file
+gives one (so a channel first seeded without one gets it when the file later names one),
+and an admin clearing it stores it empty (so a restart does not bring the file's back).
 """
 
 from collections.abc import Mapping
+from typing import Any
 
 from engine import keys
 from parley.channels import DEFAULT_SEND_RATE, Channel, ChannelSettings
 from parley.redis import RedisClient, as_text
 
 OFF = "off"
+WABA_ID = "waba_id"
 
 
 def encode_settings(settings: ChannelSettings) -> dict[str, str]:
@@ -22,10 +28,11 @@ def encode_settings(settings: ChannelSettings) -> dict[str, str]:
         "auto_resolve_new_s": _period(settings.auto_resolve_new_s),
         "auto_resolve_pending_s": _period(settings.auto_resolve_pending_s),
         "send_rate": _period(settings.send_rate),
+        WABA_ID: settings.waba_id or "",
     }
 
 
-def decode_settings(fields: Mapping[bytes | str, bytes | str]) -> ChannelSettings | None:
+def decode_settings(fields: Mapping[Any, Any]) -> ChannelSettings | None:
     """Settings from a settings hash; None when the channel has none."""
     if not fields:
         return None
@@ -36,6 +43,7 @@ def decode_settings(fields: Mapping[bytes | str, bytes | str]) -> ChannelSetting
         auto_resolve_new_s=_seconds(text.get("auto_resolve_new_s", OFF)),
         auto_resolve_pending_s=_seconds(text.get("auto_resolve_pending_s", OFF)),
         send_rate=_seconds(text.get("send_rate", str(DEFAULT_SEND_RATE))),
+        waba_id=text.get(WABA_ID) or None,
     )
 
 
@@ -68,6 +76,8 @@ async def seed_channels(client: RedisClient, channels: list[Channel]) -> None:
     for channel in channels:
         pipe = client.pipeline(transaction=False)
         for field, value in encode_settings(channel.settings).items():
+            if field == WABA_ID and channel.settings.waba_id is None:
+                continue  # the file names none: leave it for a later file (or the API)
             pipe.hsetnx(keys.settings(channel.id), field, value)
         pipe.sadd(keys.CHANNELS, channel.id)
         await pipe.execute()
@@ -80,6 +90,22 @@ async def load_channel_settings(client: RedisClient, channel: str) -> ChannelSet
 async def channel_ids(client: RedisClient) -> list[str]:
     members = await client.smembers(keys.CHANNELS)
     return sorted(as_text(member) for member in members)
+
+
+async def channels_by_waba(client: RedisClient) -> dict[str, list[str]]:
+    """Every channel that has a business account, by that account's id: two round
+    trips, the channel ids and then all their accounts in one pipeline."""
+    ids = await channel_ids(client)
+    if not ids:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for channel in ids:
+        pipe.hget(keys.settings(channel), WABA_ID)
+    found: dict[str, list[str]] = {}
+    for channel, waba in zip(ids, await pipe.execute(), strict=True):
+        if waba:
+            found.setdefault(as_text(waba), []).append(channel)
+    return found
 
 
 def _period(seconds: int | None) -> str:

@@ -6,9 +6,24 @@ from collections.abc import Sequence
 import msgspec
 
 from engine.model import Conversation, Queue
+from parley.events import Identity
 
-# Order of HMGET and of apply.lua's state arguments (without the version).
-FIELDS = ("q", "a", "la", "oa", "lc", "fr", "v")
+# The state a "write" sets, in apply.lua's order; LAST_ACTIVITY scores the queue sets.
+STATE_FIELDS = ("q", "a", "la", "oa", "lc", "fr")
+LAST_ACTIVITY = STATE_FIELDS.index("la") + 1  # apply.lua's 1-based position
+VERSION = "v"
+# The customer record, kept in the same hash: written only when it changes.
+CUSTOMER_FIELDS = {
+    "phone": "p",
+    "user_id": "u",
+    "parent_user_id": "pu",
+    "username": "un",
+    "name": "n",
+    "group_id": "g",
+}
+MARKETING = "mk"
+# Order of load.lua's HMGET.
+FIELDS = (*STATE_FIELDS, VERSION, *CUSTOMER_FIELDS.values(), MARKETING)
 
 
 def to_ms(seconds: float) -> int:
@@ -17,19 +32,31 @@ def to_ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def decode_conversation(values: Sequence[bytes | None]) -> Conversation | None:
-    """The state from HMGET FIELDS; None when the conversation does not exist."""
-    queue, assignee, activity, opened, customer, first_response, version = values
+def decode_conversation(values: Sequence[bytes | None], customer: str) -> Conversation | None:
+    """The state from HMGET FIELDS of customer `customer`'s hash; None when the
+    conversation does not exist."""
+    queue, assignee, activity, opened, last_customer, first_response, version = values[:7]
     if queue is None:
         return None
+    known = {
+        name: value.decode()
+        for name, value in zip(CUSTOMER_FIELDS, values[7:-1], strict=True)
+        if value is not None
+    }
+    if not known:
+        # Written by release 0.1, which knew customers by phone only: the id is it.
+        known = {"phone": customer}
+    marketing = values[-1]
     return Conversation(
         queue=Queue(queue.decode()),
         assignee=assignee.decode() if assignee else None,
         last_activity_at=_seconds(activity) or 0.0,
         opened_at=_seconds(opened) or 0.0,
-        last_customer_at=_seconds(customer),
+        last_customer_at=_seconds(last_customer),
         first_response_at=_seconds(first_response),
         version=int(version or 0),
+        customer=Identity(**known),
+        marketing=marketing.decode() if marketing else None,
     )
 
 
@@ -46,7 +73,7 @@ def as_stored(state: Conversation) -> Conversation:
 
 
 def state_arguments(state: Conversation) -> list[str]:
-    """ARGV 6..11 of an event in apply.lua: "" deletes the field."""
+    """The STATE_FIELDS values of a "write": "" deletes the field."""
     return [
         state.queue.value,
         state.assignee or "",
@@ -55,6 +82,18 @@ def state_arguments(state: Conversation) -> list[str]:
         _text(state.last_customer_at),
         _text(state.first_response_at),
     ]
+
+
+def customer_changes(old: Conversation | None, new: Conversation) -> list[tuple[str, str | None]]:
+    """(field, value) of the customer record to write (None: delete it). A record that
+    changed is written whole (a few short fields, and rarely): one release 0.1 wrote
+    has no fields at all, and a diff against its decoded phone would leave it out."""
+    changes: list[tuple[str, str | None]] = []
+    if old is None or new.customer != old.customer:
+        changes = [(field, getattr(new.customer, name)) for name, field in CUSTOMER_FIELDS.items()]
+    if new.marketing != (old.marketing if old else None):
+        changes.append((MARKETING, new.marketing))
+    return changes
 
 
 def dedupe_digest(event_id: str) -> bytes:

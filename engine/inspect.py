@@ -6,7 +6,6 @@ import msgspec
 
 from engine import views
 from engine.channel_store import load_channel_settings
-from parley.events import split_conversation_key
 from parley.redis import RedisClient
 
 
@@ -15,14 +14,18 @@ class NotFound(LookupError):
 
 
 async def show_conversation(client: RedisClient, key: str) -> dict[str, Any]:
-    """The conversation `{phone_number_id}:{wa_id}` as the API shows it; raises
+    """The conversation `{phone_number_id}:{customer}` as the API shows it, the customer
+    named by any of their identifiers (phone, BSUID, username, Parley's id); raises
     NotFound, ValueError."""
-    channel, wa_id = split_conversation_key(key)
-    view = await views.conversation(client, channel, wa_id)
+    channel, sep, identifier = key.partition(":")
+    if not sep or not channel or not identifier:
+        raise ValueError(f"expected {{phone_number_id}}:{{customer}}, got {key!r}")
+    customer = await views.find_customer(client, channel, identifier)
+    view = None if customer is None else await views.conversation(client, channel, customer)
     if view is None:
         raise NotFound(f"no conversation {key}")
     shown: dict[str, Any] = msgspec.to_builtins(view)
-    return {"conversation": key, **shown}
+    return {"conversation": f"{channel}:{customer}", **shown}
 
 
 async def queue_sizes(client: RedisClient, channel: str) -> dict[str, int]:

@@ -31,10 +31,17 @@ def tag(channel: str) -> str:
     return f"{PREFIX}:{{{channel}}}"
 
 
-def conversation(channel: str, wa_id: str) -> str:
-    """Hash: q (queue), a (assignee), la (last activity), oa (cycle opened at),
-    lc (last customer message), fr (first response), v (version)."""
-    return f"{tag(channel)}:c:{wa_id}"
+def conversation(channel: str, customer: str) -> str:
+    """Hash of the customer's conversation and record (engine/codec.py names the
+    fields): q (queue), a (assignee), la (last activity), oa (cycle opened at), lc (last
+    customer message), fr (first response), v (version); p, u, pu, un, n, g, mk (phone,
+    BSUID, parent BSUID, username, name, group, marketing preference)."""
+    return f"{tag(channel)}:c:{customer}"
+
+
+def aliases(channel: str) -> str:
+    """Hash of the customers' identifiers -> their id (engine/identity.py)."""
+    return f"{tag(channel)}:ids"
 
 
 def queue(channel: str, name: Queue) -> str:

@@ -14,14 +14,19 @@ from engine.model import (
     Assigned,
     Conversation,
     Decision,
+    EchoSent,
+    Edited,
     Effect,
     FirstResponse,
+    IdentityChanged,
     NoteAdded,
     Opened,
     Outcome,
     Queue,
+    Reacted,
     Resolved,
     ResolvedBy,
+    Revoked,
     SendReply,
     StatusReceived,
     TagAdded,
@@ -36,14 +41,22 @@ from parley.events import (
     AgentReply,
     Assign,
     CustomerMessage,
+    Echo,
+    Edit,
     Event,
+    Identity,
+    IdentityChange,
     MessageStatus,
     Move,
+    Preference,
+    Reaction,
+    Revoke,
     Unassign,
 )
 
 NO_CONVERSATION = "no conversation"
 MOVE_TARGETS = frozenset({Queue.PENDING, Queue.RESOLVED})
+MARKETING = "marketing_messages"
 
 
 def transition(
@@ -59,14 +72,42 @@ def transition(
     payload = event.payload
     match payload:
         case CustomerMessage():
-            return _customer_message(state, at)
+            return _customer_message(state, event.identity, payload, at)
         case MessageStatus():
+            pricing = None
+            if payload.pricing_category or payload.pricing_type:
+                pricing = f"{payload.pricing_category or ''}/{payload.pricing_type or ''}"
+            received = StatusReceived(
+                payload.wamid, payload.status, payload.error, pricing, payload.callback_data
+            )
+            # A receipt is not the customer acting: it never moves activity, so a read
+            # weeks later cannot postpone auto-resolve.
+            return _about(state, event.identity, received)
+        case Reaction():
+            return _about(state, event.identity, Reacted(payload.target, payload.emoji))
+        case Edit():
+            return _about(state, event.identity, Edited(payload.target, payload.text))
+        case Revoke():
+            return _about(state, event.identity, Revoked(payload.target))
+        case IdentityChange():
             if state is None:
                 return _ignored(state, NO_CONVERSATION)
-            received = StatusReceived(payload.wamid, payload.status, _status_error(payload.errors))
-            return _applied(_touch(state, at), received)
+            customer = _merge(_merge(state.customer, event.identity), payload.new)
+            changed = msgspec.structs.replace(state, customer=customer)
+            return _applied(changed, IdentityChanged(payload.reason, payload.text))
+        case Preference():
+            if state is None:
+                return _ignored(state, NO_CONVERSATION)
+            if payload.category != MARKETING:
+                return _ignored(state, f"no preference {payload.category}")
+            customer = _merge(state.customer, event.identity)
+            return _applied(
+                msgspec.structs.replace(state, customer=customer, marketing=payload.value)
+            )
+        case Echo():
+            return _echo(state, event.identity, payload, at)
         case AgentReply():
-            return _reply(state, payload, settings, at)
+            return _reply(state, event.identity, payload, settings, at)
         case Move():
             return _move(state, payload.queue, at)
         case Assign():
@@ -112,26 +153,86 @@ def auto_resolve_cutoff(queue: Queue, settings: ChannelSettings, now: float) -> 
     return None if period is None else now - period
 
 
-def _customer_message(state: Conversation | None, at: float) -> Decision:
+def _customer_message(
+    state: Conversation | None, identity: Identity, message: CustomerMessage, at: float
+) -> Decision:
+    told = identity
+    if message.shared_phone and not identity.group_id:
+        # Answering a contact request: the number is the customer's own.
+        told = msgspec.structs.replace(identity, phone=message.shared_phone)
     if state is None or state.queue is Queue.RESOLVED:
-        return _applied(_new_cycle(state, at, last_customer_at=at), Opened())
+        opened = _new_cycle(state, at, last_customer_at=at)
+        customer = _merge(opened.customer, told)
+        return _applied(msgspec.structs.replace(opened, customer=customer), Opened())
     queue = state.queue
     if queue is Queue.PENDING:
         queue = Queue.NEW if state.assignee is None else Queue.OPEN
     last_customer_at = at if state.last_customer_at is None else max(state.last_customer_at, at)
-    return _applied(_touch(state, at, queue=queue, last_customer_at=last_customer_at))
+    customer = _merge(state.customer, told)
+    return _applied(
+        _touch(state, at, queue=queue, last_customer_at=last_customer_at, customer=customer)
+    )
+
+
+def _about(state: Conversation | None, identity: Identity, effect: Effect) -> Decision:
+    """Something about the conversation's messages (a status, a reaction, an edit, a
+    deletion): recorded, but not activity, and never a reopening."""
+    if state is None:
+        return _ignored(state, NO_CONVERSATION)
+    return _applied(
+        msgspec.structs.replace(state, customer=_merge(state.customer, identity)), effect
+    )
+
+
+def _echo(state: Conversation | None, identity: Identity, echo: Echo, at: float) -> Decision:
+    """The business answered from the WhatsApp Business app: nobody in Parley did, so
+    it assigns no one and moves no queue, but the customer had an answer (first
+    response) and the conversation was active. A resolved one stays resolved."""
+    if state is None:
+        return _ignored(state, NO_CONVERSATION)
+    sent = EchoSent(echo.wamid, echo.type, echo.text)
+    customer = _merge(state.customer, identity)
+    if state.queue is Queue.RESOLVED:
+        return _applied(msgspec.structs.replace(state, customer=customer), sent)
+    state = _touch(state, at, customer=customer)
+    if state.first_response_at is not None:
+        return _applied(state, sent)
+    state = msgspec.structs.replace(state, first_response_at=at)
+    return _applied(state, sent, FirstResponse(at - state.opened_at))
+
+
+def _merge(known: Identity, told: Identity) -> Identity:
+    """The customer record after an event told us `told`: what it says wins, what it
+    leaves out stays."""
+    if known == told:
+        return known
+    changes = {
+        field: value
+        for field in Identity.__struct_fields__
+        if (value := getattr(told, field)) is not None and value != getattr(known, field)
+    }
+    return msgspec.structs.replace(known, **changes) if changes else known
 
 
 def _reply(
-    state: Conversation | None, reply: AgentReply, settings: ChannelSettings, at: float
+    state: Conversation | None,
+    identity: Identity,
+    reply: AgentReply,
+    settings: ChannelSettings,
+    at: float,
 ) -> Decision:
     if _blank(reply.text) and _blank(reply.template):
         return _rejected(state, "reply needs text or a template")
     user = reply.actor.user
     effects: list[Effect] = []
-    if state is None or state.queue is Queue.RESOLVED:
-        last_customer_at = None if state is None else state.last_customer_at
-        state = _new_cycle(state, at, last_customer_at=last_customer_at)
+    if state is None:
+        # Reaching out first: the customer is who the producer addressed.
+        state = msgspec.structs.replace(
+            _new_cycle(None, at, last_customer_at=None), customer=identity
+        )
+        effects.append(Opened())
+    elif state.queue is Queue.RESOLVED:
+        state = _new_cycle(state, at, last_customer_at=state.last_customer_at)
         effects.append(Opened())
     else:
         state = _touch(state, at)
@@ -236,15 +337,6 @@ def _touch(state: Conversation, at: float, **changes: Any) -> Conversation:
     return msgspec.structs.replace(
         state, last_activity_at=max(state.last_activity_at, at), **changes
     )
-
-
-def _status_error(errors: list[dict[str, Any]]) -> str | None:
-    """The first error of a failed status as "<code> <title>"."""
-    if not errors:
-        return None
-    first = errors[0]
-    title = first.get("title") or first.get("message") or ""
-    return f"{first.get('code', '')} {title}".strip() or None
 
 
 def _blank(text: str | None) -> bool:

@@ -4,6 +4,8 @@ from enum import StrEnum
 
 import msgspec
 
+from parley.events import Identity
+
 
 class Queue(StrEnum):
     NEW = "new"  # nobody has taken it; never has an assignee
@@ -12,7 +14,6 @@ class Queue(StrEnum):
     RESOLVED = "resolved"  # done; never has an assignee
 
 
-ALL_QUEUES = tuple(Queue)
 # Queues whose conversations carry an auto-resolve deadline (last activity + the
 # channel's period for that queue).
 AUTO_RESOLVE_QUEUES = frozenset({Queue.NEW, Queue.PENDING})
@@ -26,7 +27,8 @@ class Outcome(StrEnum):
 
 
 class Conversation(msgspec.Struct, frozen=True, kw_only=True):
-    """One customer's conversation on one channel, in its current cycle.
+    """One customer's conversation on one channel, in its current cycle, and what is
+    known of the customer (their record: identifiers, name, preferences).
 
     A cycle starts when a customer (or an agent) writes on no conversation or a resolved
     one; `opened_at` is its start. Times are Unix seconds. `version` is bumped by every
@@ -40,6 +42,8 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     last_customer_at: float | None = None
     first_response_at: float | None = None
     version: int = 0
+    customer: Identity = Identity()
+    marketing: str | None = None  # "stop" once the customer stopped marketing messages
 
 
 class ResolvedBy(StrEnum):
@@ -99,6 +103,39 @@ class StatusReceived(msgspec.Struct, frozen=True, tag=True):
     wamid: str
     status: str
     error: str | None = None  # of a failed one: Meta's "<code> <title>"
+    pricing: str | None = None  # "<category>/<type>"
+    callback_data: str | None = None
+
+
+class Reacted(msgspec.Struct, frozen=True, tag=True):
+    """The customer's reaction on a message (None: taken back)."""
+
+    target: str
+    emoji: str | None
+
+
+class Edited(msgspec.Struct, frozen=True, tag=True):
+    target: str
+    text: str | None
+
+
+class Revoked(msgspec.Struct, frozen=True, tag=True):
+    target: str
+
+
+class IdentityChanged(msgspec.Struct, frozen=True, tag=True):
+    """Meta told of a new number or BSUID; shown in the conversation as a system line."""
+
+    reason: str
+    text: str | None
+
+
+class EchoSent(msgspec.Struct, frozen=True, tag=True):
+    """The business answered from the WhatsApp Business app (coexistence)."""
+
+    wamid: str
+    kind: str
+    text: str | None
 
 
 Effect = (
@@ -112,6 +149,11 @@ Effect = (
     | TopicAdded
     | NoteAdded
     | StatusReceived
+    | Reacted
+    | Edited
+    | Revoked
+    | IdentityChanged
+    | EchoSent
 )
 
 

@@ -1,60 +1,86 @@
-"""What a decided event writes besides the conversation's state: its annotations, the
-recent-messages log, the day's report counters, and an agent action's result. Pure: it
-turns an event and its decision into apply.lua's (key, operation, value) triples.
+"""What a decided event writes besides the conversation's state: the customer record,
+its annotations, the recent-messages log, what happened to messages (statuses,
+reactions, edits), the day's report counters, and an agent action's result. Pure: it
+turns an event and its decision into apply.lua's records.
 """
 
 import functools
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 
-from engine import keys, reports
+from engine import delivery, keys, reports
+from engine.codec import customer_changes
+from engine.identity import USERNAME
 from engine.model import (
+    Conversation,
     Decision,
+    EchoSent,
+    Edited,
     FirstResponse,
+    IdentityChanged,
     NoteAdded,
     Opened,
     Outcome,
+    Reacted,
     Resolved,
     ResolvedBy,
+    Revoked,
     SendReply,
     StatusReceived,
     TagAdded,
     TopicAdded,
 )
-from parley.events import AGENT_ACTIONS, CustomerMessage, Event
+from engine.protocol import Record
+from parley.events import AGENT_ACTIONS, CustomerMessage, Event, Identity
 
 # Messages kept per conversation for the agent's view; Parley is not the archive.
 LOG_LENGTH = 20
-# WhatsApp's own limit on a text body.
-TEXT_MAX = 4096
 # How long an action's result can be asked for, and how long an unclaimed wake-up waits.
 RESULT_TTL_S = 600  # 384 bytes an action while kept: at 1,000 actions/s, 230 MB
 WAKE_TTL_S = 60
+INBOUND, OUTBOUND, SYSTEM = "inbound", "outbound", "system"
+BUSINESS_APP = "business_app"
 
 
 class LoggedMessage(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One line of a conversation's recent messages, as stored and as the API shows it."""
+    """One line of a conversation's recent messages, as stored."""
 
-    id: str  # the wamid of an inbound message; the event id of an agent's reply
-    direction: str  # "inbound" or "outbound"
+    id: str  # the wamid of an inbound message or an echo; the event id of an agent's reply
+    direction: str  # inbound, outbound or system
     type: str
     at: float
     text: str | None = None
     template: str | None = None
     user: str | None = None
+    author: str | None = None  # who wrote, in a group: a name, else an identifier
+    reply_to: str | None = None  # the wamid it answers
+    source: str | None = None  # business_app: sent from the WhatsApp Business app
 
 
 class Outgoing(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """A reply for the sender, queued in the same step that applied it."""
+    """A reply for the sender, queued in the same step that applied it: the customer
+    (their id keys the records) and where WhatsApp should deliver it."""
 
     id: str  # the reply's event id: the key of its delivery record
-    wa_id: str
     user: str
+    customer: str = ""
+    phone: str | None = None
+    user_id: str | None = None
+    group_id: str | None = None
     text: str | None = None
     template: str | None = None
     language: str | None = None
+    wa_id: str | None = None  # release 0.1 queued replies by phone alone
+
+    @property
+    def owner(self) -> str:
+        """The customer id whose records this reply belongs to."""
+        return self.customer or self.wa_id or ""
+
+    @property
+    def to_phone(self) -> str | None:
+        return self.phone or self.wa_id
 
 
 class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,129 +91,167 @@ class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
 _encoder = msgspec.json.Encoder()
 
 
-class Writes:
-    """Keys and (operation, value) pairs in the same order, as apply.lua takes them."""
-
-    def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.pairs: list[str] = []
-
-    def add(self, key: str, operation: str, value: str) -> None:
-        self.keys.append(key)
-        self.pairs += [operation, value]
-
-
-def records(event: Event, decision: Decision, channel: str, wa_id: str) -> Writes:
+def records(
+    event: Event, decision: Decision, channel: str, customer: str, old: Conversation | None
+) -> list[Record]:
     """Everything `event` writes besides its state. Applied events write their effects,
-    log line and report counters; an agent action also leaves its result, whatever
-    the outcome, for the API that waits on it."""
-    writes = Writes()
-    if decision.outcome is Outcome.APPLIED:
-        _effects(writes, event, decision.effects, channel, wa_id)
+    log line, customer record and report counters; an agent action also leaves its
+    result, whatever the outcome, for the API that waits on it."""
+    out: list[Record] = []
+    new = decision.state
+    if decision.outcome is Outcome.APPLIED and new is not None:
+        _customer(out, channel, customer, old, new)
+        _effects(out, event, decision.effects, channel, customer, new.customer)
         if isinstance(event.payload, CustomerMessage):
-            _log(writes, channel, wa_id, inbound(event.payload, event.occurred_at))
+            _log(out, channel, customer, inbound(event.payload, event.occurred_at))
     if isinstance(event.payload, AGENT_ACTIONS):
         result = _encoder.encode(ActionResult(outcome=decision.outcome, reason=decision.reason))
-        writes.add(keys.result(channel, event.id), "result", result.decode())
-        writes.add(keys.wake(channel, event.id), "wake", "1")
-    return writes
+        out.append(Record("result", keys.result(channel, event.id), result.decode()))
+        out.append(Record("wake", keys.wake(channel, event.id), "1"))
+    return out
+
+
+def _customer(
+    out: list[Record], channel: str, customer: str, old: Conversation | None, new: Conversation
+) -> None:
+    conversation = keys.conversation(channel, customer)
+    for field, value in customer_changes(old, new):
+        if value is None:
+            out.append(Record("drop", conversation, field))
+        else:
+            out.append(Record("put", conversation, field, value))
+    before = old.customer.username if old else None
+    if new.customer.username != before:
+        aliases = keys.aliases(channel)
+        if before:
+            out.append(Record("dropif", aliases, USERNAME + before, customer))
+        if new.customer.username:
+            out.append(Record("put", aliases, USERNAME + new.customer.username, customer))
 
 
 def _effects(
-    writes: Writes, event: Event, effects: Sequence[object], channel: str, wa_id: str
+    out: list[Record],
+    event: Event,
+    effects: Sequence[object],
+    channel: str,
+    customer: str,
+    identity: Identity,
 ) -> None:
     report = ""  # the day's report key, built only for the effects that count
+    messages = keys.messages(channel, customer)
 
     def day_report() -> str:
         nonlocal report
-        report = report or _report_key(channel, int(event.occurred_at // 86400))
+        report = report or _report_key(channel, int(event.occurred_at // keys.DAY_S))
         return report
 
     for effect in effects:
         match effect:
             case TagAdded(tag=tag):
-                writes.add(keys.tags(channel, wa_id), "tag", tag)
+                out.append(Record("sadd", keys.tags(channel, customer), tag))
             case TopicAdded(topic=topic):
-                writes.add(keys.topics(channel, wa_id), "topic", topic)
+                out.append(Record("sadd", keys.topics(channel, customer), topic))
             case NoteAdded():
-                writes.add(keys.notes(channel, wa_id), "note", _encoder.encode(effect).decode())
-            case StatusReceived(wamid=wamid, status=status, error=error):
-                writes.add(keys.messages(channel, wa_id), "status", f"{wamid}={status}")
-                if error:
-                    writes.add(keys.messages(channel, wa_id), "error", f"{wamid}={error}")
+                note = _encoder.encode(effect).decode()
+                out.append(Record("rpush", keys.notes(channel, customer), note))
+            case StatusReceived(wamid=wamid, status=status):
+                out.append(Record("status", messages, wamid, status))
+                for field, value in (
+                    (delivery.error_field(wamid), effect.error),
+                    (delivery.pricing_field(wamid), effect.pricing),
+                    (delivery.callback_field(wamid), effect.callback_data),
+                ):
+                    if value:
+                        out.append(Record("detail", messages, wamid, field, value))
+            case Reacted(target=target, emoji=emoji):
+                field = delivery.reaction_field(target)
+                out.append(
+                    Record("put", messages, field, emoji)
+                    if emoji
+                    else Record("drop", messages, field)
+                )
+            case Edited(target=target, text=text):
+                out.append(Record("put", messages, delivery.edit_field(target), text or ""))
+            case Revoked(target=target):
+                out.append(Record("put", messages, delivery.deleted_field(target), "1"))
+            case IdentityChanged(reason=reason, text=text):
+                line = LoggedMessage(
+                    id=event.id, direction=SYSTEM, type=reason, at=event.occurred_at, text=text
+                )
+                _log(out, channel, customer, line)
+            case EchoSent(wamid=wamid, kind=kind, text=text):
+                out.append(Record("count", day_report(), reports.REPLIES))
+                out.append(Record("seed", messages, wamid, delivery.SENT))
+                line = LoggedMessage(
+                    id=wamid,
+                    direction=OUTBOUND,
+                    type=kind,
+                    at=event.occurred_at,
+                    text=text,
+                    source=BUSINESS_APP,
+                )
+                _log(out, channel, customer, line)
             case Opened():
-                writes.add(day_report(), "count", reports.OPENED)
+                out.append(Record("count", day_report(), reports.OPENED))
             case SendReply(user=user, text=text, template=template, language=language):
-                writes.add(day_report(), "count", reports.REPLIES)
+                out.append(Record("count", day_report(), reports.REPLIES))
                 outgoing = Outgoing(
                     id=event.id,
-                    wa_id=wa_id,
+                    customer=customer,
                     user=user,
+                    phone=identity.phone,
+                    user_id=identity.user_id,
+                    group_id=identity.group_id,
                     text=text,
                     template=template,
                     language=language,
                 )
-                writes.add(keys.outbox(channel), "outbox", _encoder.encode(outgoing).decode())
+                out.append(
+                    Record("outbox", keys.outbox(channel), _encoder.encode(outgoing).decode())
+                )
                 line = LoggedMessage(
                     id=event.id,
-                    direction="outbound",
+                    direction=OUTBOUND,
                     type="template" if template else "text",
                     at=event.occurred_at,
                     text=text,
                     template=template,
                     user=user,
                 )
-                _log(writes, channel, wa_id, line)
+                _log(out, channel, customer, line)
             case FirstResponse(seconds=seconds):
-                writes.add(
-                    day_report(), "count", reports.time_field(reports.FIRST_RESPONSE, seconds)
-                )
+                field = reports.time_field(reports.FIRST_RESPONSE, seconds)
+                out.append(Record("count", day_report(), field))
             case Resolved(by=by, cycle_seconds=seconds):
-                writes.add(day_report(), "count", reports.RESOLVED)
+                out.append(Record("count", day_report(), reports.RESOLVED))
                 if by is ResolvedBy.AUTO:
-                    writes.add(day_report(), "count", reports.AUTO_RESOLVED)
-                writes.add(day_report(), "count", reports.time_field(reports.RESOLUTION, seconds))
+                    out.append(Record("count", day_report(), reports.AUTO_RESOLVED))
+                field = reports.time_field(reports.RESOLUTION, seconds)
+                out.append(Record("count", day_report(), field))
             case _:
                 pass  # assignments are counted in metrics, not stored
 
 
 @functools.lru_cache(maxsize=1024)
 def _report_key(channel: str, epoch_day: int) -> str:
-    return keys.report(channel, reports.day_of(epoch_day * 86400))
+    return keys.report(channel, reports.day_of(epoch_day * keys.DAY_S))
 
 
-def _log(writes: Writes, channel: str, wa_id: str, line: LoggedMessage) -> None:
-    writes.add(keys.log(channel, wa_id), "log", _encoder.encode(line).decode())
+def _log(out: list[Record], channel: str, customer: str, line: LoggedMessage) -> None:
+    out.append(Record("log", keys.log(channel, customer), _encoder.encode(line).decode()))
 
 
 def inbound(message: CustomerMessage, at: float) -> LoggedMessage:
+    author = None
+    if message.author is not None:
+        author = message.author.name or message.author.username or message.author.phone
+        author = author or message.author.user_id
     return LoggedMessage(
         id=message.wamid,
-        direction="inbound",
+        direction=INBOUND,
         type=message.type,
         at=at,
-        text=message_text(message.type, message.message),
+        text=message.text,
+        author=author,
+        reply_to=message.context_wamid,
     )
-
-
-def message_text(kind: str, message: dict[str, Any]) -> str | None:
-    """What an agent reads of a customer's message: its text, a caption, the button or
-    list row chosen, a place or a reaction; None for what has no text (a sticker)."""
-    body = message.get(kind)
-    if not isinstance(body, dict):
-        return None
-    text: object = None
-    if kind == "text":
-        text = body.get("body")
-    elif kind in ("image", "video", "document", "audio", "sticker"):
-        text = body.get("caption") or body.get("filename")
-    elif kind == "button":
-        text = body.get("text")
-    elif kind == "interactive":
-        chosen = body.get("button_reply") or body.get("list_reply") or {}
-        text = chosen.get("title") if isinstance(chosen, dict) else None
-    elif kind == "location":
-        text = body.get("name") or body.get("address")
-    elif kind == "reaction":
-        text = body.get("emoji")
-    return text[:TEXT_MAX] if isinstance(text, str) and text else None

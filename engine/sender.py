@@ -40,7 +40,7 @@ from engine.channel_store import channel_ids, load_channel_settings
 from engine.records import Outgoing
 from metrics import EngineMetrics
 from parley import registration
-from parley.graph import GraphClient, GraphError
+from parley.graph import GraphClient, GraphError, Recipient
 from parley.redis import RedisClient, as_text
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def burst(rate: int) -> float:
 RECORD_RETRY_S = 60.0
 _outgoing = msgspec.json.Decoder(Outgoing)
 
-Conversation = tuple[str, str]  # (channel, wa_id)
+Conversation = tuple[str, str]  # (channel, customer id)
 
 
 class Credentials:
@@ -197,7 +197,7 @@ class Sender:
     def _enqueue(self, channel: str, entry_id: str, fields: dict[bytes, bytes]) -> None:
         outgoing = _outgoing.decode(fields[b"m"])
         self._entries_in_hand.add(entry_id)
-        conversation = (channel, outgoing.wa_id)
+        conversation = (channel, outgoing.owner)
         self._waiting.setdefault(conversation, deque()).append((entry_id, outgoing))
         if conversation not in self._chains:
             self._chains[conversation] = asyncio.create_task(self._chain(conversation))
@@ -251,11 +251,16 @@ class Sender:
     async def _send(self, channel: str, token: str, outgoing: Outgoing) -> str:
         started = time.perf_counter()
         try:
+            # To the phone when known, else the BSUID (Meta: the phone wins when both are
+            # given, so only one is sent), or the group.
+            to = Recipient(
+                phone=outgoing.to_phone, user_id=outgoing.user_id, group_id=outgoing.group_id
+            )
             if outgoing.template:
                 return await self._graph.send_template(
-                    channel, token, outgoing.wa_id, outgoing.template, outgoing.language or "en_US"
+                    channel, token, to, outgoing.template, outgoing.language or "en_US"
                 )
-            return await self._graph.send_text(channel, token, outgoing.wa_id, outgoing.text or "")
+            return await self._graph.send_text(channel, token, to, outgoing.text or "")
         finally:
             self._metrics.outbound_seconds.observe(time.perf_counter() - started)
 
@@ -286,7 +291,7 @@ class Sender:
     ) -> None:
         """The outcome and the stream's acknowledgement in one transaction (one slot:
         the channel's hash tag), so a reply is either pending or recorded, never both."""
-        messages = keys.messages(channel, outgoing.wa_id)
+        messages = keys.messages(channel, outgoing.owner)
         value = wamid if wamid else delivery.not_sent(failure or "unknown")
         # The send happened: its record must land, so Redis trouble is waited out.
         async for attempt in AsyncRetrying(

@@ -1,18 +1,29 @@
-"""A channel's message templates (HSM) in Redis: registered by admins, their status
-kept up to date by Meta's `message_template_status_update` webhooks.
+"""A channel's message templates (HSM) in Redis: registered by admins, their status and
+category kept up to date by Meta's `message_template_status_update` and
+`template_category_update` webhooks.
 
 One hash per channel (`keys.templates`), field "<name>:<language>" -> the template as
 JSON. Only an APPROVED template may be sent outside the 24-hour window.
+
+Templates belong to a WhatsApp Business Account (WABA): a webhook names the account,
+and changes the templates of the channels whose settings name that account, only.
 """
 
+import asyncio
 from collections.abc import Iterable
 
 import msgspec
+from redis.exceptions import WatchError
 
 from engine import keys
+from engine.channel_store import channels_by_waba
 from parley.redis import RedisClient
 
 APPROVED = "APPROVED"
+# Tries at one channel's optimistic transaction before giving up (a RedisError, so the
+# webhook is answered 503 and Meta sends it again). Each failed try means another
+# writer's transaction succeeded, so this is only reached under a flood of them.
+MAX_ATTEMPTS = 100
 
 
 class Template(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,12 +36,17 @@ class Template(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TemplateUpdate(msgspec.Struct, frozen=True, kw_only=True):
-    """What a status-update webhook says about one template."""
+    """What a template webhook says about one template of the business account
+    `waba_id` (None: the webhook named none, and nothing changes). A status update
+    gives `status` (and `reason`, None when Meta gave none) and usually `category`; a
+    category update gives only `category`."""
 
+    waba_id: str | None
     name: str
     language: str
-    status: str
+    status: str | None = None
     reason: str | None = None
+    category: str | None = None
 
 
 _decoder = msgspec.json.Decoder(Template)
@@ -59,28 +75,77 @@ async def template(client: RedisClient, channel: str, name: str, language: str) 
     return None if raw is None else _decoder.decode(raw)
 
 
-async def apply_updates(
-    client: RedisClient,
-    channels: Iterable[str],
-    updates: Iterable[TemplateUpdate],
-    now: float,
+async def apply_updates(client: RedisClient, updates: Iterable[TemplateUpdate], now: float) -> int:
+    """Apply every update to the template it names on each channel of its business
+    account that registered it; the number of templates changed (one per channel and
+    template, however many updates named it). Unregistered templates, unknown accounts,
+    updates naming no account and updates giving neither a status nor a category change
+    nothing.
+
+    Round trips: two to find the channels of every account, then, per channel concerned
+    (concurrently), a WATCH, one read and one transaction; a try that lost a race to
+    another writer of the channel's templates reads again."""
+    named = [
+        update
+        for update in updates
+        if update.waba_id is not None and (update.status is not None or update.category is not None)
+    ]
+    if not named:
+        return 0
+    by_waba = await channels_by_waba(client)
+    per_channel: dict[str, list[TemplateUpdate]] = {}
+    for update in named:
+        for channel in by_waba.get(update.waba_id or "", []):
+            per_channel.setdefault(channel, []).append(update)
+    counts = await asyncio.gather(
+        *(_apply_on_channel(client, channel, its, now) for channel, its in per_channel.items())
+    )
+    return sum(counts)
+
+
+async def _apply_on_channel(
+    client: RedisClient, channel: str, updates: list[TemplateUpdate], now: float
 ) -> int:
-    """Move every registered template an update names to its new status, on every
-    channel that has it (templates belong to the business account, which channels
-    share); the number of templates changed. Unregistered templates are left alone."""
-    changed = 0
-    channels = list(channels)
-    for update in updates:
-        for channel in channels:
-            current = await template(client, channel, update.name, update.language)
-            if current is None:
+    """`updates` applied, in order, to the channel's templates in one optimistic
+    transaction: WATCH the hash, read the templates named, write the changed ones only
+    if nothing else wrote the hash meanwhile (an admin, another webhook), else again.
+    The hash is one key of the channel, so this works on a Redis Cluster too."""
+    key = keys.templates(channel)
+    fields = list(dict.fromkeys(_field(update.name, update.language) for update in updates))
+    async with client.pipeline(transaction=True) as pipe:
+        for _ in range(MAX_ATTEMPTS):
+            await pipe.watch(key)
+            found = await pipe.hmget(key, fields)
+            current = {
+                field: _decoder.decode(raw)
+                for field, raw in zip(fields, found, strict=True)
+                if raw is not None
+            }
+            changed: dict[str, Template] = {}
+            for update in updates:
+                field = _field(update.name, update.language)
+                registered = changed.get(field) or current.get(field)
+                if registered is not None:
+                    changed[field] = _updated(registered, update, now)
+            if not changed:
+                return 0  # leaving the block unwatches
+            pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            pipe.hset(key, mapping={f: msgspec.json.encode(t) for f, t in changed.items()})
+            try:
+                await pipe.execute()
+            except WatchError:
                 continue
-            await save_template(
-                client,
-                channel,
-                msgspec.structs.replace(
-                    current, status=update.status, reason=update.reason, updated_at=now
-                ),
-            )
-            changed += 1
-    return changed
+            return len(changed)
+    raise WatchError(
+        f"templates of channel {channel} changed under every one of {MAX_ATTEMPTS} tries"
+    )
+
+
+def _updated(template: Template, update: TemplateUpdate, now: float) -> Template:
+    changes: dict[str, object] = {"updated_at": now}
+    if update.status is not None:
+        changes["status"] = update.status
+        changes["reason"] = update.reason
+    if update.category is not None:
+        changes["category"] = update.category
+    return msgspec.structs.replace(template, **changes)

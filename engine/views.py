@@ -6,14 +6,16 @@ only the engine writes.
 import base64
 import binascii
 from datetime import UTC, date, datetime
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 
 from engine import delivery, keys, reports
 from engine.codec import FIELDS, decode_conversation
+from engine.identity import USERNAME, candidates
 from engine.model import Conversation, Queue
-from engine.records import ActionResult, LoggedMessage
+from engine.records import OUTBOUND, ActionResult, LoggedMessage
+from parley.events import GROUP_PREFIX, Identity
 from parley.redis import RedisClient, as_text
 
 
@@ -23,23 +25,44 @@ class Note(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
 
 
+class Customer(msgspec.Struct, frozen=True, kw_only=True):
+    """Who the conversation is with: `id` is Parley's (stable; the identifier the
+    customer was first seen by); the rest are null where unknown."""
+
+    id: str
+    phone: str | None
+    user_id: str | None  # the business-scoped user id (BSUID)
+    username: str | None
+    name: str | None  # their WhatsApp profile name
+    group_id: str | None = None  # set for a WhatsApp group
+    marketing_opt_out: bool = False
+
+
 class Message(msgspec.Struct, frozen=True, kw_only=True):
     id: str
-    direction: str  # inbound | outbound
+    direction: str  # inbound, outbound, or system (e.g. the customer's number changed)
     type: str
     at: datetime
     text: str | None = None
     template: str | None = None
     user: str | None = None
-    # Outbound only: queued, accepted, sent, delivered, read, failed or unconfirmed.
+    author: str | None = None  # who wrote it, in a group
+    reply_to: str | None = None  # the wamid of the message it answers
+    source: str | None = None  # business_app: sent from the WhatsApp Business app
+    reaction: str | None = None  # the customer's reaction to it
+    edited: bool = False  # the customer changed it (`text` is the new text)
+    deleted: bool = False  # the customer deleted it (`text` is then null)
+    # Outbound only: queued, accepted, sent, delivered, read, played, failed or unconfirmed.
     status: str | None = None
     wamid: str | None = None
     error: str | None = None  # why it failed: Meta's code and title, or Parley's reason
+    pricing: str | None = None  # Meta's "<category>/<type>"
+    callback_data: str | None = None
 
 
 class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
-    wa_id: str
+    customer: Customer
     queue: Queue
     assignee: str | None
     opened_at: datetime
@@ -54,11 +77,13 @@ class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ConversationSummary(msgspec.Struct, frozen=True, kw_only=True):
-    wa_id: str
+    customer: Customer
     queue: Queue
     assignee: str | None
     opened_at: datetime
     last_activity_at: datetime
+    last_customer_message_at: datetime | None
+    preview: str | None  # the last message's text (or its type), for the list
 
 
 class Page(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,7 +108,7 @@ class _Cursor(msgspec.Struct, frozen=True, array_like=True):
     queue: str
     newest_first: bool
     score: float  # last activity (ms) of the last conversation shown
-    wa_id: str
+    customer: str
 
 
 def _when(seconds: float) -> datetime:
@@ -105,26 +130,45 @@ _line = msgspec.json.Decoder(LoggedMessage)
 _result = msgspec.json.Decoder(ActionResult)
 
 
-async def conversation(client: RedisClient, channel: str, wa_id: str) -> ConversationView | None:
-    """The conversation as an agent sees it; None when there is none. One round trip,
-    plus one for outbound messages' delivery statuses."""
+async def find_customer(client: RedisClient, channel: str, identifier: str) -> str | None:
+    """The id of the customer `identifier` names on `channel`: a conversation's own id,
+    else a phone, BSUID, parent BSUID, group id or username (with or without its @)
+    linked to one; None when none does. One round trip."""
+    lookups = [candidate.alias for candidate in candidates(_as_every_identifier(identifier))]
+    username = identifier if identifier.startswith("@") else f"@{identifier}"
+    lookups += [USERNAME + username, USERNAME + identifier.removeprefix("@")]
     pipe = client.pipeline(transaction=False)
-    pipe.hmget(keys.conversation(channel, wa_id), FIELDS)
-    pipe.smembers(keys.tags(channel, wa_id))
-    pipe.smembers(keys.topics(channel, wa_id))
-    pipe.lrange(keys.notes(channel, wa_id), 0, -1)
-    pipe.lrange(keys.log(channel, wa_id), 0, -1)
+    pipe.exists(keys.conversation(channel, identifier))
+    pipe.hmget(keys.aliases(channel), lookups)
+    exists, named = await pipe.execute()
+    if exists:
+        return identifier
+    return next((as_text(value) for value in named if value is not None), None)
+
+
+def _as_every_identifier(identifier: str) -> Identity:
+    group = identifier.removeprefix(GROUP_PREFIX) if identifier.startswith(GROUP_PREFIX) else None
+    return Identity(phone=identifier, user_id=identifier, parent_user_id=identifier, group_id=group)
+
+
+async def conversation(client: RedisClient, channel: str, customer: str) -> ConversationView | None:
+    """The conversation as an agent sees it; None when there is none. One round trip,
+    plus one for what happened to its messages (delivery, reactions, edits)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hmget(keys.conversation(channel, customer), FIELDS)
+    pipe.smembers(keys.tags(channel, customer))
+    pipe.smembers(keys.topics(channel, customer))
+    pipe.lrange(keys.notes(channel, customer), 0, -1)
+    pipe.lrange(keys.log(channel, customer), 0, -1)
     fields, tags, topics, notes, log = await pipe.execute()
-    state = decode_conversation(fields)
+    state = decode_conversation(fields, customer)
     if state is None:
         return None
     lines = [_line.decode(line) for line in log]
-    deliveries = await _deliveries(
-        client, channel, wa_id, [line.id for line in lines if line.direction == "outbound"]
-    )
+    about = await _about_messages(client, channel, customer, lines)
     return ConversationView(
         channel=channel,
-        wa_id=wa_id,
+        customer=customer_view(customer, state),
         queue=state.queue,
         assignee=state.assignee,
         opened_at=_when(state.opened_at),
@@ -134,8 +178,21 @@ async def conversation(client: RedisClient, channel: str, wa_id: str) -> Convers
         tags=sorted(as_text(tag) for tag in tags),
         topics=sorted(as_text(topic) for topic in topics),
         notes=[_shown(_note.decode(note)) for note in notes],
-        messages=[_message(line, deliveries.get(line.id)) for line in lines],
+        messages=[_message(line, about) for line in lines],
         version=state.version,
+    )
+
+
+def customer_view(customer: str, state: Conversation) -> Customer:
+    record = state.customer
+    return Customer(
+        id=customer,
+        phone=record.phone,
+        user_id=record.user_id,
+        username=record.username,
+        name=record.name,
+        group_id=record.group_id,
+        marketing_opt_out=state.marketing == "stop",
     )
 
 
@@ -143,52 +200,86 @@ def _shown(note: _StoredNote) -> Note:
     return Note(user=note.user, text=note.text, at=_when(note.at))
 
 
-async def _deliveries(
-    client: RedisClient, channel: str, wa_id: str, reply_ids: list[str]
-) -> dict[str, delivery.Delivery]:
-    """Each reply's delivery: its wamid (or why it was not sent), then that wamid's
-    status and error. At most two reads, however many replies."""
-    if not reply_ids:
-        return {}
-    messages = keys.messages(channel, wa_id)
-    sent = await client.hmget(messages, [delivery.sent_field(id_) for id_ in reply_ids])
-    sent_text = [None if value is None else as_text(value) for value in sent]
-    wamids = [
-        value
-        for value in sent_text
-        if value is not None and not value.startswith(delivery.NOT_SENT)
+async def _about_messages(
+    client: RedisClient, channel: str, customer: str, lines: list[LoggedMessage]
+) -> dict[str, str]:
+    """The messages hash's fields about these lines: each reply's wamid (or why it was
+    not sent), then every wamid's status, error, pricing, callback data, reaction, edit
+    and deletion. Two reads, however many lines."""
+    messages = keys.messages(channel, customer)
+    replies = [line.id for line in lines if line.direction == OUTBOUND and line.source is None]
+    found: dict[str, str] = {}
+    if replies:
+        fields = [delivery.sent_field(id_) for id_ in replies]
+        for field, value in zip(fields, await client.hmget(messages, fields), strict=True):
+            if value is not None:
+                found[field] = as_text(value)
+    wamids = [line.id for line in lines if not (line.direction == OUTBOUND and line.source is None)]
+    wamids += [value for value in found.values() if not value.startswith(delivery.NOT_SENT)]
+    fields = [
+        field(wamid)
+        for wamid in wamids
+        for field in (
+            str,
+            delivery.error_field,
+            delivery.pricing_field,
+            delivery.callback_field,
+            delivery.reaction_field,
+            delivery.edit_field,
+            delivery.deleted_field,
+        )
     ]
-    found: dict[str, tuple[str | None, str | None]] = {}
-    if wamids:
-        fields = [*wamids, *(delivery.error_field(wamid) for wamid in wamids)]
-        values = [None if v is None else as_text(v) for v in await client.hmget(messages, fields)]
-        found = {wamid: (values[i], values[len(wamids) + i]) for i, wamid in enumerate(wamids)}
-    return {
-        id_: delivery.delivery(value, *found.get(value or "", (None, None)))
-        for id_, value in zip(reply_ids, sent_text, strict=True)
-    }
+    if fields:
+        for field, value in zip(fields, await client.hmget(messages, fields), strict=True):
+            if value is not None:
+                found[field] = as_text(value)
+    return found
 
 
-def _message(line: LoggedMessage, sent: delivery.Delivery | None) -> Message:
-    if line.direction == "outbound":
-        sent = sent or delivery.delivery(None, None, None)
+def _message(line: LoggedMessage, about: dict[str, str]) -> Message:
+    """A log line with what happened to it since."""
+    wamid: str | None = line.id
+    sent: delivery.Delivery | None = None
+    if line.direction == OUTBOUND:
+        if line.source is None:  # an agent's reply: its wamid once the sender has one
+            sent = delivery.delivery(about.get(delivery.sent_field(line.id)), None, None)
+            wamid = sent.wamid
+        if wamid is not None:
+            sent = delivery.delivery(
+                wamid, about.get(wamid), about.get(delivery.error_field(wamid))
+            )
+    text = line.text
+    edited = wamid is not None and delivery.edit_field(wamid) in about
+    deleted = wamid is not None and delivery.deleted_field(wamid) in about
+    if edited and wamid is not None:
+        text = about[delivery.edit_field(wamid)] or None
+    if deleted:
+        text = None
     return Message(
         id=line.id,
         direction=line.direction,
         type=line.type,
         at=_when(line.at),
-        text=line.text,
+        text=text,
         template=line.template,
         user=line.user,
+        author=line.author,
+        reply_to=line.reply_to,
+        source=line.source,
+        reaction=about.get(delivery.reaction_field(wamid)) if wamid else None,
+        edited=edited,
+        deleted=deleted,
         status=sent.status if sent else None,
-        wamid=sent.wamid if sent else None,
+        wamid=wamid if line.direction == OUTBOUND else None,
         error=sent.error if sent else None,
+        pricing=about.get(delivery.pricing_field(wamid)) if wamid else None,
+        callback_data=about.get(delivery.callback_field(wamid)) if wamid else None,
     )
 
 
-async def state(client: RedisClient, channel: str, wa_id: str) -> Conversation | None:
-    fields = await client.hmget(keys.conversation(channel, wa_id), FIELDS)
-    return decode_conversation(cast(list[bytes | None], fields))
+async def state(client: RedisClient, channel: str, customer: str) -> Conversation | None:
+    fields = await client.hmget(keys.conversation(channel, customer), FIELDS)
+    return decode_conversation(cast(list[bytes | None], fields), customer)
 
 
 def encode_cursor(cursor: _Cursor) -> str:
@@ -216,7 +307,7 @@ async def page(
     cursor: str | None = None,
     newest_first: bool = False,
 ) -> Page:
-    """A page of `queue` by last activity. The cursor is the last (activity, wa_id)
+    """A page of `queue` by last activity. The cursor is the last (activity, customer)
     shown, so paging is stable under concurrent changes: a conversation that did not
     change is shown exactly once; one that was touched meanwhile moves to its new place
     (and may show again further on). Raises CursorError."""
@@ -224,51 +315,68 @@ async def page(
     key = keys.queue(channel, queue)
     rows = await _rows_after(client, key, after, limit + 1, newest_first)
     shown = rows[:limit]
-    states = await _states(client, channel, [wa_id for wa_id, _ in shown])
+    found = await _rows(client, channel, [customer for customer, _ in shown])
     summaries = []
-    for (wa_id, _), fields in zip(shown, states, strict=True):
-        state = decode_conversation(fields)
+    for (customer, _), (fields, last) in zip(shown, found, strict=True):
+        state = decode_conversation(fields, customer)
         if state is None:  # removed between the two reads
             continue
+        line = _line.decode(last) if last else None
         summaries.append(
             ConversationSummary(
-                wa_id=wa_id,
+                customer=customer_view(customer, state),
                 queue=state.queue,
                 assignee=state.assignee,
                 opened_at=_when(state.opened_at),
                 last_activity_at=_when(state.last_activity_at),
+                last_customer_message_at=_maybe_when(state.last_customer_at),
+                preview=(line.text or line.template or line.type) if line else None,
             )
         )
     next_cursor = None
     if len(rows) > limit:
-        wa_id, score = shown[-1]
-        next_cursor = encode_cursor(_Cursor(queue.value, newest_first, score, wa_id))
+        customer, score = shown[-1]
+        next_cursor = encode_cursor(_Cursor(queue.value, newest_first, score, customer))
     return Page(conversations=summaries, next_cursor=next_cursor)
 
 
-# A page's states in one command and one reply: 50 pipelined HMGETs cost the API
-# process several times more to send and parse. The keys share the channel's slot.
-_READ_STATES = """
-local states = {}
-for i, key in ipairs(KEYS) do
-  states[i] = redis.call('HMGET', key, unpack(ARGV))
+# A page's rows in one command and one reply: 50 pipelined HMGETs cost the API process
+# several times more to send and parse. The keys share the channel's slot. KEYS: per
+# row its conversation hash, then its log; ARGV: the fields. Returns per row {fields,
+# its last log line or false}.
+_READ_ROWS = """
+local rows = {}
+for i = 1, #KEYS, 2 do
+  rows[#rows + 1] = { redis.call('HMGET', KEYS[i], unpack(ARGV)),
+                      redis.call('LINDEX', KEYS[i + 1], -1) }
 end
-return states
+return rows
 """
+_read_rows: dict[int, object] = {}
 
 
-async def _states(client: RedisClient, channel: str, wa_ids: list[str]) -> list[list[bytes | None]]:
-    if not wa_ids:
+async def _rows(
+    client: RedisClient, channel: str, customers: list[str]
+) -> list[tuple[list[bytes | None], bytes | None]]:
+    if not customers:
         return []
-    read = client.register_script(_READ_STATES)
-    found = await read(keys=[keys.conversation(channel, wa_id) for wa_id in wa_ids], args=FIELDS)
-    return cast(list[list[bytes | None]], found)
+    # Registered once per client (the script object keeps its SHA).
+    read = _read_rows.get(id(client))
+    if read is None:
+        read = _read_rows[id(client)] = client.register_script(_READ_ROWS)
+    row_keys = [
+        key
+        for customer in customers
+        for key in (keys.conversation(channel, customer), keys.log(channel, customer))
+    ]
+    found = await read(keys=row_keys, args=FIELDS)  # type: ignore[operator]
+    return [(fields, last or None) for fields, last in cast(list[list[Any]], found)]
 
 
 async def _rows_after(
     client: RedisClient, key: str, after: _Cursor | None, count: int, newest_first: bool
 ) -> list[tuple[str, float]]:
-    """Up to `count` (wa_id, score) rows strictly after the cursor in sorted-set order
+    """Up to `count` (customer, score) rows strictly after the cursor in sorted-set order
     (score, then wa_id). Rows sharing the cursor's score are skipped by name; the read
     widens while a whole read is such rows."""
     start = "-inf" if after is None else repr(after.score)
@@ -291,10 +399,10 @@ async def _rows_after(
 
 
 def _beyond(row: tuple[str, float], cursor: _Cursor, newest_first: bool) -> bool:
-    wa_id, score = row
+    customer, score = row
     if score != cursor.score:
         return True
-    return wa_id < cursor.wa_id if newest_first else wa_id > cursor.wa_id
+    return customer < cursor.customer if newest_first else customer > cursor.customer
 
 
 async def queue_sizes(client: RedisClient, channel: str) -> dict[str, int]:

@@ -1,21 +1,40 @@
-"""`python -m ingest`: the webhook receiver (and, later, the /v1 API)."""
+"""`python -m ingest`: the webhook receiver and the /v1 API; `dead-letters list` and
+`dead-letters redrive` for operators."""
 
+import argparse
+import asyncio
 import logging
 import os
 import sys
 
+from ingest import dead_letters
 from ingest.app import create_app
 from parley.channels import ChannelFileError, load_channels
 from parley.logs import setup_logging
 from parley.runtime import serve
-from parley.settings import SettingsError, settings_from_env
+from parley.settings import Settings, SettingsError, settings_from_env
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="receive webhooks and serve the /v1 API (the default)")
+    dead_letters.add_commands(commands)
+    args = parser.parse_args(argv)
     try:
         settings = settings_from_env(os.environ)
+    except SettingsError as error:
+        print(f"parley ingest: {error}", file=sys.stderr)
+        return 2
+    if args.command == "dead-letters":
+        return asyncio.run(dead_letters.run(settings, args))
+    return _run(settings)
+
+
+def _run(settings: Settings) -> int:
+    try:
         channels = load_channels(settings.channels_file)
-    except (SettingsError, ChannelFileError) as error:
+    except ChannelFileError as error:
         print(f"parley ingest: {error}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)

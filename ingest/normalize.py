@@ -1,151 +1,416 @@
-"""A decoded webhook call turned into conversation events: pure, no I/O, no clock."""
+"""A decoded webhook call turned into conversation events: pure, no I/O, no clock.
+
+Every item (a message, a status, an echo, a preference, a user-id update) is read on
+its own. One that cannot be used becomes an `Unusable` with its reason, and the rest of
+the call goes on: a customer Meta no longer gives a phone number for must not cost the
+messages batched with theirs.
+"""
 
 import math
-from typing import Any
+import re
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import msgspec
 
 from engine.template_store import TemplateUpdate
-from ingest.webhook import Contact, Error, Message, Status, Webhook
-from parley.events import CustomerMessage, Event, MessageStatus, conversation_key
+from ingest.meta_payload import (
+    Contact,
+    Message,
+    MessageEcho,
+    Metadata,
+    Status,
+    TemplateCategory,
+    TemplateStatus,
+    UserIdUpdate,
+    UserPreference,
+    Webhook,
+    decode_value,
+)
+from parley.events import (
+    CustomerMessage,
+    Echo,
+    Edit,
+    Event,
+    Identity,
+    IdentityChange,
+    MessageStatus,
+    Payload,
+    Preference,
+    Reaction,
+    Revoke,
+    routing_id,
+)
+from parley.meta_text import message_text, status_error
 
+MESSAGES = "messages"
+ECHOES = "smb_message_echoes"
+PREFERENCES = "user_preferences"
+USER_ID_UPDATE = "user_id_update"
 TEMPLATE_STATUS = "message_template_status_update"
+TEMPLATE_CATEGORY = "template_category_update"
+# The array of items each field carries, and how one item becomes an event.
+ITEMS = {
+    MESSAGES: ("messages", "statuses"),
+    ECHOES: ("message_echoes",),
+    PREFERENCES: ("user_preferences",),
+    USER_ID_UPDATE: ("user_id_update",),
+}
+
+# Why an item was not used (bounded: these label a metric).
+UNREADABLE_VALUE = "unreadable_value"
+NO_PHONE_NUMBER_ID = "no_phone_number_id"
+UNREADABLE_ITEM = "unreadable_item"
+NO_CUSTOMER_IDENTIFIER = "no_customer_identifier"
+
+# "User Sheena Nelson changed from US.134... to US.705...": the only place Meta names
+# the old BSUID of a user_changed_user_id message.
+_BSUID_CHANGE = re.compile(r"changed from (\S+) to (\S+)\s*$")
+
+
+class Unusable(msgspec.Struct, frozen=True, kw_only=True):
+    """An item that became no event, with why; `item` is as Meta sent it."""
+
+    reason: str
+    field: str
+    item: Any
+    channel: str | None = None
+    detail: str | None = None
 
 
 class Batch(msgspec.Struct, frozen=True):
-    """What one call carried. `events` holds one event per message and per status, in
-    payload order. `other_fields` names every change Parley does not read (to count),
-    and `value_errors` are the errors Meta reported for a whole value (to log)."""
+    """What one call carried. `events` holds one event per usable item, in payload
+    order; `unusable` the items that could not be used. `other_fields` names every
+    change Parley does not read (to count), and `value_errors` the codes of errors Meta
+    reported for a whole value (to count)."""
 
     events: list[Event]
+    unusable: list[Unusable]
     other_fields: list[str]
-    value_errors: list[Error]
+    value_errors: list[int]
     template_updates: list[TemplateUpdate] = msgspec.field(default_factory=list)
+
+
+class _Skip(Exception):
+    """This item becomes no event, for `reason`."""
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        self.reason = reason
+        self.detail = detail
 
 
 def normalize(webhook: Webhook, received_at: float) -> Batch:
     """Never raises for a `Webhook` that `decode_webhook` returned; `received_at` is the
     time Parley took the call, and stands in for timestamps that are not a time."""
-    events: list[Event] = []
-    other_fields: list[str] = []
-    value_errors: list[Error] = []
-    template_updates: list[TemplateUpdate] = []
+    batch = Batch(events=[], unusable=[], other_fields=[], value_errors=[])
     for entry in webhook.entry:
         for change in entry.changes:
-            value = change.decoded
-            if change.field == TEMPLATE_STATUS:
-                update = _template_update(change.value)
+            if change.field in (TEMPLATE_STATUS, TEMPLATE_CATEGORY):
+                update = _template_update(entry.id, change.field, change.value)
                 if update is not None:
-                    template_updates.append(update)
+                    batch.template_updates.append(update)
                     continue
-            if value is None:
-                other_fields.append(change.field)
+            if change.field not in ITEMS:
+                batch.other_fields.append(change.field)
                 continue
-            value_errors.extend(value.errors)
-            channel = value.metadata.phone_number_id
-            raw_messages: list[dict[str, Any]] = change.as_sent.get("messages", [])
-            raw_statuses: list[dict[str, Any]] = change.as_sent.get("statuses", [])
-            for message, raw in zip(value.messages, raw_messages, strict=True):
-                name = _profile_name(value.contacts, message.from_)
-                events.append(_message_event(channel, message, raw, name, received_at))
-            for status, raw in zip(value.statuses, raw_statuses, strict=True):
-                events.append(_status_event(channel, status, raw, received_at))
-    return Batch(
-        events=events,
-        other_fields=other_fields,
-        value_errors=value_errors,
-        template_updates=template_updates,
-    )
+            _read_value(batch, change.field, change.value, received_at)
+    return batch
 
 
-def _template_update(raw: msgspec.Raw) -> TemplateUpdate | None:
-    """Meta's `message_template_status_update` value: the template by name and language,
-    its new status in `event`; None when it is not that shape."""
+def _read_value(batch: Batch, field: str, raw: msgspec.Raw, received_at: float) -> None:
+    problem: str | None = None
     try:
-        value = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):  # bad UTF-8 in a string: the latter
-        return None
-    if not isinstance(value, dict):
-        return None
-    name, language, status = (
-        value.get("message_template_name"),
-        value.get("message_template_language"),
-        value.get("event"),
-    )
-    if not all(isinstance(part, str) and part for part in (name, language, status)):
-        return None
-    reason = value.get("reason")
-    return TemplateUpdate(
-        name=str(name),
-        language=str(language),
-        status=str(status),
-        reason=reason if isinstance(reason, str) and reason != "NONE" else None,
-    )
+        value = decode_value(raw)
+    except msgspec.DecodeError as error:
+        value, problem = None, str(error)
+    if problem is None and not isinstance(value, dict):
+        problem = "the value is not a JSON object"
+    if problem is not None:
+        batch.unusable.append(
+            Unusable(reason=UNREADABLE_VALUE, field=field, item=None, detail=problem)
+        )
+        return
+    try:
+        channel: str | None = msgspec.convert(value.get("metadata"), Metadata).phone_number_id
+    except msgspec.ValidationError:
+        channel = None
+    for code in _error_codes(value.get("errors")):
+        batch.value_errors.append(code)
+    reader = _Reader(channel, _contacts(value.get("contacts")), received_at)
+    for array in ITEMS[field]:
+        items = value.get(array, [])
+        if not isinstance(items, list):
+            batch.unusable.append(
+                Unusable(reason=UNREADABLE_VALUE, field=field, item=items, channel=channel,
+                         detail=f"{array} is not an array")
+            )  # fmt: skip
+            continue
+        for item in items:
+            try:
+                if channel is None:
+                    raise _Skip(NO_PHONE_NUMBER_ID, "metadata.phone_number_id is missing")
+                batch.events.append(reader.read(array, item))
+            except _Skip as skip:
+                batch.unusable.append(
+                    Unusable(reason=skip.reason, field=field, item=item, channel=channel,
+                             detail=skip.detail)
+                )  # fmt: skip
 
 
-def _message_event(
-    channel: str,
-    message: Message,
-    as_sent: dict[str, Any],
-    profile_name: str | None,
-    received_at: float,
-) -> Event:
-    context = message.context
-    return Event(
-        id=message.id,
-        conversation=conversation_key(channel, message.from_),
-        channel=channel,
-        occurred_at=_seconds(message.timestamp, received_at),
-        received_at=received_at,
-        payload=CustomerMessage(
-            wamid=message.id,
-            wa_id=message.from_,
-            type=message.type,
-            profile_name=profile_name,
-            context_wamid=context.id if context else None,
-            forwarded=bool(context and (context.forwarded or context.frequently_forwarded)),
-            message=as_sent,
-        ),
-    )
+class _Reader:
+    """Turns one item of a value into its event; raises _Skip."""
 
+    def __init__(self, channel: str | None, contacts: list[Contact], received_at: float) -> None:
+        self.channel = channel or ""
+        self.contacts = contacts
+        self.received_at = received_at
+        self._readers: dict[str, Callable[[Any], Event]] = {
+            "messages": self._message,
+            "statuses": self._status,
+            "message_echoes": self._echo,
+            "user_preferences": self._preference,
+            "user_id_update": self._user_id_update,
+        }
 
-def _status_event(
-    channel: str, status: Status, as_sent: dict[str, Any], received_at: float
-) -> Event:
-    return Event(
-        id=f"{status.id}:{status.status}",
-        conversation=conversation_key(channel, status.recipient_id),
-        channel=channel,
-        occurred_at=_seconds(status.timestamp, received_at),
-        received_at=received_at,
-        payload=MessageStatus(
+    def read(self, array: str, item: Any) -> Event:
+        return self._readers[array](item)
+
+    def _message(self, item: Any) -> Event:
+        message = _typed(item, Message)
+        person = self._named(
+            Identity(
+                phone=message.from_,
+                user_id=message.from_user_id,
+                parent_user_id=message.from_parent_user_id,
+            )
+        )
+        identity, author = person, None
+        if message.group_id:
+            identity, author = Identity(group_id=message.group_id), person
+        payload: Payload
+        if message.type == "reaction" and message.reaction is not None:
+            payload = Reaction(
+                wamid=message.id, target=message.reaction.message_id, emoji=message.reaction.emoji
+            )
+        elif message.type == "edit" and message.edit is not None:
+            new = message.edit.message or {}
+            text = message_text(str(new.get("type", "")), new)
+            payload = Edit(wamid=message.id, target=message.edit.original_message_id, text=text)
+        elif message.type == "revoke" and message.revoke is not None:
+            payload = Revoke(wamid=message.id, target=message.revoke.original_message_id)
+        elif message.type == "system" and message.system is not None:
+            identity, payload = _identity_change(identity, message)
+        else:
+            payload = CustomerMessage(
+                wamid=message.id,
+                type=message.type,
+                author=author,
+                text=message_text(message.type, item),
+                context_wamid=message.context.id if message.context else None,
+                forwarded=bool(
+                    message.context
+                    and (message.context.forwarded or message.context.frequently_forwarded)
+                ),
+                shared_phone=_shared_phone(item) if message.type == "contacts" else None,
+            )
+        return self._event(message.id, identity, message.timestamp, payload)
+
+    def _status(self, item: Any) -> Event:
+        status = _typed(item, Status)
+        participant = None
+        if status.recipient_type == "group":
+            identity = Identity(group_id=status.recipient_id)
+            participant = self._named(
+                Identity(
+                    phone=status.recipient_participant_id,
+                    user_id=status.recipient_participant_user_id,
+                )
+            )
+        else:
+            identity = self._named(
+                Identity(
+                    phone=status.recipient_id,
+                    user_id=status.recipient_user_id,
+                    parent_user_id=status.recipient_parent_user_id,
+                )
+            )
+        event_id = f"{status.id}:{status.status}"
+        if participant is not None:
+            # One status per member: two members' reads are two events, not a duplicate.
+            event_id += f":{routing_id(participant) or ''}"
+        payload = MessageStatus(
             wamid=status.id,
-            recipient_id=status.recipient_id,
             status=status.status,
-            # As sent rather than re-encoded from `Error`, so fields we do not model stay.
-            errors=as_sent.get("errors", []),
-            conversation_id=status.conversation.id if status.conversation else None,
+            participant=participant,
+            error=status_error(status.errors),
             pricing_category=status.pricing.category if status.pricing else None,
-        ),
+            pricing_type=status.pricing.type if status.pricing else None,
+            callback_data=status.biz_opaque_callback_data,
+        )
+        return self._event(event_id, identity, status.timestamp, payload)
+
+    def _echo(self, item: Any) -> Event:
+        echo = _typed(item, MessageEcho)
+        identity = self._named(
+            Identity(phone=echo.to, user_id=echo.to_user_id, parent_user_id=echo.to_parent_user_id)
+        )
+        payload = Echo(wamid=echo.id, type=echo.type, text=message_text(echo.type, item))
+        return self._event(echo.id, identity, echo.timestamp, payload)
+
+    def _preference(self, item: Any) -> Event:
+        preference = _typed(item, UserPreference)
+        identity = self._named(
+            Identity(
+                phone=preference.wa_id,
+                user_id=preference.user_id,
+                parent_user_id=preference.parent_user_id,
+            )
+        )
+        payload = Preference(category=preference.category, value=preference.value)
+        event_id = f"preference:{routing_id(identity)}:{preference.category}:{preference.timestamp}"
+        return self._event(event_id, identity, preference.timestamp, payload)
+
+    def _user_id_update(self, item: Any) -> Event:
+        update = _typed(item, UserIdUpdate)
+        parent = update.parent_user_id
+        previous = Identity(
+            phone=update.wa_id,
+            user_id=update.user_id.previous,
+            parent_user_id=parent.previous if parent else None,
+        )
+        new = Identity(
+            user_id=update.user_id.current, parent_user_id=parent.current if parent else None
+        )
+        payload = IdentityChange(new=new, reason=USER_ID_UPDATE, text=update.detail)
+        event_id = f"{USER_ID_UPDATE}:{update.user_id.previous}:{update.user_id.current}"
+        return self._event(event_id, previous, update.timestamp, payload)
+
+    def _event(
+        self, event_id: str, identity: Identity, timestamp: object, payload: Payload
+    ) -> Event:
+        if routing_id(identity) is None:
+            raise _Skip(NO_CUSTOMER_IDENTIFIER, "no phone, user id or group id")
+        return Event(
+            id=event_id,
+            channel=self.channel,
+            identity=identity,
+            occurred_at=_seconds(timestamp, self.received_at),
+            received_at=self.received_at,
+            payload=payload,
+        )
+
+    def _named(self, identity: Identity) -> Identity:
+        """`identity` with the profile name and username of its contact. Meta sends one
+        contact per person, but its `wa_id` may be spelled differently from the
+        message's `from` (e.g. a country's mobile prefix), so a lone contact names the
+        only person; among several, an unmatched guess could name the wrong one."""
+        contact = next(
+            (
+                contact
+                for contact in self.contacts
+                if (identity.user_id and contact.user_id == identity.user_id)
+                or (identity.phone and contact.wa_id == identity.phone)
+            ),
+            self.contacts[0] if len(self.contacts) == 1 else None,
+        )
+        if contact is None or contact.profile is None:
+            return identity
+        return msgspec.structs.replace(
+            identity, name=contact.profile.name, username=contact.profile.username
+        )
+
+
+def _identity_change(identity: Identity, message: Message) -> tuple[Identity, Payload]:
+    """A system message: a changed number or BSUID. It finds the customer by their old
+    identifiers: the sender's, or (user_changed_user_id names no sender) the old BSUID
+    in its body."""
+    system = message.system
+    assert system is not None
+    kind = system.type or "system"
+    if routing_id(identity) is None and (found := _BSUID_CHANGE.search(system.body or "")):
+        identity = Identity(user_id=found.group(1))
+    new = Identity(
+        phone=system.wa_id or system.new_wa_id,
+        user_id=system.user_id,
+        parent_user_id=system.parent_user_id,
     )
+    return identity, IdentityChange(new=new, reason=kind, text=system.body)
 
 
-def _profile_name(contacts: list[Contact], wa_id: str) -> str | None:
-    """The sender's name. Meta sends one contact per message, but its `wa_id` may be
-    spelled differently from the message's `from` (e.g. a country's mobile prefix), so a
-    lone contact names the sender; among several, an unmatched guess could name the wrong
-    customer, so none does."""
-    for contact in contacts:
-        if contact.wa_id == wa_id:
-            return contact.profile.name if contact.profile else None
-    if len(contacts) == 1 and contacts[0].profile:
-        return contacts[0].profile.name
+def _shared_phone(item: dict[str, Any]) -> str | None:
+    """The phone a customer shared answering a contact request: only a card with
+    `origin: contact_request` proves the number is the sender's own."""
+    for card in item.get("contacts") or []:
+        if isinstance(card, dict) and card.get("origin") == "contact_request":
+            for phone in card.get("phones") or []:
+                if isinstance(phone, dict) and isinstance(phone.get("wa_id"), str):
+                    return str(phone["wa_id"])
     return None
 
 
-def _seconds(timestamp: str | int | float, fallback: float) -> float:
+T = TypeVar("T")
+
+
+def _typed(item: Any, kind: type[T]) -> T:
+    try:
+        return msgspec.convert(item, kind)
+    except msgspec.ValidationError as error:
+        raise _Skip(UNREADABLE_ITEM, str(error)) from None
+
+
+def _contacts(raw: Any) -> list[Contact]:
+    """The value's contacts; one that cannot be read names nobody."""
+    if not isinstance(raw, list):
+        return []
+    contacts = []
+    for item in raw:
+        try:
+            contacts.append(msgspec.convert(item, Contact))
+        except msgspec.ValidationError:
+            continue
+    return contacts
+
+
+def _error_codes(raw: Any) -> Iterator[int]:
+    for error in raw if isinstance(raw, list) else []:
+        if isinstance(error, dict) and isinstance(error.get("code"), int):
+            yield int(error["code"])
+
+
+def _template_update(waba: str | None, field: str, raw: msgspec.Raw) -> TemplateUpdate | None:
+    """A template's new status or category, for the business account `waba`; None when
+    it is not that shape."""
+    try:
+        value = decode_value(raw)
+        if field == TEMPLATE_STATUS:
+            status = msgspec.convert(value, TemplateStatus)
+            return TemplateUpdate(
+                waba_id=waba,
+                name=status.message_template_name,
+                language=status.message_template_language,
+                status=status.event,
+                reason=status.reason if status.reason not in (None, "NONE") else None,
+                category=status.message_template_category,
+            )
+        category = msgspec.convert(value, TemplateCategory)
+        if category.previous_category is None:
+            # Only announced (in 24 hours): `new_category` is still the current one.
+            return None
+        return TemplateUpdate(
+            waba_id=waba,
+            name=category.message_template_name,
+            language=category.message_template_language,
+            category=category.new_category,
+        )
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def _seconds(timestamp: object, fallback: float) -> float:
     """Unix seconds from Meta's timestamp. Anything that is not a finite number falls
     back, since a NaN or infinity would encode as JSON null and break every reader."""
+    if not isinstance(timestamp, str | int | float):
+        return fallback
     try:
         seconds = float(timestamp)
     except (ValueError, OverflowError):

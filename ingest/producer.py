@@ -45,7 +45,7 @@ class EventProducer:
                     deliveries.append(
                         await self._producer.send(
                             self._topic,
-                            key=event.conversation.encode(),
+                            key=event.key.encode(),
                             value=encode(event),
                             headers=[("kind", event.kind.encode())],
                         )
@@ -54,7 +54,7 @@ class EventProducer:
                     deliveries.append(
                         await self._producer.send(
                             self._dead_letter_topic,
-                            key=letter.event.conversation.encode(),
+                            key=letter.key.encode(),
                             value=encode(letter),
                             headers=[("reason", letter.reason.encode())],
                         )

@@ -4,8 +4,12 @@ from collections.abc import Iterable
 
 import msgspec
 
+from ingest.normalize import Unusable
 from parley.channels import Channel
 from parley.events import DeadLetter, Event
+
+UNKNOWN_CHANNEL = "unknown_channel"
+SIGNED_BY_ANOTHER_APP = "signed_by_another_app"
 
 
 class ChannelDirectory:
@@ -27,23 +31,62 @@ class ChannelDirectory:
     def knows_verify_token(self, token: str) -> bool:
         return token in self._verify_tokens
 
+    def signed_by(self, secret: str) -> str | None:
+        """A channel configured with `secret` (the first by id), to name the app that
+        signed a call without naming the secret."""
+        return next(
+            (id_ for id_, channel in sorted(self.by_id.items()) if channel.app_secret == secret),
+            None,
+        )
+
 
 class Routed(msgspec.Struct, frozen=True):
     events: list[Event]
     dead_letters: list[DeadLetter]
 
 
-def route(events: Iterable[Event], directory: ChannelDirectory, signing_secret: str) -> Routed:
-    """Events of channels configured with the secret that signed the call go on; the rest
-    go to the dead-letter topic with the reason, so nothing is dropped silently."""
+def route(
+    events: Iterable[Event],
+    unusable: Iterable[Unusable],
+    directory: ChannelDirectory,
+    signing_secret: str,
+    received_at: float,
+) -> Routed:
+    """Events of channels configured with the secret that signed the call go on; the rest,
+    and every item that could not be read, go to the dead-letter topic with the reason,
+    so nothing is dropped silently."""
+    signed_by = directory.signed_by(signing_secret)
     accepted: list[Event] = []
     dead: list[DeadLetter] = []
     for event in events:
         channel = directory.by_id.get(event.channel)
+        reason = None
         if channel is None:
-            dead.append(DeadLetter(reason="unknown_channel", event=event))
+            reason = UNKNOWN_CHANNEL
         elif channel.app_secret != signing_secret:
-            dead.append(DeadLetter(reason="signed_by_another_app", event=event))
-        else:
+            reason = SIGNED_BY_ANOTHER_APP
+        if reason is None:
             accepted.append(event)
+        else:
+            dead.append(
+                DeadLetter(
+                    reason=reason,
+                    received_at=received_at,
+                    channel=event.channel,
+                    event=event,
+                    signed_by=signed_by,
+                )
+            )
+    for item in unusable:
+        dead.append(
+            DeadLetter(
+                reason=item.reason,
+                received_at=received_at,
+                detail=item.detail,
+                channel=item.channel,
+                field=item.field,
+                item=item.item,
+                signed_by=signed_by,
+            )
+        )
     return Routed(accepted, dead)

@@ -31,30 +31,40 @@ def webhook(phone_number_id: str, value: dict[str, Any]) -> dict[str, Any]:
 
 
 def text_message(
-    phone_number_id: str, wa_id: str, wamid: str, text: str, timestamp: int, name: str = "Sheena"
+    phone_number_id: str,
+    wa_id: str | None,
+    wamid: str,
+    text: str,
+    timestamp: int,
+    name: str = "Sheena",
+    *,
+    user_id: str | None = None,
+    username: str | None = None,
 ) -> dict[str, Any]:
-    """A customer's text message, as in Meta's "text messages" webhook example."""
+    """A customer's text message, as in Meta's "text messages" webhook example: by
+    phone (`wa_id`), BSUID (`user_id`) or both, as 2026 webhooks carry them."""
+    profile = {"name": name, **({"username": username} if username else {})}
+    message = {"id": wamid, "timestamp": str(timestamp), "type": "text", "text": {"body": text}}
     return webhook(
         phone_number_id,
         {
-            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
-            "messages": [
-                {
-                    "from": wa_id,
-                    "id": wamid,
-                    "timestamp": str(timestamp),
-                    "type": "text",
-                    "text": {"body": text},
-                }
-            ],
+            "contacts": [{"profile": profile, **_who("wa_id", wa_id, "user_id", user_id)}],
+            "messages": [{**_who("from", wa_id, "from_user_id", user_id), **message}],
         },
     )
 
 
 def status(
-    phone_number_id: str, recipient_id: str, wamid: str, state: str, timestamp: int
+    phone_number_id: str,
+    recipient_id: str | None,
+    wamid: str,
+    state: str,
+    timestamp: int,
+    *,
+    user_id: str | None = None,
 ) -> dict[str, Any]:
-    """A delivery status (sent, delivered, read) of a message we sent."""
+    """A delivery status (sent, delivered, read, played, failed) of a message we sent,
+    to a phone (`recipient_id`), a BSUID (`user_id`) or both."""
     return webhook(
         phone_number_id,
         {
@@ -63,13 +73,21 @@ def status(
                     "id": wamid,
                     "status": state,
                     "timestamp": str(timestamp),
-                    "recipient_id": recipient_id,
-                    "conversation": {
-                        "id": "CONVERSATION_ID",
-                        "origin": {"type": "service"},
+                    **_who("recipient_id", recipient_id, "recipient_user_id", user_id),
+                    "pricing": {
+                        "billable": False,
+                        "pricing_model": "PMP",
+                        "type": "free_customer_service",
+                        "category": "service",
                     },
-                    "pricing": {"billable": True, "pricing_model": "CBP", "category": "service"},
                 }
             ]
         },
     )
+
+
+def _who(
+    phone_field: str, phone: str | None, user_field: str, user_id: str | None
+) -> dict[str, str]:
+    found = {phone_field: phone, user_field: user_id}
+    return {field: value for field, value in found.items() if value is not None}

@@ -8,14 +8,13 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from engine.channel_store import channel_ids
 from engine.template_store import apply_updates
 from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, SETTINGS
 from ingest.normalize import normalize
 from ingest.producer import ProduceError
 from ingest.routing import route
 from ingest.signature import SignatureError, signing_secret
-from ingest.webhook import decode_webhook
+from ingest.meta_payload import decode_webhook
 from parley.events import MessageStatus
 from parley.http import error_response
 
@@ -68,17 +67,17 @@ async def _receive(request: web.Request) -> web.Response:
     except msgspec.DecodeError:
         return _fail(request, 400, "malformed_json", "the body is not valid JSON")
 
-    batch = normalize(webhook, received_at=app[CLOCK]())
+    received_at = app[CLOCK]()
+    batch = normalize(webhook, received_at=received_at)
     if batch.template_updates:
         try:
             async with asyncio.timeout(app[SETTINGS].produce_timeout_s):
-                channels = await channel_ids(app[REDIS])
-                await apply_updates(app[REDIS], channels, batch.template_updates, app[CLOCK]())
+                await apply_updates(app[REDIS], batch.template_updates, received_at)
         except (RedisError, OSError):  # TimeoutError included
             return _fail(
                 request, 503, "store_unavailable", "template status not saved; retry later"
             )
-    routed = route(batch.events, app[CHANNELS], secret)
+    routed = route(batch.events, batch.unusable, app[CHANNELS], secret, received_at)
     try:
         await app[PRODUCER].publish(routed)
     except ProduceError as error:
@@ -87,13 +86,12 @@ async def _receive(request: web.Request) -> web.Response:
 
     for event in routed.events:
         if isinstance(event.payload, MessageStatus):
-            codes = [str(error.get("code", "")) for error in event.payload.errors] or [""]
-            for code in codes:
-                metrics.message_statuses.labels(event.payload.status, code).inc()
+            error_code = (event.payload.error or "").partition(" ")[0]
+            metrics.message_statuses.labels(event.payload.status, error_code).inc()
     for field in batch.other_fields:
         metrics.changes_ignored.labels(field).inc()
-    for value_error in batch.value_errors:
-        metrics.value_errors.labels(str(value_error.code)).inc()
+    for code in batch.value_errors:
+        metrics.value_errors.labels(str(code)).inc()
     _count(request, "POST", "ok")
     return web.json_response(
         {"accepted": len(routed.events), "dead_lettered": len(routed.dead_letters)}

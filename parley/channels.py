@@ -18,6 +18,15 @@ DISPLAY_NAME_MAX = 255
 DEFAULT_SEND_RATE = 80
 
 PhoneNumberId = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,32}$")]
+# A WhatsApp Business Account id. (?!\n): Python's `$` also matches before a final
+# newline; JSON Schema's does not.
+WabaId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9]{1,32}$(?!\n)",
+        description="the WhatsApp Business Account id: 1 to 32 digits",
+    ),
+]
 
 
 class ChannelSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -32,6 +41,9 @@ class ChannelSettings(msgspec.Struct, frozen=True, kw_only=True):
     auto_resolve_pending_s: int | None = DEFAULT_AUTO_RESOLVE_S
     # Replies sent per second at most (per engine instance); None: no limit.
     send_rate: int | None = DEFAULT_SEND_RATE
+    # The WhatsApp Business Account the number belongs to: Meta's template webhooks name
+    # it, and change the templates of its channels only. None: no template updates.
+    waba_id: str | None = None
 
 
 class Channel(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,6 +73,7 @@ class _ChannelEntry(msgspec.Struct, forbid_unknown_fields=False):
     auto_resolve_new: str = format_period(DEFAULT_AUTO_RESOLVE_S)
     auto_resolve_pending: str = format_period(DEFAULT_AUTO_RESOLVE_S)
     send_rate: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = DEFAULT_SEND_RATE
+    waba_id: WabaId | None = None
 
 
 def clean_display_name(raw: str) -> str:
@@ -119,6 +132,7 @@ def _channel_from_entry(entry: _ChannelEntry, label: str) -> Channel:
             auto_resolve_new_s=periods["auto_resolve_new"],
             auto_resolve_pending_s=periods["auto_resolve_pending"],
             send_rate=entry.send_rate,
+            waba_id=entry.waba_id,
         ),
     )
 

@@ -21,7 +21,7 @@ from engine.inspect import queue_sizes
 from ingest.samples import text_message
 from ingest.signature import sign
 from parley.channels import load_channels
-from parley.events import Actor, AgentReply, Event, Move, Payload, Role, conversation_key, encode
+from parley.events import Actor, AgentReply, Event, Identity, Move, Payload, Role, encode
 from parley.redis import connect_redis
 from parley.settings import settings_from_env
 
@@ -83,14 +83,14 @@ async def main() -> None:
                 for payload in payloads:
                     event = Event(
                         id=uuid.uuid4().hex,
-                        conversation=conversation_key(channel.id, wa_id),
                         channel=channel.id,
+                        identity=Identity(phone=wa_id),
                         occurred_at=time.time(),
                         received_at=time.time(),
                         payload=payload,
                     )
                     await producer.send_and_wait(
-                        settings.topic, key=event.conversation.encode(), value=encode(event)
+                        settings.topic, key=event.key.encode(), value=encode(event)
                     )
                 done += 1
                 progress(done, total, await queue_sizes(redis, channel.id))

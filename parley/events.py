@@ -1,9 +1,14 @@
 """The conversation event: the one message format on the events topic.
 
-Every change to a conversation travels as an `Event` keyed by its conversation
-(`{phone_number_id}:{wa_id}`), so one partition holds a conversation's whole order.
-The payload is a tagged union: its `kind` tag says what happened. New fields get
-defaults (msgspec schema evolution); readers ignore fields they do not know.
+Every change to a conversation travels as an `Event` keyed `{channel}:{customer}`, where
+`customer` is the routing identifier of the event's identity (`routing_id`): the
+customer's business-scoped user id (BSUID) when known, else their phone, or
+`g.<group id>` for a group. Meta sends
+the BSUID on every message and on every status but a `failed` one to a phone, so one
+customer's events share a partition (docs/customers.md says why, and what the engine
+does with the rest). The payload is a tagged union: its `kind` tag says what happened.
+New fields get defaults (msgspec schema evolution); readers ignore fields they do not
+know. Records written by release 0.1 are still read (`decode_event`).
 """
 
 from enum import StrEnum
@@ -11,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_VERSION = 1
+GROUP_PREFIX = "g."
 
 
 class Role(StrEnum):
@@ -21,6 +26,26 @@ class Role(StrEnum):
     CONTRIBUTOR = "contributor"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+
+
+class Identity(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Who a customer is, as far as one webhook (or the customer record) says: any part
+    may be missing. `phone` is Meta's `wa_id`; `user_id` the BSUID; `group_id` names a
+    WhatsApp group, which is a customer of its own."""
+
+    phone: str | None = None
+    user_id: str | None = None
+    parent_user_id: str | None = None
+    username: str | None = None
+    name: str | None = None
+    group_id: str | None = None
+
+
+def routing_id(identity: Identity) -> str | None:
+    """The identifier a customer's events are keyed by; None when there is none."""
+    if identity.group_id:
+        return GROUP_PREFIX + identity.group_id
+    return identity.user_id or identity.phone
 
 
 class Actor(msgspec.Struct, frozen=True):
@@ -35,26 +60,78 @@ class _Payload(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
 
 
 class CustomerMessage(_Payload, frozen=True, tag="customer.message"):
-    """A message from the customer. `message` is the object as Meta sent it."""
+    """The customer wrote (or, `request_welcome`, opened the chat). `text` is what an
+    agent reads of it (the body, a caption, the option chosen...), read from Meta's
+    payload by the receiver; `author` is the participant who wrote in a group;
+    `shared_phone` is the phone a customer shared answering a contact request."""
 
     wamid: str
-    wa_id: str
     type: str
-    profile_name: str | None = None
+    author: Identity | None = None
+    text: str | None = None
     context_wamid: str | None = None
     forwarded: bool = False
-    message: dict[str, Any] = msgspec.field(default_factory=dict)
+    shared_phone: str | None = None
+
+
+class Reaction(_Payload, frozen=True, tag="customer.reaction"):
+    """The customer reacted to a message (`emoji` None: took the reaction back)."""
+
+    wamid: str
+    target: str
+    emoji: str | None = None
+
+
+class Edit(_Payload, frozen=True, tag="customer.edit"):
+    """The customer changed the text of an earlier message."""
+
+    wamid: str
+    target: str
+    text: str | None = None
+
+
+class Revoke(_Payload, frozen=True, tag="customer.revoke"):
+    """The customer deleted an earlier message."""
+
+    wamid: str
+    target: str
+
+
+class IdentityChange(_Payload, frozen=True, tag="customer.identity"):
+    """Meta says the customer's identifiers changed (a new number, a new BSUID): the
+    event's identity finds them, `new` holds the new identifiers. Not the customer
+    writing."""
+
+    new: Identity
+    reason: str  # user_changed_number, user_changed_user_id, user_id_update...
+    text: str | None = None
+
+
+class Preference(_Payload, frozen=True, tag="customer.preference"):
+    """The customer stopped or resumed a category of messages (e.g. marketing)."""
+
+    category: str
+    value: str  # "stop" or "resume"
 
 
 class MessageStatus(_Payload, frozen=True, tag="message.status"):
-    """A delivery status of a message we sent: sent, delivered, read, failed (or newer)."""
+    """A delivery status of a message we sent: sent, delivered, read, played, failed."""
 
     wamid: str
-    recipient_id: str
     status: str
-    errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    conversation_id: str | None = None
+    participant: Identity | None = None  # the group member it is about
+    error: str | None = None  # of a failed one: Meta's "<code> <title>"
     pricing_category: str | None = None
+    pricing_type: str | None = None
+    callback_data: str | None = None  # biz_opaque_callback_data, as the send set it
+
+
+class Echo(_Payload, frozen=True, tag="business.echo"):
+    """A message the business sent from the WhatsApp Business app (coexistence)."""
+
+    wamid: str
+    type: str
+    text: str | None = None
 
 
 class AgentReply(_Payload, frozen=True, tag="agent.reply"):
@@ -99,62 +176,74 @@ class AddTopic(_Payload, frozen=True, tag="agent.topic"):
 
 # What agents ask for through the API; each carries its actor.
 AGENT_ACTIONS = (AgentReply, Move, Assign, Unassign, AddTag, AddNote, AddTopic)
-
-Payload = (
-    CustomerMessage
-    | MessageStatus
-    | AgentReply
-    | Move
-    | Assign
-    | Unassign
-    | AddTag
-    | AddNote
-    | AddTopic
+AgentAction = AgentReply | Move | Assign | Unassign | AddTag | AddNote | AddTopic
+# What Meta tells us about a customer.
+FromMeta = (
+    CustomerMessage | Reaction | Edit | Revoke | IdentityChange | Preference | MessageStatus | Echo
 )
+Payload = FromMeta | AgentAction
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
     """The envelope. `id` is the event's own id, used to apply it once: the `wamid` of a
     customer message, `{wamid}:{status}` of a status, a random id for agent actions.
-    Times are Unix seconds: `occurred_at` when it happened (Meta's timestamp or the
-    agent's request), `received_at` when Parley took it.
+    `identity` is who the event is about, as the producer knew them: Meta's identifiers
+    for what came from a webhook, the customer record's for an agent's action; it must
+    hold a routing identifier, and the customer's events share it (see the module). Times are Unix seconds: `occurred_at` when it happened
+    (Meta's timestamp or the agent's request), `received_at` when Parley took it.
     """
 
-    v: int = SCHEMA_VERSION
     id: str
-    conversation: str
     channel: str
+    identity: Identity
     occurred_at: float
     received_at: float
     payload: Payload
+    # Parley's id of the customer, when the producer knows it (the API, for an agent's
+    # action); the engine finds the customer of a webhook's event from its identity.
+    customer: str | None = None
+
+    @property
+    def route(self) -> str:
+        """The routing identifier; "" for an event no producer may send."""
+        return routing_id(self.identity) or ""
+
+    @property
+    def key(self) -> str:
+        """The Kafka key: one partition holds one customer's order on a channel."""
+        return f"{self.channel}:{self.route}"
 
     @property
     def kind(self) -> str:
         return type(self.payload).__struct_config__.tag  # type: ignore[return-value]
 
 
-def conversation_key(phone_number_id: str, wa_id: str) -> str:
-    """The Kafka key and conversation id: one partition holds a conversation's order."""
-    return f"{phone_number_id}:{wa_id}"
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A webhook item Parley could not use, kept with its reason on the dead-letter
+    topic so that an operator can see it and re-drive it once the cause is fixed.
 
-
-def split_conversation_key(key: str) -> tuple[str, str]:
-    """(phone_number_id, wa_id) of a conversation key; raises ValueError when malformed."""
-    channel, sep, wa_id = key.partition(":")
-    if not sep or not channel or not wa_id:
-        raise ValueError(f"conversation key must be '{{phone_number_id}}:{{wa_id}}', got {key!r}")
-    return channel, wa_id
-
-
-class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
-    """What could not be routed: the reason, and the event it would have been."""
+    `event` is set when the item was read (e.g. its channel was unknown); `item` holds
+    the item as Meta sent it when it could not be read. `signed_by` is a channel
+    configured with the app secret that signed the call: re-driving an event to a
+    channel requires that channel to share that secret."""
 
     reason: str
-    event: Event
+    received_at: float
+    detail: str | None = None
+    channel: str | None = None
+    field: str | None = None
+    item: Any = None
+    event: Event | None = None
+    signed_by: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.event.key if self.event is not None else self.channel or ""
 
 
 _encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(Event)
+_letter_decoder = msgspec.json.Decoder(DeadLetter)
 
 
 def encode(value: Event | DeadLetter) -> bytes:
@@ -162,5 +251,15 @@ def encode(value: Event | DeadLetter) -> bytes:
 
 
 def decode_event(data: bytes) -> Event:
-    """Raises msgspec.DecodeError / ValidationError for a record that is not an Event."""
-    return _event_decoder.decode(data)
+    """Raises msgspec.DecodeError / ValidationError for a record that is not an Event
+    (of this release or of release 0.1)."""
+    try:
+        return _event_decoder.decode(data)
+    except msgspec.ValidationError:
+        from parley.legacy_events import decode_legacy  # rare: only at an upgrade
+
+        return decode_legacy(data)
+
+
+def decode_dead_letter(data: bytes) -> DeadLetter:
+    return _letter_decoder.decode(data)

@@ -1,5 +1,8 @@
 """The one Graph API client: WhatsApp Cloud API sends and phone number registration.
 
+A send goes to a `Recipient`: a phone number, a business-scoped user id (BSUID) or a
+group, as Meta's 2026 Cloud API takes them.
+
 One attempt per call. Failures become a `GraphError` that says whether trying again can
 help; the caller owns the retry policy (the sender uses tenacity). Tokens go in the
 Authorization header only and never into an error's text.
@@ -14,7 +17,9 @@ import msgspec
 # Meta's codes that mean "not now" rather than "never" (Cloud API error codes page and
 # the Graph API error handling guide). Everything else in a 4xx is permanent: 131047
 # (Re-engagement message: over 24 hours since the customer last wrote), 190 (access
-# token invalid or expired), 100 (invalid parameter), 136025 (verify code error)...
+# token invalid or expired), 100 (invalid parameter), 136025 (verify code error), 131062
+# (Business-scoped User ID (BSUID) recipients are not supported for this message: e.g.
+# an authentication template sent to a BSUID; send it to the phone instead)...
 RATE_LIMIT_CODES = frozenset(
     {
         4,  # API Too Many Calls: the app's Graph API call rate limit
@@ -38,6 +43,29 @@ RETRYABLE_CODES = RATE_LIMIT_CODES | TRANSIENT_CODES
 TITLE_MAX = 300
 # Any real answer is a few hundred bytes; more is not a Graph API answer.
 BODY_MAX = 1024 * 1024
+
+
+class Recipient(msgspec.Struct, frozen=True):
+    """Whom a message goes to: the customer's phone number (`wa_id`), else their
+    business-scoped user id (BSUID, e.g. "US.13491208655302741918"), else a group id.
+
+    When both the phone and the BSUID are known, the phone is used (Meta: `to` takes
+    precedence over `recipient`, so only `to` is sent)."""
+
+    phone: str | None = None
+    user_id: str | None = None
+    group_id: str | None = None
+
+    def request_fields(self) -> dict[str, str]:
+        """The fields naming the recipient in a `POST /{phone_number_id}/messages` body;
+        ValueError when it has no phone, BSUID or group id."""
+        if self.phone:
+            return {"recipient_type": "individual", "to": self.phone}
+        if self.user_id:
+            return {"recipient_type": "individual", "recipient": self.user_id}
+        if self.group_id:
+            return {"recipient_type": "group", "to": self.group_id}
+        raise ValueError("a recipient needs a phone, a user_id (BSUID) or a group_id")
 
 
 class GraphError(Exception):
@@ -114,31 +142,31 @@ class GraphClient:
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
 
-    async def send_text(self, phone_number_id: str, token: str, to: str, text: str) -> str:
-        """Sends a free-form text (only inside the 24-hour window); returns the wamid."""
+    async def send_text(self, phone_number_id: str, token: str, to: Recipient, text: str) -> str:
+        """Sends a free-form text (only inside the 24-hour window); returns the wamid.
+        ValueError, before any request, when `to` names no one."""
         return await self._send(
             phone_number_id,
             token,
             {
                 "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": to,
+                **to.request_fields(),
                 "type": "text",
                 "text": {"preview_url": False, "body": text},
             },
         )
 
     async def send_template(
-        self, phone_number_id: str, token: str, to: str, name: str, language: str
+        self, phone_number_id: str, token: str, to: Recipient, name: str, language: str
     ) -> str:
-        """Sends an approved template (allowed outside the window); returns the wamid."""
+        """Sends an approved template (allowed outside the window); returns the wamid.
+        ValueError, before any request, when `to` names no one."""
         return await self._send(
             phone_number_id,
             token,
             {
                 "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": to,
+                **to.request_fields(),
                 "type": "template",
                 "template": {"name": name, "language": {"code": language}},
             },

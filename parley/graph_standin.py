@@ -1,9 +1,13 @@
 """A local stand-in for the Graph API: the Cloud API's messages edge and phone number
 registration, answering as Meta documents them, for tests and for `make run`.
 
-Every accepted send is kept in `sent`; queued faults play Meta's errors, 5xx answers and
-slow answers; delivery statuses come back as signed webhooks, like Meta's. Humans drive
-it over /_standin/* (sent messages, the last verification code, faults to queue).
+Sends go to a phone (`to`), a business-scoped user id (`recipient`, a BSUID) or a group
+(`recipient_type: "group"`, `to`), as in Meta's 2026 Cloud API. Every accepted send is
+kept in `sent`; queued faults play Meta's errors, 5xx answers and slow answers; delivery
+statuses come back as signed webhooks in Meta's 2026 shape (`recipient_id`,
+`recipient_user_id`, group participants). `users` (phone -> BSUID) and `groups` (group id
+-> participants) say what Meta would know about whom. Humans drive it over /_standin/*
+(sent messages, the last verification code, faults to queue, users, groups).
 
 `python -m parley.graph_standin [--port N] [--webhook-url URL]` serves it with the
 numbers and tokens of PARLEY_CHANNELS_FILE; point PARLEY_GRAPH_URL at
@@ -12,6 +16,7 @@ http://127.0.0.1:N/v21.0.
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import logging
 import os
@@ -31,6 +36,7 @@ from aiohttp import web
 from ingest.samples import webhook
 from ingest.signature import sign
 from parley.channels import ChannelFileError, load_channels
+from parley.graph import Recipient
 from parley.logs import setup_logging
 from parley.runtime import serve
 from parley.settings import SettingsError, settings_from_env
@@ -58,7 +64,14 @@ MESSAGE_TYPES = frozenset(
         "video",
     }
 )
+# A BSUID: a country code, a period, up to 128 alphanumerics; a parent BSUID has "ENT."
+# after the country code (Meta's business-scoped user ids page).
+BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
+# Random bytes per wamid: none a multiple of 3, so every one ends in "=" or "==".
+WAMID_BYTES = (28, 29, 31, 32, 34, 35)
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+# A group's participants: (phone, when Meta may show it; BSUID).
+Participants = Sequence[tuple[str | None, str]]
 Edge = Callable[[web.Request, str], Awaitable[web.Response]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -74,6 +87,10 @@ KNOWN_ERRORS: dict[int, tuple[str, str]] = {
     130429: ("Rate limit hit", "Cloud API message throughput has been reached."),
     131000: ("Something went wrong", "Message failed to send due to an unknown error."),
     131026: ("Message undeliverable", "Message Undeliverable."),
+    131062: (
+        "Business-scoped User ID (BSUID) recipients are not supported for this message",
+        "Business-scoped User ID (BSUID) recipients are not supported for this message.",
+    ),
     131047: (
         "Re-engagement message",
         "Message failed to send because more than 24 hours have passed since the customer"
@@ -104,12 +121,26 @@ class Fault(msgspec.Struct, frozen=True):
 
 
 class SentMessage(msgspec.Struct, frozen=True):
+    """An accepted send. `to`, `recipient` and `recipient_type` are the request's
+    fields naming the recipient, as sent: `to` is the phone (or the group id for a group
+    send) and None for a send to a BSUID only; `recipient` is the BSUID, if given."""
+
     phone_number_id: str
-    to: str
+    to: str | None
     type: str
     body: dict[str, Any]  # the request JSON as sent
     wamid: str
     at: float
+    recipient: str | None = None
+    recipient_type: str = "individual"
+
+    @property
+    def target(self) -> Recipient:
+        """Whom it went to: a group, else the phone, else the BSUID (the phone wins
+        over a BSUID given with it, which is kept for the statuses)."""
+        if self.recipient_type == "group":
+            return Recipient(group_id=self.to)
+        return Recipient(phone=self.to, user_id=self.recipient)
 
 
 def meta_error(
@@ -127,46 +158,102 @@ def meta_error(
     return {"error": error}
 
 
+def new_wamid() -> str:
+    """A wamid in Meta's style: "wamid." and standard base64 (with "+", "/" and "="
+    padding), e.g. "wamid.HBgMNDQ3NzAwOTAwMTIzFQIAERgSQzRGMUE5RTA2QjdEMjM4NTlFAA==".
+    Opaque: nothing should decode it."""
+    size = WAMID_BYTES[secrets.randbelow(len(WAMID_BYTES))]
+    return "wamid." + base64.b64encode(secrets.token_bytes(size)).decode("ascii")
+
+
 def status_webhook(
     phone_number_id: str,
     wamid: str,
-    to: str,
+    to: str | Recipient,
     state: str,
     timestamp: int,
     errors: list[dict[str, Any]] | None = None,
+    *,
+    users: Mapping[str, str] = _EMPTY,
+    participants: Participants = (),
 ) -> dict[str, Any]:
-    """A `statuses` webhook call as Meta sends it; `read` carries no pricing."""
-    status: dict[str, Any] = {
-        "id": wamid,
-        "status": state,
-        "timestamp": str(timestamp),
-        "recipient_id": to,
-    }
-    if state in ("sent", "delivered", "failed"):
-        key = f"{phone_number_id}:{to}".encode()
-        status["conversation"] = {
-            "id": hashlib.sha256(key).hexdigest()[:32],
-            "origin": {"type": "service"},
-        }
-        status["pricing"] = {
-            "billable": False,
-            "pricing_model": "PMP",
-            "category": "service",
-            "type": "free_customer_service",
-        }
-    if errors is None and state == "failed":
+    """A `statuses` webhook call as Meta sends it in 2026, for a message sent `to` a
+    phone (a plain string is one), a BSUID or a group.
+
+    - Phone: `recipient_id` is the phone, plus `recipient_user_id` when its BSUID is
+      known (from `users`, else `to.user_id`), not on `failed`.
+    - BSUID: `recipient_user_id` only; the phone is not shown.
+    - Group: `recipient_id` is the group id and `recipient_type` "group", one status per
+      participant with `recipient_participant_id` (the phone, when known) and
+      `recipient_participant_user_id` (on `failed` only when the phone is not known); no
+      participants: one status without them.
+
+    A value-level `contacts` array (`wa_id`, `user_id`) comes on sent, delivered and
+    read (for a group: one per participant, on delivered and read only), never on
+    `failed`. `pricing` (and the pre-v24 `conversation`) come on sent and delivered,
+    not on read or failed. `errors` go on the status; `failed` without them gets 131026.
+    """
+    target = Recipient(phone=to) if isinstance(to, str) else to
+    target.request_fields()  # ValueError when it names no one
+    failed = state == "failed"
+    if errors is None and failed:
         title, details = KNOWN_ERRORS[131026]
         errors = [
             {"code": 131026, "title": title, "message": title, "error_data": {"details": details}}
         ]
-    if errors is not None:
-        status["errors"] = errors
-    return webhook(phone_number_id, {"statuses": [status]})
+    common: dict[str, Any] = {"id": wamid, "status": state, "timestamp": str(timestamp)}
+    statuses: list[dict[str, Any]] = []
+    contacts: list[dict[str, str]] = []
+    if target.phone:
+        status = {**common, "recipient_id": target.phone}
+        user_id = users.get(target.phone) or target.user_id
+        if user_id and not failed:
+            status["recipient_user_id"] = user_id
+        statuses.append(status)
+        contacts.append({"wa_id": target.phone, **({"user_id": user_id} if user_id else {})})
+    elif target.user_id:
+        statuses.append({**common, "recipient_user_id": target.user_id})
+        contacts.append({"user_id": target.user_id})
+    else:
+        group = {**common, "recipient_id": target.group_id, "recipient_type": "group"}
+        for phone, user_id in participants:
+            status = dict(group)
+            if phone:
+                status["recipient_participant_id"] = phone
+            if not (failed and phone):
+                status["recipient_participant_user_id"] = user_id
+            statuses.append(status)
+            if state in ("delivered", "read"):
+                contacts.append({**({"wa_id": phone} if phone else {}), "user_id": user_id})
+        if not statuses:
+            statuses.append(group)
+    key = f"{phone_number_id}:{target.phone or target.user_id or target.group_id}".encode()
+    for status in statuses:
+        if state in ("sent", "delivered"):
+            status["conversation"] = {
+                "id": hashlib.sha256(key).hexdigest()[:32],
+                "origin": {"type": "service"},
+            }
+            status["pricing"] = {
+                "billable": False,
+                "pricing_model": "PMP",
+                "type": "free_customer_service",
+                "category": "service",
+            }
+        if errors is not None:
+            status["errors"] = errors
+    value: dict[str, Any] = {}
+    if contacts and not failed:
+        value["contacts"] = contacts
+    value["statuses"] = statuses
+    return webhook(phone_number_id, value)
 
 
 class StandIn:
     """The stand-in's state. `tokens` and `app_secrets` map phone number ids to the
-    access token it accepts and the app secret it signs webhooks with."""
+    access token it accepts and the app secret it signs webhooks with. `users` maps a
+    phone to the customer's BSUID, `groups` a group id to its participants (phone or
+    None, BSUID): what the status webhooks it posts can say about them."""
 
     def __init__(
         self,
@@ -176,8 +263,14 @@ class StandIn:
         app_secrets: Mapping[str, str] = _EMPTY,
         clock: Callable[[], float] = time.time,
         auto_statuses: Sequence[str] = (),
+        users: Mapping[str, str] = _EMPTY,
+        groups: Mapping[str, Participants] | None = None,
     ) -> None:
         self.tokens = dict(tokens)
+        self.users = dict(users)
+        self.groups: dict[str, list[tuple[str | None, str]]] = {
+            group_id: list(participants) for group_id, participants in (groups or {}).items()
+        }
         self.webhook_url = webhook_url
         self.app_secrets = dict(app_secrets)
         self.clock = clock
@@ -200,7 +293,7 @@ class StandIn:
         self,
         phone_number_id: str,
         wamid: str,
-        to: str,
+        to: str | Recipient,
         statuses: Sequence[str],
         errors: list[dict[str, Any]] | None = None,
         *,
@@ -208,9 +301,13 @@ class StandIn:
     ) -> list[int]:
         """Posts one signed status webhook per status, in order; returns the HTTP statuses.
 
+        `to` is whom the message went to: a phone (a plain string is one), a BSUID or a
+        group, as in `status_webhook`; `users` and `groups` fill in what Meta knows.
         `errors` go on every status posted; a `failed` status without them gets 131026."""
         if self.webhook_url is None:
             raise ValueError("the stand-in has no webhook_url to post statuses to")
+        if not isinstance(to, str):
+            to.request_fields()  # ValueError when it names no one
         secret = self.app_secrets.get(phone_number_id)
         if secret is None:
             raise ValueError(f"no app secret for {phone_number_id}")
@@ -221,7 +318,14 @@ class StandIn:
                 if index and gap_s:
                     await asyncio.sleep(gap_s)
                 payload = status_webhook(
-                    phone_number_id, wamid, to, state, int(self.clock()), errors
+                    phone_number_id,
+                    wamid,
+                    to,
+                    state,
+                    int(self.clock()),
+                    errors,
+                    users=self.users,
+                    participants=self._participants(to),
                 )
                 body = msgspec.json.encode(payload)
                 headers = {
@@ -273,21 +377,35 @@ class StandIn:
         if problem is not None:
             return _json(meta_error(100, "Invalid parameter", problem[1], message=problem[0]), 400)
         assert payload is not None  # _message_problem refuses None
-        to, kind = str(payload["to"]), str(payload["type"])
-        wamid = "wamid." + secrets.token_urlsafe(36)
-        self.sent.append(SentMessage(phone_number_id, to, kind, payload, wamid, self.clock()))
+        kind = str(payload["type"])
+        sent = SentMessage(
+            phone_number_id,
+            payload.get("to") or None,
+            kind,
+            payload,
+            new_wamid(),
+            self.clock(),
+            recipient=payload.get("recipient") or None,
+            recipient_type=payload.get("recipient_type") or "individual",
+        )
+        self.sent.append(sent)
         log.info("message accepted", extra={"phone_number_id": phone_number_id, "type": kind})
         if self.auto_statuses and self.webhook_url:
-            self._spawn(self._post_auto_statuses(phone_number_id, wamid, to))
-        message: dict[str, str] = {"id": wamid}
+            self._spawn(self._post_auto_statuses(phone_number_id, sent.wamid, sent.target))
+        message: dict[str, str] = {"id": sent.wamid}
         if kind == "template":
             message["message_status"] = "accepted"
+        # contacts[0]: `input` echoes what was sent; `wa_id` when it went to the phone (the
+        # phone wins over a BSUID also given), `user_id` when it went to a BSUID.
+        target = sent.target
+        if target.phone:
+            contact = {"input": target.phone, "wa_id": target.phone}
+        elif target.user_id:
+            contact = {"input": target.user_id, "user_id": target.user_id}
+        else:
+            contact = {"input": str(target.group_id)}
         return _json(
-            {
-                "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": to}],
-                "messages": [message],
-            }
+            {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]}
         )
 
     async def request_code(self, request: web.Request, phone_number_id: str) -> web.Response:
@@ -337,6 +455,35 @@ class StandIn:
         self.fail_next(request.match_info["phone_number_id"], *faults)
         return _json({"queued": len(faults)})
 
+    async def list_users(self, request: web.Request) -> web.StreamResponse:
+        return _json(self.users)
+
+    async def add_users(self, request: web.Request) -> web.StreamResponse:
+        """Body {phone: BSUID, ...}: added to (or replacing in) `users`; answers them all."""
+        try:
+            users = msgspec.json.decode(await request.read(), type=dict[str, str])
+        except msgspec.DecodeError as error:
+            return _json({"error": f"expected a JSON object of phone: BSUID: {error}"}, 400)
+        self.users.update(users)
+        return _json(self.users)
+
+    async def list_groups(self, request: web.Request) -> web.StreamResponse:
+        return _json(self.groups)
+
+    async def add_groups(self, request: web.Request) -> web.StreamResponse:
+        """Body {group id: [[phone or null, BSUID], ...], ...}: each group's participants
+        set (replaced); answers all groups."""
+        try:
+            groups = msgspec.json.decode(
+                await request.read(), type=dict[str, list[tuple[str | None, str]]]
+            )
+        except msgspec.DecodeError as error:
+            return _json(
+                {"error": f"expected a JSON object of group id: [[phone, BSUID]]: {error}"}, 400
+            )
+        self.groups.update(groups)
+        return _json(self.groups)
+
     # Internals
 
     def _authorize(self, request: web.Request, phone_number_id: str) -> web.Response | None:
@@ -360,12 +507,17 @@ class StandIn:
             return None
         return _json(meta_error(190, "", message=OAUTH_REFUSAL), 401)
 
+    def _participants(self, to: str | Recipient) -> Participants:
+        if isinstance(to, Recipient) and to.group_id and not to.phone and not to.user_id:
+            return self.groups.get(to.group_id, ())
+        return ()
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _post_auto_statuses(self, phone_number_id: str, wamid: str, to: str) -> None:
+    async def _post_auto_statuses(self, phone_number_id: str, wamid: str, to: Recipient) -> None:
         await asyncio.sleep(STATUS_GAP_S)  # after the send's answer, as with Meta
         try:
             answers = await self.post_statuses(
@@ -386,6 +538,10 @@ def create_app(standin: StandIn) -> web.Application:
     app.router.add_get("/_standin/sent", standin.list_sent)
     app.router.add_get("/_standin/codes/{phone_number_id}", standin.show_code)
     app.router.add_post("/_standin/faults/{phone_number_id}", standin.queue_faults)
+    app.router.add_get("/_standin/users", standin.list_users)
+    app.router.add_post("/_standin/users", standin.add_users)
+    app.router.add_get("/_standin/groups", standin.list_groups)
+    app.router.add_post("/_standin/groups", standin.add_groups)
     for prefix in ("", r"/{version:v[0-9]+\.[0-9]+}"):
         for name, handle in (
             ("messages", standin.messages),
@@ -414,13 +570,16 @@ def _message_problem(payload: dict[str, Any] | None) -> tuple[str, str] | None:
     """(message, details) of Meta's 100 answer when the send is malformed, else None."""
     if payload is None:
         return "(#100) Invalid parameter", "The request body must be a JSON object."
-    for name in ("messaging_product", "to", "type"):
+    for name in ("messaging_product", "type"):
         if not payload.get(name):
             return f"(#100) The parameter {name} is required.", f"Param {name} is required"
     if payload["messaging_product"] != "whatsapp":
         return "(#100) Invalid parameter", "Param messaging_product must be 'whatsapp'"
+    problem = _recipient_problem(payload)
+    if problem is not None:
+        return problem
     kind = payload["type"]
-    if not isinstance(payload["to"], str) or kind not in MESSAGE_TYPES:
+    if kind not in MESSAGE_TYPES:
         return "(#100) Invalid parameter", f"Param type must be one of {sorted(MESSAGE_TYPES)}"
     content = payload.get(kind)
     if not isinstance(content, dict):
@@ -441,6 +600,30 @@ def _message_problem(payload: dict[str, Any] | None) -> tuple[str, str] | None:
                 "(#100) Invalid parameter",
                 "Param template['name'] and template['language']['code'] are required",
             )
+    return None
+
+
+def _recipient_problem(payload: dict[str, Any]) -> tuple[str, str] | None:
+    """Meta's 2026 recipients: `to` (a phone), `recipient` (a BSUID; `to` wins when both
+    are given), or `recipient_type: "group"` with `to` (the group id)."""
+    recipient_type = payload.get("recipient_type", "individual")
+    if recipient_type not in ("individual", "group"):
+        return "(#100) Invalid parameter", "Param recipient_type must be one of {individual, group}"
+    for name in ("to", "recipient"):
+        if name in payload and not isinstance(payload[name], str):
+            return "(#100) Invalid parameter", f"Param {name} must be a string"
+    if recipient_type == "group":
+        if not payload.get("to"):
+            return "(#100) The parameter to is required.", "Param to is required"
+        return None
+    if not payload.get("to") and not payload.get("recipient"):
+        return (
+            "(#100) The parameter to or recipient is required.",
+            "Param to or recipient is required",
+        )
+    user_id = payload.get("recipient")
+    if user_id and not BSUID.fullmatch(user_id):
+        return "(#100) Invalid parameter", "Param recipient must be a business-scoped user id"
     return None
 
 

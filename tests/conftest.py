@@ -21,14 +21,17 @@ EU = Channel(
     app_secret="eu-app-secret-0123456789",
     verify_token="eu-verify-token",
     access_token="eu-graph-token",
-    settings=ChannelSettings(display_name="Support EU"),
+    # Both numbers belong to the business account of the sample payloads.
+    settings=ChannelSettings(display_name="Support EU", waba_id="102290129340398"),
 )
 US = Channel(
     id="106540352242923",
     app_secret="us-app-secret-9876543210",
     verify_token="us-verify-token",
     access_token="us-graph-token",
-    settings=ChannelSettings(display_name="Support US", auto_assign=False),
+    settings=ChannelSettings(
+        display_name="Support US", auto_assign=False, waba_id="102290129340398"
+    ),
 )
 
 

@@ -11,12 +11,12 @@ from parley.events import (
     Assign,
     CustomerMessage,
     Event,
+    Identity,
     MessageStatus,
     Move,
     Payload,
     Role,
     Unassign,
-    conversation_key,
 )
 
 AGENT = Actor("alice", Role.CONTRIBUTOR)
@@ -25,10 +25,12 @@ AGENT = Actor("alice", Role.CONTRIBUTOR)
 def event(
     channel: str, wa_id: str, payload: Payload, at: float, event_id: str | None = None
 ) -> Event:
+    """An event about the customer whose phone is `wa_id` (their id, when they were
+    first seen by it)."""
     return Event(
         id=event_id or uuid.uuid4().hex,
-        conversation=conversation_key(channel, wa_id),
         channel=channel,
+        identity=Identity(phone=wa_id),
         occurred_at=at,
         received_at=at,
         payload=payload,
@@ -37,10 +39,7 @@ def event(
 
 def customer(channel: str, wa_id: str, at: float, wamid: str | None = None) -> Event:
     wamid = wamid or f"wamid.{uuid.uuid4().hex}"
-    message = CustomerMessage(
-        wamid=wamid, wa_id=wa_id, type="text", message={"text": {"body": "hi"}}
-    )
-    return event(channel, wa_id, message, at, wamid)
+    return event(channel, wa_id, CustomerMessage(wamid=wamid, type="text", text="hi"), at, wamid)
 
 
 def reply(channel: str, wa_id: str, at: float, user: str = "alice") -> Event:
@@ -72,5 +71,5 @@ def topic(channel: str, wa_id: str, name: str, at: float) -> Event:
 
 
 def status(channel: str, wa_id: str, wamid: str, state: str, at: float) -> Event:
-    payload = MessageStatus(wamid=wamid, recipient_id=wa_id, status=state)
+    payload = MessageStatus(wamid=wamid, status=state)
     return event(channel, wa_id, payload, at, f"{wamid}:{state}")

@@ -37,7 +37,7 @@ async def produce(bootstrap: str, topic: str, events: list[Event]) -> None:
     await producer.start()
     try:
         deliveries = [
-            await producer.send(topic, key=e.conversation.encode(), value=encode(e)) for e in events
+            await producer.send(topic, key=e.key.encode(), value=encode(e)) for e in events
         ]
         await asyncio.gather(*deliveries)
     finally:

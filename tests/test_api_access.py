@@ -215,7 +215,7 @@ async def access_of(api: Api, headers: Headers) -> tuple[str | None, list[tuple[
 
 
 def test_the_table_covers_every_endpoint() -> None:
-    filled = {"{wa_id}": WA_ID, "{event_id}": EVENT_ID, "{user}": AGENT, "{team}": TEAM}
+    filled = {"{customer}": WA_ID, "{event_id}": EVENT_ID, "{user}": AGENT, "{team}": TEAM}
     filled |= {"{name}": "welcome", "{language}": "en_US"}
     routes = set()
     for endpoint in ENDPOINTS:

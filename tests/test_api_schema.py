@@ -93,7 +93,7 @@ def schemathesis_config(event_ids: list[str]) -> str:
     lines.append("[parameters]")
     for key, dictionary, probability in [
         ("path.channel", "channels", 0.7),
-        ("path.wa_id", "customers", 0.7),
+        ("path.customer", "customers", 0.7),
         ("path.user", "users", 0.5),
         ("path.team", "teams", 0.5),
         ("path.event_id", "events", 0.5),

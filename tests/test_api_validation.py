@@ -72,6 +72,7 @@ PATCH = Body(
         "auto_assign",
         "auto_resolve_new",
         "auto_resolve_pending",
+        "waba_id",
         "all_users",
         "all_teams",
     ),
@@ -185,6 +186,7 @@ REFUSED = [
     param(PATCH, {"auto_resolve_pending": None}, 422, "auto_resolve_pending", "null-period"),
     param(PATCH, {"all_users": True}, 422, "all_users", "bool-switch"),
     param(PATCH, {"all_teams": "admin"}, 422, "all_teams", "admin-switch"),
+    param(PATCH, {"waba_id": 102290129340398}, 422, "waba_id", "int-waba_id"),
     param(REPLY, {"text": 5}, 422, "text", "int-text"),
     param(REPLY, {"template": {"name": "x"}}, 422, "template", "object-template"),
     param(MOVE, {"queue": None}, 422, "queue", "null-queue"),
@@ -217,6 +219,19 @@ REFUSED = [
         "one-bad-of-three",
     ),
     param(PATCH, {"display_name": "New", "all_users": "owner"}, 422, "all_users", "bad-switch"),
+    # Business account ids: 1 to 32 ASCII digits
+    *[
+        param(PATCH, {"waba_id": text}, 422, "waba_id", f"waba_id-{name}")
+        for name, text in [
+            ("letters", "12ab"),
+            ("empty", ""),
+            ("33", "1" * 33),
+            ("newline", "102290129340398\n"),
+            ("spaces", " 102290129340398"),
+            ("arabic-digits", "١٢٣"),
+        ]
+    ],
+    param(PATCH, {"display_name": "New", "waba_id": "12ab"}, 422, "waba_id", "bad-waba_id"),
     # Queues an agent cannot move to
     *[param(MOVE, {"queue": q}, 422, "queue", f"queue-{q}") for q in ["open", "new", "bogus"]],
     param(MOVE, {"queue": "Pending"}, 422, "queue", "queue-case"),
@@ -418,6 +433,32 @@ async def test_durations_round_trip_and_reach_the_engine(
     assert other == US.settings  # one channel's settings only
 
 
+async def test_an_admin_sets_shows_and_clears_the_business_account(world: World) -> None:
+    status, channel = await world.call("PATCH", CHANNEL, {"waba_id": "209876543210987"})
+    assert (status, channel["waba_id"]) == (200, "209876543210987"), channel
+    status, channel = await world.call("GET", CHANNEL)
+    assert (status, channel["waba_id"]) == (200, "209876543210987")
+    status, listed = await world.call("GET", "/v1/channels")
+    assert {c["id"]: c["waba_id"] for c in listed["channels"]} == {
+        EU.id: "209876543210987",
+        US.id: US.settings.waba_id,  # from the channels file, untouched
+    }
+    stored = await load_channel_settings(world.redis, EU.id)
+    assert stored is not None and stored.waba_id == "209876543210987"
+    assert stored.display_name == EU.settings.display_name  # nothing else changed
+    status, channel = await world.call("PATCH", CHANNEL, {"waba_id": "1" * 32})
+    assert (status, channel["waba_id"]) == (200, "1" * 32)
+    status, channel = await world.call("PATCH", CHANNEL, {"waba_id": None})
+    assert (status, channel["waba_id"]) == (200, None), channel
+    status, channel = await world.call("GET", CHANNEL)
+    assert (status, channel["waba_id"]) == (200, None)
+    stored = await load_channel_settings(world.redis, EU.id)
+    assert stored is not None and stored.waba_id is None
+    status, channel = await world.call("PATCH", CHANNEL, {"auto_assign": False})
+    assert (status, channel["waba_id"]) == (200, None)  # other edits leave it alone
+    assert await world.records() == 0  # settings are not events
+
+
 @fuzz(50)
 @given(text=st.text(max_size=10) | st.from_regex(r"\A ?[0-9]{1,4}[smhdSMHDw]? ?\Z"))
 async def test_a_duration_is_either_kept_exactly_or_refused_without_effect(
@@ -490,7 +531,7 @@ async def test_a_cursor_only_works_for_the_listing_that_gave_it(
 ) -> None:
     cursor = await a_cursor(world)
     status, page = await world.call("GET", LIST, limit="1", cursor=cursor)
-    assert status == 200 and [c["wa_id"] for c in page["conversations"]] == ["31600000002"]
+    assert status == 200 and [c["customer"]["id"] for c in page["conversations"]] == ["31600000002"]
     status, answer = await world.call("GET", LIST, limit="1", cursor=cursor, **other)
     assert status == 400, answer
     assert answer["error"]["field"] == "cursor"

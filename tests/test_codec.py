@@ -4,9 +4,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.codec import as_stored, decode_conversation, dedupe_digest, state_arguments, to_ms
+from engine.codec import (
+    as_stored,
+    customer_changes,
+    decode_conversation,
+    dedupe_digest,
+    state_arguments,
+    to_ms,
+)
 from engine.consumer import CommitPolicy
 from engine.model import Conversation, Queue
+from parley.events import Identity
+
+ID = "31612345678"
 
 times = st.floats(min_value=1.5e9, max_value=4e9, allow_nan=False)
 states = st.builds(
@@ -18,25 +28,46 @@ states = st.builds(
     last_customer_at=st.one_of(st.none(), times),
     first_response_at=st.one_of(st.none(), times),
     version=st.integers(min_value=0, max_value=10**6),
+    customer=st.builds(
+        Identity,
+        phone=st.one_of(st.none(), st.from_regex(r"[1-9][0-9]{6,14}", fullmatch=True)),
+        user_id=st.one_of(st.none(), st.from_regex(r"[A-Z]{2}\.[0-9A-Za-z]{1,40}", fullmatch=True)),
+        username=st.one_of(st.none(), st.text(min_size=1, max_size=8)),
+        name=st.one_of(st.none(), st.text(min_size=1, max_size=8)),
+    ).filter(lambda identity: identity.phone or identity.user_id),
+    marketing=st.sampled_from([None, "stop", "resume"]),
 )
 
 
 def as_redis_returns_it(state: Conversation) -> list[bytes | None]:
-    """HMGET q a la oa lc fr v after apply.lua wrote `state` ("" deletes a field)."""
+    """HMGET FIELDS after apply.lua wrote `state` ("" deletes a field) and the records
+    wrote its customer (None deletes)."""
     written = [*state_arguments(state), str(state.version)]
-    return [value.encode() if value else None for value in written]
+    record = dict(customer_changes(None, state))
+    fields = ["p", "u", "pu", "un", "n", "g", "mk"]
+    return [value.encode() if value else None for value in written] + [
+        None if record.get(field) is None else str(record[field]).encode() for field in fields
+    ]
 
 
 @given(states)
 def test_a_state_reads_back_as_stored(state: Conversation) -> None:
-    assert decode_conversation(as_redis_returns_it(state)) == as_stored(state)
+    assert decode_conversation(as_redis_returns_it(state), ID) == as_stored(state)
 
 
 @given(states)
 def test_storing_is_stable(state: Conversation) -> None:
     once = as_stored(state)
     assert as_stored(once) == once
-    assert decode_conversation(as_redis_returns_it(once)) == once
+    assert decode_conversation(as_redis_returns_it(once), ID) == once
+
+
+def test_a_conversation_release_0_1_wrote_is_its_phones() -> None:
+    # Release 0.1 stored no customer fields: its ids are phones.
+    legacy = [b"new", None, b"1500000000000", b"1500000000000", None, None, b"1", *[None] * 7]
+    state = decode_conversation(legacy, ID)
+    assert state is not None
+    assert state.customer == Identity(phone=ID)
 
 
 @given(times, times)
@@ -47,7 +78,7 @@ def test_millisecond_rounding_keeps_order(a: float, b: float) -> None:
 
 
 def test_no_conversation_reads_as_none() -> None:
-    assert decode_conversation([None] * 7) is None
+    assert decode_conversation([None] * 14, ID) is None
 
 
 def test_digests_are_short_and_distinct() -> None:

@@ -84,6 +84,11 @@ def test_a_channel_gets_the_documented_defaults() -> None:
         ({"auto_assign": "yes"}, "auto_assign"),
         ({"id": "not-a-number"}, "id"),
         ({"app_secret": 42}, "app_secret"),
+        ({"waba_id": "12ab"}, "waba_id"),
+        ({"waba_id": ""}, "waba_id"),
+        ({"waba_id": "1" * 33}, "waba_id"),
+        ({"waba_id": "102290129340398\n"}, "waba_id"),
+        ({"waba_id": 102290129340398}, "waba_id"),
     ],
 )
 def test_a_bad_channel_names_the_channel_and_the_field(
@@ -95,6 +100,20 @@ def test_a_bad_channel_names_the_channel_and_the_field(
     assert field in message
     assert "channel" in message
     assert "super-secret-value" not in message
+
+
+def test_a_channel_names_its_business_account_or_none() -> None:
+    [channel] = parse_channels({"channels": [GOOD]})
+    assert channel.settings.waba_id is None
+    [channel] = parse_channels({"channels": [{**GOOD, "waba_id": "102290129340398"}]})
+    assert channel.settings.waba_id == "102290129340398"
+    [channel] = parse_channels({"channels": [{**GOOD, "waba_id": "1" * 32}]})
+    assert channel.settings.waba_id == "1" * 32
+
+
+def test_a_bad_business_account_names_the_channel_and_the_field() -> None:
+    with pytest.raises(ChannelFileError, match=r"^channel 106540352242922: waba_id: "):
+        parse_channels({"channels": [{**GOOD, "waba_id": "12ab"}]})
 
 
 def test_a_missing_field_is_named() -> None:
@@ -117,10 +136,11 @@ def test_the_file_is_read_and_bad_toml_is_reported(tmp_path) -> None:  # type: i
     good = tmp_path / "channels.toml"
     good.write_text(
         '[[channels]]\nid = "1"\napp_secret = "a"\nverify_token = "v"\naccess_token = "t"\n'
-        'display_name = "One"\nauto_resolve_new = "off"\n'
+        'display_name = "One"\nauto_resolve_new = "off"\nwaba_id = "102290129340398"\n'
     )
     [channel] = load_channels(str(good))
     assert channel.settings.auto_resolve_new_s is None
+    assert channel.settings.waba_id == "102290129340398"
     bad = tmp_path / "bad.toml"
     bad.write_text("[[channels]\n")
     with pytest.raises(ChannelFileError, match="not valid TOML"):

@@ -9,14 +9,19 @@ from engine.machine import auto_resolve, auto_resolve_cutoff, transition
 from engine.model import (
     Assigned,
     Conversation,
+    EchoSent,
+    Edited,
     Effect,
     FirstResponse,
+    IdentityChanged,
     NoteAdded,
     Opened,
     Outcome,
     Queue,
+    Reacted,
     Resolved,
     ResolvedBy,
+    Revoked,
     SendReply,
     StatusReceived,
     TagAdded,
@@ -32,10 +37,17 @@ from parley.events import (
     AgentReply,
     Assign,
     CustomerMessage,
+    Echo,
+    Edit,
     Event,
+    Identity,
+    IdentityChange,
     MessageStatus,
     Move,
     Payload,
+    Preference,
+    Reaction,
+    Revoke,
     Role,
     Unassign,
 )
@@ -48,8 +60,15 @@ AUTO = ChannelSettings(display_name="EU")
 MANUAL = ChannelSettings(display_name="US", auto_assign=False)
 ALICE = Actor("alice", Role.CONTRIBUTOR)
 
+PHONE = "31612345678"
+CUSTOMER = Identity(phone=PHONE)
 NEW = Conversation(
-    queue=Queue.NEW, opened_at=1000.0, last_activity_at=1100.0, last_customer_at=1000.0, version=7
+    queue=Queue.NEW,
+    opened_at=1000.0,
+    last_activity_at=1100.0,
+    last_customer_at=1000.0,
+    version=7,
+    customer=CUSTOMER,
 )
 OPEN = replace(NEW, queue=Queue.OPEN, assignee="bob", first_response_at=1010.0)
 PENDING_BOB = replace(OPEN, queue=Queue.PENDING)
@@ -64,8 +83,17 @@ STATES: dict[str, Conversation | None] = {
     "resolved": RESOLVED,
 }
 
-MESSAGE = CustomerMessage(wamid="wamid.in", wa_id="31612345678", type="text")
-STATUS = MessageStatus(wamid="wamid.out", recipient_id="31612345678", status="read")
+MESSAGE = CustomerMessage(wamid="wamid.in", type="text", text="hi")
+STATUS = MessageStatus(wamid="wamid.out", status="read")
+REACTION = Reaction(wamid="wamid.r", target="wamid.out", emoji="\U0001f44d")
+EDIT = Edit(wamid="wamid.e", target="wamid.in", text="hi again")
+REVOKE = Revoke(wamid="wamid.d", target="wamid.in")
+NEW_NUMBER = IdentityChange(
+    new=Identity(phone="31687654321", user_id="NL.2"), reason="user_changed_number", text="..."
+)
+STOP = Preference(category="marketing_messages", value="stop")
+ECHO = Echo(wamid="wamid.echo", type="text", text="from the app")
+SENT_FROM_APP = EchoSent("wamid.echo", "text", "from the app")
 REPLY = AgentReply(actor=ALICE, text="hello")
 SEND = SendReply("alice", "hello", None)
 FIRST = FirstResponse(AT - NEW.opened_at)
@@ -90,14 +118,24 @@ class Row(NamedTuple):
     expect: dict[str, Any] | str
     effects: tuple[Effect, ...] = ()
     settings: ChannelSettings = AUTO
+    # Whether an applied event is activity (moves last activity to AT).
+    active: bool = True
 
 
 def rows() -> list[Any]:
     applied, rejected, ignored = Outcome.APPLIED, Outcome.REJECTED, Outcome.IGNORED
     from_none = {"queue": Queue.NEW, "opened_at": AT, "last_activity_at": AT}
+    # Reaching out first: the customer is who the action addressed.
+    not_meta = {"customer": CUSTOMER}
     table = [
         # customer message
-        Row("none", MESSAGE, applied, {**from_none, "last_customer_at": AT}, (Opened(),)),
+        Row(
+            "none",
+            MESSAGE,
+            applied,
+            {**from_none, "last_customer_at": AT, "customer": CUSTOMER},
+            (Opened(),),
+        ),
         Row(
             "resolved",
             MESSAGE,
@@ -114,12 +152,56 @@ def rows() -> list[Any]:
         Row("open", MESSAGE, applied, {"last_customer_at": AT}),
         Row("pending(bob)", MESSAGE, applied, {"queue": Queue.OPEN, "last_customer_at": AT}),
         Row("pending", MESSAGE, applied, {"queue": Queue.NEW, "last_customer_at": AT}),
-        # message status
-        Row("none", STATUS, ignored, "no conversation"),
+        # message status, and what the customer did to a message: never activity
         *(
-            Row(start, STATUS, applied, {}, (StatusReceived("wamid.out", "read"),))
+            row
+            for payload, effect in (
+                (STATUS, StatusReceived("wamid.out", "read")),
+                (REACTION, Reacted("wamid.out", "\U0001f44d")),
+                (Reaction(wamid="wamid.r2", target="wamid.out"), Reacted("wamid.out", None)),
+                (EDIT, Edited("wamid.in", "hi again")),
+                (REVOKE, Revoked("wamid.in")),
+            )
+            for row in (
+                Row("none", payload, ignored, "no conversation"),
+                *(
+                    Row(start, payload, applied, {}, (effect,), active=False)
+                    for start in ("new", "open", "pending(bob)", "pending", "resolved")
+                ),
+            )
+        ),
+        # a new number or BSUID: the record changes, nothing else
+        Row("none", NEW_NUMBER, ignored, "no conversation"),
+        *(
+            Row(
+                start,
+                NEW_NUMBER,
+                applied,
+                {"customer": Identity(phone="31687654321", user_id="NL.2")},
+                (IdentityChanged("user_changed_number", "..."),),
+                active=False,
+            )
             for start in ("new", "open", "pending(bob)", "pending", "resolved")
         ),
+        # a marketing preference: recorded on the customer
+        Row("none", STOP, ignored, "no conversation"),
+        Row(
+            "open",
+            Preference(category="feedback", value="stop"),
+            ignored,
+            "no preference feedback",
+        ),
+        *(
+            Row(start, STOP, applied, {"marketing": "stop"}, active=False)
+            for start in ("new", "open", "pending(bob)", "pending", "resolved")
+        ),
+        # an answer from the WhatsApp Business app: first response, no queue change
+        Row("none", ECHO, ignored, "no conversation"),
+        Row("new", ECHO, applied, {"first_response_at": AT}, (SENT_FROM_APP, FIRST)),
+        Row("open", ECHO, applied, {}, (SENT_FROM_APP,)),
+        Row("pending(bob)", ECHO, applied, {}, (SENT_FROM_APP,)),
+        Row("pending", ECHO, applied, {"first_response_at": AT}, (SENT_FROM_APP, FIRST)),
+        Row("resolved", ECHO, applied, {}, (SENT_FROM_APP,), active=False),
         # agent reply
         Row("none", AgentReply(actor=ALICE), rejected, "reply needs text or a template"),
         Row("open", AgentReply(actor=ALICE, text=" "), rejected, "reply needs text or a template"),
@@ -167,14 +249,14 @@ def rows() -> list[Any]:
             "none",
             REPLY,
             applied,
-            {**from_none, **CYCLE, "queue": Queue.OPEN, "assignee": "alice"},
+            {**from_none, **CYCLE, **not_meta, "queue": Queue.OPEN, "assignee": "alice"},
             (Opened(), Assigned("alice", auto=True), SEND, FirstResponse(0.0)),
         ),
         Row(
             "none",
             REPLY,
             applied,
-            {**from_none, **CYCLE},
+            {**from_none, **CYCLE, **not_meta},
             (Opened(), SEND, FirstResponse(0.0)),
             MANUAL,
         ),
@@ -322,8 +404,8 @@ def _detail(payload: Payload) -> str:
 def at(payload: Payload, when: float = AT) -> Event:
     return Event(
         id="e1",
-        conversation="106540352242922:31612345678",
         channel="106540352242922",
+        identity=CUSTOMER,
         occurred_at=when,
         received_at=when + 5,
         payload=payload,
@@ -339,10 +421,11 @@ def test_transition_table(row: Row) -> None:
     assert decision.effects == row.effects
     if row.outcome is Outcome.APPLIED:
         assert isinstance(row.expect, dict)
+        activity = AT if row.active else start.last_activity_at if start else AT
         expected = (
             Conversation(**row.expect)
             if start is None
-            else replace(start, last_activity_at=AT, **row.expect)
+            else replace(start, last_activity_at=activity, **row.expect)
         )
         assert decision.state == expected
         assert decision.reason is None
@@ -503,3 +586,49 @@ def test_first_reply_after_a_manual_assignment_is_the_first_response(queue: Queu
     decision = transition(unanswered, at(REPLY), AUTO, NOW)
     assert decision.effects == (SEND, FIRST)
     assert decision.state == replace(unanswered, last_activity_at=AT, first_response_at=AT)
+
+
+def _with(payload: Payload, identity: Identity, when: float = AT) -> Event:
+    return msgspec.structs.replace(at(payload, when), identity=identity)
+
+
+def test_a_message_fills_in_the_customer_record_and_keeps_what_it_leaves_out() -> None:
+    known = replace(OPEN, customer=Identity(phone=PHONE, name="Sheena"))
+    told = Identity(phone=PHONE, user_id="NL.1", username="@sheena")
+    decision = transition(known, _with(MESSAGE, told), AUTO, NOW)
+    assert decision.state is not None
+    assert decision.state.customer == Identity(
+        phone=PHONE, user_id="NL.1", username="@sheena", name="Sheena"
+    )
+
+
+def test_a_status_attaches_the_bsuid_without_being_activity() -> None:
+    decision = transition(OPEN, _with(STATUS, Identity(phone=PHONE, user_id="NL.1")), AUTO, NOW)
+    assert decision.state == replace(OPEN, customer=Identity(phone=PHONE, user_id="NL.1"))
+
+
+def test_a_phone_shared_answering_a_contact_request_joins_the_record() -> None:
+    by_username = replace(OPEN, customer=Identity(user_id="NL.1"))
+    shared = CustomerMessage(wamid="wamid.c", type="contacts", shared_phone=PHONE)
+    decision = transition(by_username, _with(shared, Identity(user_id="NL.1")), AUTO, NOW)
+    assert decision.state is not None
+    assert decision.state.customer == Identity(phone=PHONE, user_id="NL.1")
+
+
+def test_a_group_message_is_the_groups_and_never_names_the_author_as_customer() -> None:
+    group = Identity(group_id="Y2FwaV9ncm91cA")
+    author = Identity(phone=PHONE, name="Sheena")
+    message = CustomerMessage(wamid="wamid.g", type="text", author=author, text="hi all")
+    decision = transition(None, _with(message, group), AUTO, NOW)
+    assert decision.state is not None
+    assert decision.state.customer == group
+    assert decision.state.queue is Queue.NEW
+
+
+def test_request_welcome_opens_a_conversation_and_the_window() -> None:
+    welcome = CustomerMessage(wamid="wamid.w", type="request_welcome")
+    decision = transition(RESOLVED, at(welcome), AUTO, NOW)
+    assert decision.effects == (Opened(),)
+    assert decision.state is not None
+    assert decision.state.queue is Queue.NEW
+    assert decision.state.last_customer_at == AT

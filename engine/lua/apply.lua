@@ -1,46 +1,49 @@
 -- Apply decided events, each atomically and at most once. One call carries a run of
 -- one channel's events (all their keys share the channel's hash tag), in order: one
--- round trip for hundreds of transitions.
+-- round trip for hundreds of transitions. Packed by engine/protocol.py (ApplyCall):
+-- change both together.
 --
--- ARGV[1] the number of events, ARGV[2] B, the number of dedupe sets, ARGV[3] the day
--- of the first of them, ARGV[4] how long a set is kept after its day ends (seconds),
--- ARGV[5] how long a report hash is kept after its last write (seconds), ARGV[6] how
--- many messages a conversation's log keeps, ARGV[7] how long an action's result is
--- kept, ARGV[8] how long an unclaimed wake-up is kept; then per event: its key count,
--- its argument count, and its arguments. KEYS[1..B] are the dedupe window's sets of decided event-id digests, one
--- per day of receipt, oldest first; the events' keys follow, one event after another.
+-- ARGV[1] the call's settings as JSON: events (how many), sets (B, the dedupe sets),
+-- first_day (the day of the first set), dedupe_ttl (how long a set is kept after its day
+-- ends), report_ttl, log_length, result_ttl, wake_ttl, fields (the state fields written
+-- by a "write", in order), score (the position in fields of the queue sets' score, the
+-- last activity), version (the version field), ranks (delivery status -> rank), day_s.
+-- KEYS[1..B] the dedupe window's sets of decided event-id digests, one per day of
+-- receipt, oldest first; KEYS[B+1] the channel's alias hash; then each event's keys.
 --
--- An event's keys: [1] conversation hash; for a "write" also [2] the queue the engine
--- read it in (its new queue when it had none), [3] its new queue (sorted sets of wa_id
--- -> last activity in ms); then one key per record (for a "mark", from [2]).
--- An event's arguments: [1] the digest of its id, [2] its day of receipt, [3] expected
--- version ("0": none yet), [4] wa_id, [5] "write" (new state follows) or "mark"
--- (decided, unchanged), [6..11] queue, assignee, last_activity, opened_at,
--- last_customer, first_response (times in ms; "" deletes the field); then records as
--- (operation, value) pairs (from [6] for a "mark"): tag and topic (a set member), note
--- (a JSON list item), status ("wamid=status", on the messages hash, only forward and
--- only for a wamid Parley sent), error ("wamid=code title" of a failed one), log (a JSON line
--- of the capped recent-messages list), count (a report hash field to increment), result
--- (an action's outcome, a string), wake (pushed for the API blocked on it) and outbox
--- (a reply for the sender, on the channel's stream).
+-- Per event, ARGV: its key count, its argument count, then [1] the digest of its id,
+-- [2] its day of receipt, [3] the version it was decided on ("0": none yet), [4] the
+-- customer's id (the member in the queue sets), [5] "write" (a new state follows) or
+-- "mark" (decided, state unchanged), [6] C, its alias claims, then C (alias, expected
+-- value or "", customer) triples, then for a "write" one value per state field ("" deletes
+-- it), then its records as (operation, a, b, c) quadruples.
+-- Its keys: [1] the conversation hash; for a "write" [2] the queue it was in (its new
+-- queue when it had none) and [3] its new queue (sorted sets of ids by last activity in
+-- ms); then one key per record.
+--
+-- Records: sadd a; rpush a; log a (then keep the last log_length); count a (HINCRBY 1,
+-- kept report_ttl); result a (kept result_ttl); wake a (kept wake_ttl); outbox a (XADD);
+-- status a b (set field a to status b if a is there and b ranks higher); detail a b c
+-- (set field b to c if field a is there); put a b (HSET); seed a b (HSETNX); drop a
+-- (HDEL); dropif a b (HDEL a if it holds b).
 --
 -- Returns one answer per event: "duplicate" (decided before: nothing changed),
--- "conflict" (the version moved, e.g. the sweeper resolved it: the engine reads and
--- decides again), or "ok". A matching version guarantees that key [2] is the queue the
--- conversation is in.
+-- "conflict" (the version moved, or an alias no longer holds what the engine read: it
+-- reads and decides again), or "ok". A matching version guarantees that key [2] is the
+-- queue the conversation is in.
 
-local FIELDS = { 'q', 'a', 'la', 'oa', 'lc', 'fr' }
--- Delivery statuses only move forward, and only on messages we sent.
-local RANK = { sent = 1, delivered = 2, read = 3, failed = 4 }
-local BUCKETS, FIRST_DAY = tonumber(ARGV[2]), tonumber(ARGV[3])
-local REPORT_TTL, LOG_LENGTH = tonumber(ARGV[5]), tonumber(ARGV[6])
-local RESULT_TTL, WAKE_TTL = tonumber(ARGV[7]), tonumber(ARGV[8])
+local config = cjson.decode(ARGV[1])
+local BUCKETS, FIRST_DAY = config.sets, config.first_day
+local FIELDS, VERSION, RANK = config.fields, config.version, config.ranks
+local ALIASES = KEYS[BUCKETS + 1]
 local touched = {}
 
 local function bucket(day)
   return math.max(1, math.min(BUCKETS, tonumber(day) - FIRST_DAY + 1))
 end
 
+-- Checks, then writes the state; the position of the event's first record argument, or
+-- nil and the answer when it is not applied.
 local function apply_one(key, arg)
   local conv = KEYS[key]
   local seen = bucket(ARGV[arg + 1])
@@ -49,27 +52,38 @@ local function apply_one(key, arg)
   -- decided meanwhile by another engine moved the version: checking the other days'
   -- sets here too would cost nine lookups an event for nothing.
   if redis.call('SISMEMBER', KEYS[seen], ARGV[arg]) == 1 then
-    return 'duplicate'
+    return nil, 'duplicate'
   end
-  local version = tonumber(redis.call('HGET', conv, 'v') or '0')
+  local version = tonumber(redis.call('HGET', conv, VERSION) or '0')
   if version ~= tonumber(ARGV[arg + 2]) then
-    return 'conflict'
+    return nil, 'conflict'
+  end
+  local claims = tonumber(ARGV[arg + 5])
+  local claim = arg + 6
+  for _ = 1, claims do
+    if (redis.call('HGET', ALIASES, ARGV[claim]) or '') ~= ARGV[claim + 1] then
+      return nil, 'conflict'
+    end
+    claim = claim + 3
   end
   redis.call('SADD', KEYS[seen], ARGV[arg])
   touched[seen] = true
+  claim = arg + 6
+  for _ = 1, claims do
+    redis.call('HSET', ALIASES, ARGV[claim], ARGV[claim + 2])
+    claim = claim + 3
+  end
   if ARGV[arg + 4] == 'mark' then
-    return 'ok'
+    return claim, 'ok'
   end
 
-  local wa_id, from_queue, to_queue = ARGV[arg + 3], KEYS[key + 1], KEYS[key + 2]
+  local id, from_queue, to_queue = ARGV[arg + 3], KEYS[key + 1], KEYS[key + 2]
   if from_queue ~= to_queue then
-    redis.call('ZREM', from_queue, wa_id)
+    redis.call('ZREM', from_queue, id)
   end
-  redis.call('ZADD', to_queue, ARGV[arg + 7], wa_id)
-
-  local set = { 'v', version + 1 }
+  local set = { VERSION, version + 1 }
   for i, name in ipairs(FIELDS) do
-    local value = ARGV[arg + 4 + i]
+    local value = ARGV[claim + i - 1]
     if value == '' then
       redis.call('HDEL', conv, name)
     else
@@ -77,67 +91,74 @@ local function apply_one(key, arg)
       set[#set + 1] = value
     end
   end
+  redis.call('ZADD', to_queue, ARGV[claim + config.score - 1], id)
   redis.call('HSET', conv, unpack(set))
-  return 'ok'
+  return claim + #FIELDS, 'ok'
 end
 
-local function apply_records(first_key, first, last)
-  local key = first_key
-  for i = first, last, 2 do
-    local op, value, target = ARGV[i], ARGV[i + 1], KEYS[key]
+local function apply_records(key, first, last)
+  for i = first, last, 4 do
+    local op, a, b, c, target = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], KEYS[key]
     key = key + 1
-    if op == 'tag' or op == 'topic' then
-      redis.call('SADD', target, value)
-    elseif op == 'note' then
-      redis.call('RPUSH', target, value)
-    elseif op == 'status' then
-      local sep = string.find(value, '=', 1, true)
-      local wamid, status = string.sub(value, 1, sep - 1), string.sub(value, sep + 1)
-      local current = redis.call('HGET', target, wamid)
-      if current and (RANK[status] or 0) > (RANK[current] or 0) then
-        redis.call('HSET', target, wamid, status)
-      end
-    elseif op == 'error' then
-      local sep = string.find(value, '=', 1, true)
-      local wamid = string.sub(value, 1, sep - 1)
-      if redis.call('HEXISTS', target, wamid) == 1 then
-        redis.call('HSET', target, 'x:' .. wamid, string.sub(value, sep + 1))
-      end
+    if op == 'sadd' then
+      redis.call('SADD', target, a)
+    elseif op == 'rpush' then
+      redis.call('RPUSH', target, a)
     elseif op == 'log' then
-      redis.call('RPUSH', target, value)
-      redis.call('LTRIM', target, -LOG_LENGTH, -1)
+      redis.call('RPUSH', target, a)
+      redis.call('LTRIM', target, -config.log_length, -1)
     elseif op == 'count' then
-      redis.call('HINCRBY', target, value, 1)
-      redis.call('EXPIRE', target, REPORT_TTL)
+      redis.call('HINCRBY', target, a, 1)
+      redis.call('EXPIRE', target, config.report_ttl)
     elseif op == 'result' then
-      redis.call('SET', target, value, 'EX', RESULT_TTL)
-    elseif op == 'outbox' then
-      redis.call('XADD', target, '*', 'm', value)
+      redis.call('SET', target, a, 'EX', config.result_ttl)
     elseif op == 'wake' then
-      redis.call('RPUSH', target, value)
-      redis.call('EXPIRE', target, WAKE_TTL)
+      redis.call('RPUSH', target, a)
+      redis.call('EXPIRE', target, config.wake_ttl)
+    elseif op == 'outbox' then
+      redis.call('XADD', target, '*', 'm', a)
+    elseif op == 'status' then
+      local current = redis.call('HGET', target, a)
+      if current and (RANK[b] or 0) > (RANK[current] or 0) then
+        redis.call('HSET', target, a, b)
+      end
+    elseif op == 'detail' then
+      if redis.call('HEXISTS', target, a) == 1 then
+        redis.call('HSET', target, b, c)
+      end
+    elseif op == 'put' then
+      redis.call('HSET', target, a, b)
+    elseif op == 'seed' then
+      redis.call('HSETNX', target, a, b)
+    elseif op == 'drop' then
+      redis.call('HDEL', target, a)
+    elseif op == 'dropif' then
+      if redis.call('HGET', target, a) == b then
+        redis.call('HDEL', target, a)
+      end
     end
   end
 end
 
 local answers = {}
-local key, pos = BUCKETS + 1, 9
-for event = 1, tonumber(ARGV[1]) do
+local key, pos = BUCKETS + 2, 2
+for event = 1, config.events do
   local key_count, arg_count = tonumber(ARGV[pos]), tonumber(ARGV[pos + 1])
   local arg = pos + 2
-  answers[event] = apply_one(key, arg)
-  if answers[event] == 'ok' then
+  local records, answer = apply_one(key, arg)
+  answers[event] = answer
+  if records then
+    local first_record_key = key + 1
     if ARGV[arg + 4] == 'write' then
-      apply_records(key + 3, arg + 11, arg + arg_count - 1)
-    else
-      apply_records(key + 1, arg + 5, arg + arg_count - 1)
+      first_record_key = key + 3
     end
+    apply_records(first_record_key, records, arg + arg_count - 1)
   end
   key = key + key_count
   pos = arg + arg_count
 end
--- Each day's set lives until DEDUPE_RETENTION_S after its day ends.
+-- Each day's set lives until dedupe_ttl after its day ends.
 for b in pairs(touched) do
-  redis.call('EXPIREAT', KEYS[b], (FIRST_DAY + b) * 86400 + tonumber(ARGV[4]))
+  redis.call('EXPIREAT', KEYS[b], (FIRST_DAY + b) * config.day_s + config.dedupe_ttl)
 end
 return answers

@@ -46,6 +46,7 @@ def _channel_out(
         auto_resolve_new=format_period(settings.auto_resolve_new_s),
         auto_resolve_pending=format_period(settings.auto_resolve_pending_s),
         send_rate=settings.send_rate,
+        waba_id=settings.waba_id,
         all_users=_grant(access.all_users),
         all_teams=_grant(access.all_teams),
         role=role.value,
@@ -123,6 +124,8 @@ def _apply_patch(current: ChannelSettings, patch: ChannelPatch) -> ChannelSettin
         changes["auto_assign"] = patch.auto_assign
     if patch.send_rate is not UNSET:
         changes["send_rate"] = patch.send_rate
+    if patch.waba_id is not UNSET:
+        changes["waba_id"] = patch.waba_id
     for name in ("auto_resolve_new", "auto_resolve_pending"):
         text = getattr(patch, name)
         if text is not UNSET:

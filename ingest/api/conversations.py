@@ -39,46 +39,60 @@ from parley.events import (
     AgentReply,
     Assign,
     Event,
+    Identity,
     Move,
     Payload,
     Unassign,
-    conversation_key,
 )
 
-ONE = "/v1/conversations/{channel}/{wa_id}"
+# {customer}: any identifier of the customer (phone, BSUID, username, Parley's id).
+ONE = "/v1/conversations/{channel}/{customer}"
 
 
 def _where(request: web.Request) -> tuple[str, str]:
-    return request.match_info["channel"], request.match_info["wa_id"]
+    return request.match_info["channel"], request.match_info["customer"]
+
+
+async def _customer(request: web.Request, channel: str, identifier: str) -> str:
+    """Parley's id of the customer `identifier` names; 404 when there is none."""
+    customer = await views.find_customer(request.app[REDIS], channel, identifier)
+    if customer is None:
+        raise errors.not_found(f"no conversation {identifier} on channel {channel}")
+    return customer
 
 
 async def get_conversation(request: web.Request) -> web.Response:
-    channel, wa_id = _where(request)
+    channel, identifier = _where(request)
     await on_channel(request, channel, Action.SEE)
-    view = await views.conversation(request.app[REDIS], channel, wa_id)
+    customer = await _customer(request, channel, identifier)
+    view = await views.conversation(request.app[REDIS], channel, customer)
     if view is None:
-        raise errors.not_found(f"no conversation {wa_id} on channel {channel}")
+        raise errors.not_found(f"no conversation {identifier} on channel {channel}")
     return json(view)
 
 
 async def _act(request: web.Request, action: Action, payload_of: type) -> web.Response:
     """Check, build the event, produce it, and wait up to PARLEY_ACTION_WAIT_S for the
     engine's decision: 200 (applied or nothing to do), 409 (refused), else 202."""
-    channel, wa_id = _where(request)
+    channel, identifier = _where(request)
     user, role = await on_channel(request, channel, action)
     actor = Actor(user.id, role)
     payload = await _payload(request, payload_of, actor, channel)
     client = request.app[REDIS]
-    current = await views.state(client, channel, wa_id)
+    customer = await _customer(request, channel, identifier)
+    current = await views.state(client, channel, customer)
     if current is None:
-        raise errors.not_found(f"no conversation {wa_id} on channel {channel}")
+        raise errors.not_found(f"no conversation {identifier} on channel {channel}")
     now = request.app[CLOCK]()
     if isinstance(payload, AgentReply):
         payload = await _sendable(request, channel, payload, current.last_customer_at, now)
+    record = current.customer
     event = Event(
         id=uuid.uuid4().hex,
-        conversation=conversation_key(channel, wa_id),
         channel=channel,
+        # Keyed as the customer's webhooks are, so the engine sees one order.
+        identity=Identity(phone=record.phone, user_id=record.user_id, group_id=record.group_id),
+        customer=customer,
         occurred_at=now,
         received_at=now,
         payload=payload,
@@ -93,13 +107,13 @@ async def _act(request: web.Request, action: Action, payload_of: type) -> web.Re
         client, channel, event.id, request.app[SETTINGS].action_wait_s
     )
     if result is None:
-        status_url = f"/v1/conversations/{channel}/{wa_id}/actions/{event.id}"
+        status_url = f"/v1/conversations/{channel}/{customer}/actions/{event.id}"
         return json(Accepted(event_id=event.id, status_url=status_url), status=202)
     if result.outcome is Outcome.REJECTED:
         raise errors.conflict("rejected", result.reason or "the engine refused the action")
-    view = await views.conversation(client, channel, wa_id)
+    view = await views.conversation(client, channel, customer)
     if view is None:  # cannot happen: applied actions leave a conversation
-        raise errors.not_found(f"no conversation {wa_id} on channel {channel}")
+        raise errors.not_found(f"no conversation {identifier} on channel {channel}")
     outcome: Literal["applied", "ignored"] = "ignored"
     if result.outcome is Outcome.APPLIED:
         outcome = "applied"

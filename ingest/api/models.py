@@ -8,6 +8,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from engine.views import ConversationView
+from parley.channels import WabaId
 
 # User and team ids: what people type in a URL, up to 64 characters.
 Id = Annotated[
@@ -84,6 +85,9 @@ class ChannelPatch(Body, frozen=True):
     auto_resolve_pending: Period | UnsetType = UNSET
     # Replies a second at most (per engine instance); null: no limit.
     send_rate: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | UnsetType | None = UNSET
+    # The WhatsApp Business Account the number belongs to, whose template webhooks change
+    # this channel's templates; null: none (template webhooks change nothing here).
+    waba_id: WabaId | UnsetType | None = UNSET
     all_users: GrantRole | UnsetType | None = UNSET
     all_teams: GrantRole | UnsetType | None = UNSET
 
@@ -95,6 +99,7 @@ class ChannelOut(msgspec.Struct, frozen=True, kw_only=True):
     auto_resolve_new: str
     auto_resolve_pending: str
     send_rate: int | None
+    waba_id: str | None  # the WhatsApp Business Account
     all_users: GrantRole | None
     all_teams: GrantRole | None
     role: str  # the caller's role on it: viewer, contributor, supervisor or admin

@@ -35,7 +35,7 @@ from engine.records import Outgoing
 from engine.sender import GROUP, Credentials, Sender, burst, run_sender
 from metrics import EngineMetrics
 from parley.channels import Channel, ChannelSettings
-from parley.graph import GraphClient
+from parley.graph import GraphClient, Recipient
 from parley.local import free_port, start_redis, wait_for_port
 from parley.redis import as_text, connect_redis
 from parley.runtime import tune_gc
@@ -66,7 +66,7 @@ class TimedGraph(GraphClient):
         self.open = 0
         self.most_open = 0
 
-    async def send_text(self, phone_number_id: str, token: str, to: str, text: str) -> str:
+    async def send_text(self, phone_number_id: str, token: str, to: Recipient, text: str) -> str:
         self.started[text] = time.time()
         self.open += 1
         self.most_open = max(self.most_open, self.open)
@@ -265,7 +265,10 @@ async def raw_client(base: str) -> tuple[float, TimedGraph]:
         async def caller() -> None:
             for n in numbers:
                 await graph.send_text(
-                    EU.id, EU.access_token, wa_id(n % CONVERSATIONS), text(EU.id, n)
+                    EU.id,
+                    EU.access_token,
+                    Recipient(phone=wa_id(n % CONVERSATIONS)),
+                    text(EU.id, n),
                 )
 
         started = time.perf_counter()
