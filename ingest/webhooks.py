@@ -10,11 +10,11 @@ from redis.exceptions import RedisError
 
 from engine.template_store import apply_updates
 from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, SETTINGS
+from ingest.meta_payload import decode_webhook
 from ingest.normalize import normalize
 from ingest.producer import ProduceError
 from ingest.routing import route
 from ingest.signature import SignatureError, signing_secret
-from ingest.meta_payload import decode_webhook
 from parley.events import MessageStatus
 from parley.http import error_response
 

@@ -190,9 +190,7 @@ class ConversationMachine(RuleBasedStateMachine):
     def customer_message(self, advance: int, skew: int) -> None:
         at = self.tick(advance, skew)
         changed = self.reference.customer(at)
-        self.send(
-            CustomerMessage(wamid=f"wamid.{at}", type="text", text="hi"), at, changed
-        )
+        self.send(CustomerMessage(wamid=f"wamid.{at}", type="text", text="hi"), at, changed)
 
     @rule(advance=ADVANCE, skew=SKEW, status=st.sampled_from(["sent", "delivered", "read"]))
     def message_status(self, advance: int, skew: int, status: str) -> None:

@@ -17,10 +17,10 @@ from engine.applier import Applier
 from engine.channel_store import save_channel_settings, seed_channels
 from engine.model import Outcome
 from engine.records import LOG_LENGTH
-from parley.meta_text import message_text
 from engine.scripts import Scripts
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
+from parley.meta_text import message_text
 from tests import factory as f
 from tests.clock import Clock
 from tests.conftest import EU
