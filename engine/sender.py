@@ -292,7 +292,8 @@ class Sender:
         """The outcome and the stream's acknowledgement in one transaction (one slot:
         the channel's hash tag), so a reply is either pending or recorded, never both."""
         messages = keys.messages(channel, outgoing.owner)
-        value = wamid if wamid else delivery.not_sent(failure or "unknown")
+        field = delivery.wamid_field(outgoing.id) if wamid else delivery.failure_field(outgoing.id)
+        value = wamid or failure or "unknown"
         # The send happened: its record must land, so Redis trouble is waited out.
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type((RedisError, OSError)),
@@ -302,7 +303,7 @@ class Sender:
         ):
             with attempt:
                 async with self._client.pipeline(transaction=True) as pipe:
-                    pipe.hset(messages, delivery.sent_field(outgoing.id), value)
+                    pipe.hset(messages, field, value)
                     if wamid:
                         pipe.hsetnx(messages, wamid, delivery.ACCEPTED)
                     pipe.xack(keys.outbox(channel), GROUP, entry_id)

@@ -203,19 +203,21 @@ def _shown(note: _StoredNote) -> Note:
 async def _about_messages(
     client: RedisClient, channel: str, customer: str, lines: list[LoggedMessage]
 ) -> dict[str, str]:
-    """The messages hash's fields about these lines: each reply's wamid (or why it was
-    not sent), then every wamid's status, error, pricing, callback data, reaction, edit
-    and deletion. Two reads, however many lines."""
+    """The messages hash's fields about these lines: each reply's record (its wamid, or
+    why it was not sent), then every wamid's status, error, pricing, callback data,
+    reaction, edit and deletion. Two reads, however many lines."""
     messages = keys.messages(channel, customer)
-    replies = [line.id for line in lines if line.direction == OUTBOUND and line.source is None]
     found: dict[str, str] = {}
+    wamids = [line.id for line in lines if not _is_reply(line)]
+    replies = [line.id for line in lines if _is_reply(line)]
     if replies:
-        fields = [delivery.sent_field(id_) for id_ in replies]
-        for field, value in zip(fields, await client.hmget(messages, fields), strict=True):
-            if value is not None:
-                found[field] = as_text(value)
-    wamids = [line.id for line in lines if not (line.direction == OUTBOUND and line.source is None)]
-    wamids += [value for value in found.values() if not value.startswith(delivery.NOT_SENT)]
+        fields = [field for id_ in replies for field in delivery.reply_fields(id_)]
+        values = await client.hmget(messages, fields)
+        found = {f: as_text(v) for f, v in zip(fields, values, strict=True) if v is not None}
+        for id_ in replies:
+            wamid, _ = delivery.outcome(*(found.get(f) for f in delivery.reply_fields(id_)))
+            if wamid is not None:
+                wamids.append(wamid)
     fields = [
         field(wamid)
         for wamid in wamids
@@ -236,18 +238,22 @@ async def _about_messages(
     return found
 
 
+def _is_reply(line: LoggedMessage) -> bool:
+    """An agent's reply (keyed by its event id until the sender records a wamid)."""
+    return line.direction == OUTBOUND and line.source is None
+
+
 def _message(line: LoggedMessage, about: dict[str, str]) -> Message:
     """A log line with what happened to it since."""
     wamid: str | None = line.id
     sent: delivery.Delivery | None = None
-    if line.direction == OUTBOUND:
-        if line.source is None:  # an agent's reply: its wamid once the sender has one
-            sent = delivery.delivery(about.get(delivery.sent_field(line.id)), None, None)
-            wamid = sent.wamid
-        if wamid is not None:
-            sent = delivery.delivery(
-                wamid, about.get(wamid), about.get(delivery.error_field(wamid))
-            )
+    if _is_reply(line):
+        wamid, failure = delivery.outcome(*(about.get(f) for f in delivery.reply_fields(line.id)))
+        sent = delivery.delivery(wamid, failure, None, None)
+    if line.direction == OUTBOUND and wamid is not None:
+        sent = delivery.delivery(
+            wamid, None, about.get(wamid), about.get(delivery.error_field(wamid))
+        )
     text = line.text
     edited = wamid is not None and delivery.edit_field(wamid) in about
     deleted = wamid is not None and delivery.deleted_field(wamid) in about

@@ -107,7 +107,7 @@ async def canonical_dump(client: Redis) -> dict[str, Any]:
             continue
         if kind == "hash":
             fields = (await client.hgetall(raw)).items()
-            value: Any = sorted(item for item in fields if not item[0].startswith(b"e:"))
+            value: Any = sorted(item for item in fields if not item[0].startswith((b"w:", b"f:")))
             if not value:
                 continue  # only delivery records
         elif kind == "zset":

@@ -92,10 +92,10 @@ async def send_all(sender: Sender) -> None:
 
 async def delivery_of(redis: Redis, channel: str, reply_id: str) -> delivery.Delivery:
     messages = keys.messages(channel, CUSTOMER)
-    sent = await redis.hget(messages, delivery.sent_field(reply_id))
-    sent_text = sent.decode() if sent else None
-    status = await redis.hget(messages, sent_text) if sent_text else None
-    return delivery.delivery(sent_text, status.decode() if status else None, None)
+    record = await redis.hmget(messages, delivery.reply_fields(reply_id))
+    wamid, failure = delivery.outcome(*(value.decode() if value else None for value in record))
+    status = await redis.hget(messages, wamid) if wamid else None
+    return delivery.delivery(wamid, failure, status.decode() if status else None, None)
 
 
 def counted(registry: CollectorRegistry, name: str, **labels: str) -> float:

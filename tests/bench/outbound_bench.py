@@ -250,7 +250,7 @@ async def recorded_wamids(client: Redis, channel: str, conversations: int) -> in
     found = 0
     for fields in await pipe.execute():
         for name, value in fields.items():
-            if as_text(name).startswith("e:") and as_text(value).startswith("wamid."):
+            if as_text(name).startswith("w:") and as_text(value).startswith("wamid."):
                 found += 1
     return found
 
