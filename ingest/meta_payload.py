@@ -181,9 +181,10 @@ _value_decoder = msgspec.json.Decoder()
 
 
 def decode_webhook(body: bytes) -> Webhook:
-    """Raises `msgspec.DecodeError` when `body` is not JSON (invalid UTF-8 included), and
-    `msgspec.ValidationError`, naming the path, when it is JSON but not a webhook
-    envelope. Values stay raw: `decode_value` reads each one."""
+    """Raises `msgspec.DecodeError` when `body` is not JSON (invalid UTF-8 in the
+    envelope included), and `msgspec.ValidationError`, naming the path, when it is JSON
+    but not a webhook envelope. Values stay raw: `decode_value` reads each one, so a
+    value that is not readable (invalid UTF-8 in it included) costs only its own items."""
     try:
         return _webhook_decoder.decode(body)
     except UnicodeDecodeError as error:

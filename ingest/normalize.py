@@ -126,8 +126,10 @@ def _read_value(batch: Batch, field: str, raw: msgspec.Raw, received_at: float) 
     if problem is None and not isinstance(value, dict):
         problem = "the value is not a JSON object"
     if problem is not None:
+        # Kept as sent (text, when it is not even JSON) so that it can be re-driven.
+        item = value if value is not None else bytes(raw).decode(errors="replace")
         batch.unusable.append(
-            Unusable(reason=UNREADABLE_VALUE, field=field, item=None, detail=problem)
+            Unusable(reason=UNREADABLE_VALUE, field=field, item=item, detail=problem)
         )
         return
     try:
@@ -182,7 +184,8 @@ class _Reader:
                 phone=message.from_,
                 user_id=message.from_user_id,
                 parent_user_id=message.from_parent_user_id,
-            )
+            ),
+            sender=True,
         )
         identity, author = person, None
         if message.group_id:
@@ -288,6 +291,7 @@ class _Reader:
     def _event(
         self, event_id: str, identity: Identity, timestamp: object, payload: Payload
     ) -> Event:
+        identity = _present(identity)
         if routing_id(identity) is None:
             raise _Skip(NO_CUSTOMER_IDENTIFIER, "no phone, user id or group id")
         return Event(
@@ -299,11 +303,13 @@ class _Reader:
             payload=payload,
         )
 
-    def _named(self, identity: Identity) -> Identity:
+    def _named(self, identity: Identity, *, sender: bool = False) -> Identity:
         """`identity` with the profile name and username of its contact. Meta sends one
-        contact per person, but its `wa_id` may be spelled differently from the
-        message's `from` (e.g. a country's mobile prefix), so a lone contact names the
-        only person; among several, an unmatched guess could name the wrong one."""
+        contact per person; for the sender of a message its `wa_id` may be spelled
+        differently from `from` (e.g. a country's mobile prefix), so a lone contact names
+        the sender unless its BSUID says otherwise. Among several, or for a status (whose
+        value may describe other recipients), only a match names anyone."""
+        identity = _present(identity)
         contact = next(
             (
                 contact
@@ -311,13 +317,33 @@ class _Reader:
                 if (identity.user_id and contact.user_id == identity.user_id)
                 or (identity.phone and contact.wa_id == identity.phone)
             ),
-            self.contacts[0] if len(self.contacts) == 1 else None,
+            None,
         )
+        if contact is None and len(self.contacts) == 1:
+            lone = self.contacts[0]
+            if _may_be(lone, identity, spelled_apart=sender):
+                contact = lone
         if contact is None or contact.profile is None:
             return identity
         return msgspec.structs.replace(
-            identity, name=contact.profile.name, username=contact.profile.username
+            identity, name=contact.profile.name or None, username=contact.profile.username or None
         )
+
+
+def _may_be(contact: Contact, identity: Identity, *, spelled_apart: bool) -> bool:
+    """Whether a lone contact can be this person: its BSUID is not another's, and (unless
+    phones may be spelled apart) neither is its phone."""
+    if contact.user_id and identity.user_id:
+        return contact.user_id == identity.user_id
+    if spelled_apart:
+        return True
+    return not (contact.wa_id and identity.phone and contact.wa_id != identity.phone)
+
+
+def _present(identity: Identity) -> Identity:
+    """`identity` with empty strings taken as absent: "" identifies nobody."""
+    empty = {field: None for field in Identity.__struct_fields__ if getattr(identity, field) == ""}
+    return msgspec.structs.replace(identity, **empty) if empty else identity
 
 
 def _identity_change(identity: Identity, message: Message) -> tuple[Identity, Payload]:
@@ -340,12 +366,16 @@ def _identity_change(identity: Identity, message: Message) -> tuple[Identity, Pa
 def _shared_phone(item: dict[str, Any]) -> str | None:
     """The phone a customer shared answering a contact request: only a card with
     `origin: contact_request` proves the number is the sender's own."""
-    for card in item.get("contacts") or []:
+    for card in _list(item.get("contacts")):
         if isinstance(card, dict) and card.get("origin") == "contact_request":
-            for phone in card.get("phones") or []:
+            for phone in _list(card.get("phones")):
                 if isinstance(phone, dict) and isinstance(phone.get("wa_id"), str):
-                    return str(phone["wa_id"])
+                    return str(phone["wa_id"]) or None
     return None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 T = TypeVar("T")

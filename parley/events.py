@@ -45,7 +45,7 @@ def routing_id(identity: Identity) -> str | None:
     """The identifier a customer's events are keyed by; None when there is none."""
     if identity.group_id:
         return GROUP_PREFIX + identity.group_id
-    return identity.user_id or identity.phone
+    return identity.user_id or identity.phone or None
 
 
 class Actor(msgspec.Struct, frozen=True):
