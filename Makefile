@@ -15,11 +15,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m parley.stack
+	$(PY) -m devstack.stack
 
 # With `make run` going in another terminal.
 demo: $(STAMP)
-	$(PY) -m parley.demo
+	$(PY) -m devstack.demo
 
 # promtool (Debian's prometheus package) checks the metrics and the alert rules, and the
 # Prometheus end-to-end test runs the real server. Installed when missing and allowed.

@@ -17,7 +17,6 @@ from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
-from engine import keys
 from engine.appkeys import (
     CHANNELS,
     CLOCK,
@@ -25,18 +24,15 @@ from engine.appkeys import (
     METRICS,
     REDIS,
     REGISTRY,
-    SCRIPTS,
     SENDER,
     SETTINGS,
     STOPPING,
+    STORE,
     SWEEPER,
     TASKS,
 )
 from engine.applier import Applier
-from engine.channel_store import channel_ids, seed_channels
 from engine.consumer import CommitOnRevoke, EngineLoop
-from engine.model import Queue
-from engine.scripts import Scripts
 from engine.sender import Credentials, Sender, run_sender
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
@@ -46,6 +42,9 @@ from parley.graph import GraphClient
 from parley.kafka import ensure_topics
 from parley.redis import connect_redis, redis_reachable
 from parley.settings import Settings
+from store import reader
+from store.channels import channel_ids, seed_channels
+from store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
 # Phase one of shutdown: let the batch in hand finish and commit; then cancel.
@@ -90,12 +89,12 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     if url is None:
         raise RuntimeError("PARLEY_REDIS_URL is not set (make run starts a local redis-server)")
     client = connect_redis(url, read_timeout_s=None)  # batches carry their own timeout
-    scripts = Scripts()
+    store = ConversationStore(client)
     try:
-        await scripts.load(client)
+        await store.start()
         await seed_channels(client, app[CHANNELS])
         app[REDIS] = client
-        app[SCRIPTS] = scripts
+        app[STORE] = store
         yield
     finally:
         await client.aclose()
@@ -117,8 +116,8 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
         # fetches while idle.
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
-    applier = Applier(app[REDIS], app[SCRIPTS], app[CLOCK])
-    loop = EngineLoop(consumer, applier, app[SCRIPTS], app[REDIS], app[METRICS])
+    applier = Applier(app[STORE], app[CLOCK])
+    loop = EngineLoop(consumer, applier, app[STORE], app[METRICS])
     consumer.subscribe([settings.topic], listener=CommitOnRevoke(loop))
     await consumer.start()
     app[LOOP] = loop
@@ -133,7 +132,7 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
-    sweeper = Sweeper(app[REDIS], app[SCRIPTS], app[METRICS], app[CLOCK])
+    sweeper = Sweeper(app[REDIS], app[STORE], app[METRICS], app[CLOCK])
     app[SWEEPER] = sweeper
     stopping = app[STOPPING]
     interval = app[SETTINGS].sweep_interval_s
@@ -227,15 +226,10 @@ async def _refresh_queue_sizes(app: web.Application) -> None:
     """Queue sizes are read from Redis at scrape time: one ZCARD per channel and queue."""
     client = app[REDIS]
     try:
-        channels = await channel_ids(client)
-        pipe = client.pipeline(transaction=False)
-        for channel in channels:
-            for queue in Queue:
-                pipe.zcard(keys.queue(channel, queue))
-        sizes = iter(await pipe.execute())
+        sizes = await reader.queue_sizes_of(client, await channel_ids(client))
     except (RedisError, OSError):
         return  # the last values stay; redis trouble shows in readyz and retries
     gauge = app[METRICS].queue_size
-    for channel in channels:
-        for queue in Queue:
-            gauge.labels(channel, queue.value).set(next(sizes))
+    for channel, queues in sizes.items():
+        for queue, size in queues.items():
+            gauge.labels(channel, queue).set(size)

@@ -7,13 +7,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from engine.consumer import EngineLoop
-from engine.scripts import Scripts
 from engine.sender import Sender
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from parley.channels import Channel
 from parley.redis import RedisClient
 from parley.settings import Settings
+from store.conversations import ConversationStore
 
 SETTINGS = web.AppKey("settings", Settings)
 CHANNELS = web.AppKey("channels", list[Channel])
@@ -21,7 +21,7 @@ CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", EngineMetrics)
 REDIS = web.AppKey("redis", RedisClient)
-SCRIPTS = web.AppKey("scripts", Scripts)
+STORE = web.AppKey("store", ConversationStore)
 LOOP = web.AppKey("loop", EngineLoop)
 SWEEPER = web.AppKey("sweeper", Sweeper)
 TASKS = web.AppKey("tasks", list[asyncio.Task[None]])

@@ -20,11 +20,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from engine.applier import Applied, Applier
-from engine.model import Assigned, FirstResponse, Outcome, Resolved
-from engine.scripts import Scripts
+from engine.model import Assigned, FirstResponse, Resolved
 from metrics import EngineMetrics
 from parley.events import Event, decode_event
-from parley.redis import RedisClient
+from parley.state import Outcome
+from store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
 # The engine's Redis client has no per-reply timeout (see connect_redis); a batch that
@@ -56,8 +56,7 @@ class EngineLoop:
         self,
         consumer: AIOKafkaConsumer,
         applier: Applier,
-        scripts: Scripts,
-        client: RedisClient,
+        store: ConversationStore,
         metrics: EngineMetrics,
         policy: CommitPolicy | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -65,8 +64,7 @@ class EngineLoop:
     ) -> None:
         self.consumer = consumer
         self._applier = applier
-        self._scripts = scripts
-        self._client = client
+        self._store = store
         self._metrics = metrics
         self._policy = policy or CommitPolicy()
         self._monotonic = monotonic
@@ -158,7 +156,7 @@ class EngineLoop:
                     self._metrics.redis_retries.labels("apply").inc()
                     if self.stopping:
                         raise StopRequested
-                    await self._scripts.load(self._client)
+                    await self._store.start()  # a restarted Redis forgot the scripts
                 async with asyncio.timeout(REDIS_BATCH_TIMEOUT_S):
                     return await self._applier.apply(events)
         raise AssertionError("unreachable: AsyncRetrying reraises")

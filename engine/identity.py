@@ -1,7 +1,7 @@
 """Which customer an event is about, from the identifiers it carries. Pure.
 
-Each channel keeps one alias hash: `p:<phone>`, `u:<BSUID>`, `pu:<parent BSUID>`,
-`g:<group id>` and `n:<username>` -> the customer's id. The id is the routing
+Each channel keeps one alias hash (store/aliases.py) from every identifier of a customer
+to the customer's id. The id is the routing
 identifier the customer was first seen by (their BSUID, phone, or `g.<group id>`) and
 never changes; it names the conversation's keys. A conversation written by release 0.1
 has no aliases: its id is its phone, so an identifier that is itself an existing
@@ -9,41 +9,10 @@ customer's id names that customer (the "self" fallback), and its alias is writte
 docs/customers.md has the rules and why.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
-import msgspec
-
-from parley.events import GROUP_PREFIX, Identity
-
-# Looked up in this order: the first that names a customer decides. The BSUID first: it
-# is on nearly every event, and when a phone someone shares was already another
-# customer's, the customer writing is the one their BSUID names.
-_LOOKUP = (("group_id", "g:"), ("user_id", "u:"), ("phone", "p:"), ("parent_user_id", "pu:"))
-USERNAME = "n:"
-
-
-class Candidate(msgspec.Struct, frozen=True, array_like=True):
-    """An identifier to look up: its alias field, and the id it would be as itself."""
-
-    alias: str
-    itself: str
-
-
-class Claim(msgspec.Struct, frozen=True, array_like=True):
-    """Point `alias` at `customer`, if it still holds `expected` ("": nothing)."""
-
-    alias: str
-    expected: str
-    customer: str
-
-
-def candidates(identity: Identity) -> Iterator[Candidate]:
-    """The identifiers that can find a customer, in lookup order."""
-    for field, prefix in _LOOKUP:
-        value = getattr(identity, field)
-        if value:
-            itself = GROUP_PREFIX + value if field == "group_id" else value
-            yield Candidate(prefix + value, itself)
+from parley.events import Identity
+from store.aliases import Candidate, Claim, candidates
 
 
 class Aliases:

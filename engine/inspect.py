@@ -4,9 +4,9 @@ from typing import Any
 
 import msgspec
 
-from engine import views
-from engine.channel_store import load_channel_settings
 from parley.redis import RedisClient
+from store import reader as views
+from store.channels import load_channel_settings
 
 
 class NotFound(LookupError):

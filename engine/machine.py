@@ -10,9 +10,7 @@ from typing import Any, assert_never
 import msgspec
 
 from engine.model import (
-    AUTO_RESOLVE_QUEUES,
     Assigned,
-    Conversation,
     Decision,
     EchoSent,
     Edited,
@@ -21,8 +19,6 @@ from engine.model import (
     IdentityChanged,
     NoteAdded,
     Opened,
-    Outcome,
-    Queue,
     Reacted,
     Resolved,
     ResolvedBy,
@@ -53,6 +49,7 @@ from parley.events import (
     Revoke,
     Unassign,
 )
+from parley.state import AUTO_RESOLVE_QUEUES, Conversation, Outcome, Queue
 
 NO_CONVERSATION = "no conversation"
 MOVE_TARGETS = frozenset({Queue.PENDING, Queue.RESOLVED})

@@ -1,49 +1,11 @@
-"""Conversation state, the queues, and the effects a transition can have. No I/O."""
+"""What a transition decides: its outcome, the new state, and the effects it has
+besides (the state itself is `parley.state.Conversation`). No I/O."""
 
 from enum import StrEnum
 
 import msgspec
 
-from parley.events import Identity
-
-
-class Queue(StrEnum):
-    NEW = "new"  # nobody has taken it; never has an assignee
-    OPEN = "open"  # assigned and being handled; always has an assignee
-    PENDING = "pending"  # waiting, e.g. on the customer; may have an assignee
-    RESOLVED = "resolved"  # done; never has an assignee
-
-
-# Queues whose conversations carry an auto-resolve deadline (last activity + the
-# channel's period for that queue).
-AUTO_RESOLVE_QUEUES = frozenset({Queue.NEW, Queue.PENDING})
-
-
-class Outcome(StrEnum):
-    APPLIED = "applied"  # the state or its annotations changed
-    DUPLICATE = "duplicate"  # this event id was applied before; nothing changed
-    REJECTED = "rejected"  # not allowed in this state (e.g. assigning a resolved one)
-    IGNORED = "ignored"  # nothing to do (e.g. a status for an unknown conversation)
-
-
-class Conversation(msgspec.Struct, frozen=True, kw_only=True):
-    """One customer's conversation on one channel, in its current cycle, and what is
-    known of the customer (their record: identifiers, name, preferences).
-
-    A cycle starts when a customer (or an agent) writes on no conversation or a resolved
-    one; `opened_at` is its start. Times are Unix seconds. `version` is bumped by every
-    write and is the compare-and-set token between the engine and the sweeper.
-    """
-
-    queue: Queue
-    assignee: str | None = None
-    last_activity_at: float
-    opened_at: float
-    last_customer_at: float | None = None
-    first_response_at: float | None = None
-    version: int = 0
-    customer: Identity = Identity()
-    marketing: str | None = None  # "stop" once the customer stopped marketing messages
+from parley.state import Conversation, Outcome
 
 
 class ResolvedBy(StrEnum):

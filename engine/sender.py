@@ -20,11 +20,9 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import cast
 
-import msgspec
 from aiolimiter import AsyncLimiter
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -35,16 +33,15 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from engine import delivery, keys
-from engine.channel_store import channel_ids, load_channel_settings
-from engine.records import Outgoing
 from metrics import EngineMetrics
 from parley import registration
 from parley.graph import GraphClient, GraphError, Recipient
-from parley.redis import RedisClient, as_text
+from parley.redis import RedisClient
+from store import delivery, registrations
+from store.channels import channel_ids, load_channel_settings
+from store.outbox import Entry, Outbox, Outgoing
 
 log = logging.getLogger(__name__)
-GROUP = "senders"
 # On stopping, how long replies in hand may take to finish.
 DRAIN_S = 3.0
 SETTINGS_TTL_S = 1.0
@@ -59,7 +56,6 @@ def burst(rate: int) -> float:
 
 # How long recording a reply's outcome is retried while Redis is unreachable.
 RECORD_RETRY_S = 60.0
-_outgoing = msgspec.json.Decoder(Outgoing)
 
 Conversation = tuple[str, str]  # (channel, customer id)
 
@@ -76,7 +72,7 @@ class Credentials:
         """None when the channel is not active: only active channels send."""
         if channel in self._tokens:
             return self._tokens[channel]
-        record = await registration.load(self._client, channel)
+        record = await registrations.load(self._client, channel)
         if record is None or record.status is not registration.Status.ACTIVE:
             return None
         # Active is the lifecycle's last step: read once, not once a reply.
@@ -108,10 +104,10 @@ class Sender:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._client = client
+        self._outbox = Outbox(client, consumer)
         self._graph = graph
         self._credentials = credentials
         self._metrics = metrics
-        self._consumer = consumer
         self._claim_idle_ms = int(claim_idle_s * 1000)
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
@@ -120,10 +116,9 @@ class Sender:
         # waiting for its turn holds nothing.
         self._sending = asyncio.Semaphore(max_sending)
         self._sleep = sleep  # between attempts; tests record the backoff here
-        self._groups: set[str] = set()
         # Per channel: (when read, the rate it was read with, its limiter).
         self._limiters: dict[str, tuple[float, int | None, AsyncLimiter | None]] = {}
-        self._waiting: dict[Conversation, deque[tuple[str, Outgoing]]] = {}
+        self._waiting: dict[Conversation, deque[Entry]] = {}
         self._chains: dict[Conversation, asyncio.Task[None]] = {}
         self._entries_in_hand: set[str] = set()
 
@@ -138,16 +133,9 @@ class Sender:
             room = self._max_in_hand - self.in_hand
             if room <= 0:
                 break
-            await self._ensure_group(channel)
-            found = await self._client.xreadgroup(
-                GROUP, self._consumer, {keys.outbox(channel): ">"}, count=min(room, 500)
-            )
-            for _, entries in cast(
-                list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], found
-            ):
-                for entry_id, fields in entries:
-                    self._enqueue(channel, as_text(entry_id), fields)
-                    taken += 1
+            for entry in await self._outbox.take(channel, min(room, 500)):
+                self._enqueue(entry)
+                taken += 1
         return taken
 
     async def recover(self) -> int:
@@ -155,34 +143,16 @@ class Sender:
         the number marked."""
         marked = 0
         for channel in await channel_ids(self._client):
-            await self._ensure_group(channel)
-            start = "0-0"
-            while True:
-                answer = await self._client.xautoclaim(
-                    keys.outbox(channel),
-                    GROUP,
-                    self._consumer,
-                    self._claim_idle_ms,
-                    start,
-                    count=100,
+            for entry in await self._outbox.claim_idle(channel, self._claim_idle_ms):
+                if entry.id in self._entries_in_hand:
+                    continue  # ours, still being sent (retries take a while)
+                await self._record(entry, None, delivery.UNCONFIRMED)
+                self._metrics.outbound.labels(channel, delivery.UNCONFIRMED).inc()
+                log.warning(
+                    "reply marked unconfirmed",
+                    extra={"channel": channel, "event": entry.outgoing.id},
                 )
-                start, claimed = as_text(answer[0]), answer[1]
-                for entry_id, fields in claimed:
-                    if fields is None:  # deleted meanwhile
-                        continue
-                    if as_text(entry_id) in self._entries_in_hand:
-                        continue  # ours, still being sent (retries take a while)
-                    outgoing = _outgoing.decode(fields[b"m"])
-                    await self._record(
-                        channel, as_text(entry_id), outgoing, None, delivery.UNCONFIRMED
-                    )
-                    self._metrics.outbound.labels(channel, delivery.UNCONFIRMED).inc()
-                    log.warning(
-                        "reply marked unconfirmed", extra={"channel": channel, "event": outgoing.id}
-                    )
-                    marked += 1
-                if start == "0-0":
-                    break
+                marked += 1
         return marked
 
     async def drain(self) -> None:
@@ -194,11 +164,10 @@ class Sender:
             chain.cancel()
         await asyncio.gather(*list(self._chains.values()), return_exceptions=True)
 
-    def _enqueue(self, channel: str, entry_id: str, fields: dict[bytes, bytes]) -> None:
-        outgoing = _outgoing.decode(fields[b"m"])
-        self._entries_in_hand.add(entry_id)
-        conversation = (channel, outgoing.owner)
-        self._waiting.setdefault(conversation, deque()).append((entry_id, outgoing))
+    def _enqueue(self, entry: Entry) -> None:
+        self._entries_in_hand.add(entry.id)
+        conversation = (entry.channel, entry.outgoing.owner)
+        self._waiting.setdefault(conversation, deque()).append(entry)
         if conversation not in self._chains:
             self._chains[conversation] = asyncio.create_task(self._chain(conversation))
 
@@ -207,23 +176,24 @@ class Sender:
         channel, _ = conversation
         try:
             while waiting := self._waiting.get(conversation):
-                entry_id, outgoing = waiting.popleft()
+                entry = waiting.popleft()
                 try:
                     async with self._sending:
-                        await self._deliver(channel, entry_id, outgoing)
+                        await self._deliver(entry)
                 except Exception:
                     # Left pending on the stream: recovery marks it unconfirmed.
                     log.exception("reply left pending", extra={"channel": channel})
                 finally:
-                    self._entries_in_hand.discard(entry_id)
+                    self._entries_in_hand.discard(entry.id)
         finally:
             self._waiting.pop(conversation, None)
             self._chains.pop(conversation, None)
 
-    async def _deliver(self, channel: str, entry_id: str, outgoing: Outgoing) -> None:
+    async def _deliver(self, entry: Entry) -> None:
+        channel, outgoing = entry.channel, entry.outgoing
         token = await self._credentials.token(channel)
         if token is None:
-            await self._finish(channel, entry_id, outgoing, None, "channel is not active")
+            await self._finish(entry, None, "channel is not active")
             return
         limiter = await self._limiter(channel)
         try:
@@ -240,9 +210,9 @@ class Sender:
                         await limiter.acquire()
                     wamid = await self._send(channel, token, outgoing)
         except GraphError as error:
-            await self._finish(channel, entry_id, outgoing, None, str(error))
+            await self._finish(entry, None, str(error))
         else:
-            await self._finish(channel, entry_id, outgoing, wamid, None)
+            await self._finish(entry, wamid, None)
 
     def _count_retry(self, channel: str, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -264,37 +234,19 @@ class Sender:
         finally:
             self._metrics.outbound_seconds.observe(time.perf_counter() - started)
 
-    async def _finish(
-        self,
-        channel: str,
-        entry_id: str,
-        outgoing: Outgoing,
-        wamid: str | None,
-        failure: str | None,
-    ) -> None:
+    async def _finish(self, entry: Entry, wamid: str | None, failure: str | None) -> None:
         outcome = delivery.ACCEPTED if wamid else delivery.FAILED
-        self._metrics.outbound.labels(channel, outcome).inc()
+        self._metrics.outbound.labels(entry.channel, outcome).inc()
         if failure:
             log.warning(
                 "reply not sent",
-                extra={"channel": channel, "event": outgoing.id, "reason": failure},
+                extra={"channel": entry.channel, "event": entry.outgoing.id, "reason": failure},
             )
-        await self._record(channel, entry_id, outgoing, wamid, failure)
+        await self._record(entry, wamid, failure)
 
-    async def _record(
-        self,
-        channel: str,
-        entry_id: str,
-        outgoing: Outgoing,
-        wamid: str | None,
-        failure: str | None,
-    ) -> None:
-        """The outcome and the stream's acknowledgement in one transaction (one slot:
-        the channel's hash tag), so a reply is either pending or recorded, never both."""
-        messages = keys.messages(channel, outgoing.owner)
-        field = delivery.wamid_field(outgoing.id) if wamid else delivery.failure_field(outgoing.id)
-        value = wamid or failure or "unknown"
-        # The send happened: its record must land, so Redis trouble is waited out.
+    async def _record(self, entry: Entry, wamid: str | None, failure: str | None) -> None:
+        """The outcome and the stream's acknowledgement, together (`Outbox.record`).
+        The send happened: its record must land, so Redis trouble is waited out."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type((RedisError, OSError)),
             wait=wait_random_exponential(multiplier=0.05, max=2),
@@ -302,20 +254,7 @@ class Sender:
             reraise=True,
         ):
             with attempt:
-                async with self._client.pipeline(transaction=True) as pipe:
-                    pipe.hset(messages, field, value)
-                    if wamid:
-                        pipe.hsetnx(messages, wamid, delivery.ACCEPTED)
-                    pipe.xack(keys.outbox(channel), GROUP, entry_id)
-                    pipe.xdel(keys.outbox(channel), entry_id)
-                    await pipe.execute()
-
-    async def _ensure_group(self, channel: str) -> None:
-        if channel in self._groups:
-            return
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
-            await self._client.xgroup_create(keys.outbox(channel), GROUP, id="0", mkstream=True)
-        self._groups.add(channel)
+                await self._outbox.record(entry, wamid, failure)
 
     async def _limiter(self, channel: str) -> AsyncLimiter | None:
         """The channel's send rate (None: off), read again once a second so an admin's

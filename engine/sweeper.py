@@ -1,43 +1,52 @@
 """Auto-resolution: resolve new and pending conversations idle past their channel's period.
 
 Each queue is a sorted set scored by last activity, so what is due is a range read by
-score: a pass with nothing due costs O(log n) a queue, and a changed period applies to
-every waiting conversation at the next pass, without rescanning them. Candidates are
-resolved by resolve_due.lua, which re-checks each one atomically.
+score (`ConversationStore.due`): a pass with nothing due costs O(log n) a queue, and a
+changed period applies to every waiting conversation at the next pass, without
+rescanning them. Each candidate is decided by the machine (`auto_resolve`, the rule the
+tests check) and written through the same apply path as events, under a deterministic
+id: two sweepers racing make the second a duplicate, and the version check guards
+against the consumer having touched the conversation meanwhile.
 """
 
 import logging
-import math
 from collections.abc import Callable
-from typing import cast
 
-from engine import keys, reports
-from engine.channel_store import channel_ids, load_channel_settings
-from engine.machine import auto_resolve_cutoff
-from engine.model import AUTO_RESOLVE_QUEUES, Queue
-from engine.scripts import Scripts
+from engine.machine import auto_resolve, auto_resolve_cutoff
+from engine.records import records
 from metrics import EngineMetrics
-from parley.redis import RedisClient, as_text
+from parley.channels import ChannelSettings
+from parley.redis import RedisClient
+from parley.state import AUTO_RESOLVE_QUEUES, Conversation, Outcome, Queue
+from store.channels import channel_ids, load_channel_settings
+from store.conversations import Answer, ConversationStore, digest
+from store.writes import Write
 
 log = logging.getLogger(__name__)
-# Candidates per script call: large enough to resolve 100k in a few seconds, small
+# Candidates per round trip: large enough to resolve 100k in a few seconds, small
 # enough that one call never blocks Redis for long.
 SWEEP_BATCH = 500
 
 
+def resolution_id(customer: str, state: Conversation) -> str:
+    """The id a sweep's resolution of this cycle is applied under: the same for every
+    sweeper that sees the conversation as it is, so only one of them applies it."""
+    return f"auto:{customer}:{round(state.opened_at * 1000)}:{round(state.last_activity_at * 1000)}"
+
+
 class Sweeper:
-    """May run in every engine instance at once: the script resolves each conversation
-    once however many sweepers race."""
+    """May run in every engine instance at once: each resolution is applied once
+    however many sweepers race."""
 
     def __init__(
         self,
         client: RedisClient,
-        scripts: Scripts,
+        store: ConversationStore,
         metrics: EngineMetrics,
         clock: Callable[[], float],
     ) -> None:
         self._client = client
-        self._scripts = scripts
+        self._store = store
         self._metrics = metrics
         self._clock = clock
 
@@ -53,8 +62,8 @@ class Sweeper:
                 cutoff = auto_resolve_cutoff(queue, settings, now)
                 if cutoff is None:
                     continue
-                while candidates := await self.due(channel, queue, cutoff):
-                    count = await self.resolve(channel, queue, cutoff, candidates)
+                while candidates := await self._store.due(channel, queue, cutoff, SWEEP_BATCH):
+                    count = await self.resolve(channel, queue, settings, candidates, now)
                     resolved += count
                     # A short page was the last; a page with nothing resolvable would
                     # only come back again.
@@ -64,50 +73,40 @@ class Sweeper:
         self._metrics.last_sweep.set(now)
         return resolved
 
-    async def due(self, channel: str, queue: Queue, cutoff: float) -> list[tuple[str, float]]:
-        """Up to SWEEP_BATCH conversations of that queue idle since `cutoff` (Unix
-        seconds) or longer, with their last activity as scored (milliseconds)."""
-        found = await self._client.zrangebyscore(
-            keys.queue(channel, queue),
-            "-inf",
-            _cutoff_ms(cutoff),
-            start=0,
-            num=SWEEP_BATCH,
-            withscores=True,
-        )
-        pairs = cast(list[tuple[bytes, float]], found)  # WITHSCORES: (member, score) pairs
-        return [(as_text(member), score) for member, score in pairs]
-
     async def resolve(
-        self, channel: str, queue: Queue, cutoff: float, candidates: list[tuple[str, float]]
+        self,
+        channel: str,
+        queue: Queue,
+        settings: ChannelSettings,
+        candidates: list[tuple[str, float]],
+        now: float,
     ) -> int:
-        """Resolve those candidates still due; the number resolved."""
-        now = self._clock()
-        pipe = self._client.pipeline(transaction=False)
-        for wa_id, _ in candidates:
-            pipe.hget(keys.conversation(channel, wa_id), "oa")
-        opened = await pipe.execute()
-        script_keys = [
-            keys.queue(channel, queue),
-            keys.queue(channel, Queue.RESOLVED),
-            keys.report(channel, reports.day_of(now)),
-            *(keys.conversation(channel, wa_id) for wa_id, _ in candidates),
-        ]
-        argv: list[str] = [queue.value, str(_cutoff_ms(cutoff)), str(reports.RETENTION_S)]
-        for (wa_id, activity_ms), opened_ms in zip(candidates, opened, strict=True):
-            # A candidate gone meanwhile has no cycle start; the script then skips it.
-            started = as_text(opened_ms) if opened_ms else ""
-            cycle_s = now - int(started) / 1000 if started else 0.0
-            argv += [
-                wa_id,
-                str(int(activity_ms)),
-                started,
-                reports.time_field(reports.RESOLUTION, cycle_s),
-            ]
-        answer = await self._client.evalsha(
-            self._scripts.sha["resolve_due"], len(script_keys), *script_keys, *argv
-        )
-        count = len(answer) // 2
+        """Resolve those candidates the machine finds due; the number resolved."""
+        customers = [customer for customer, _ in candidates]
+        states = (await self._store.states({channel: customers}))[channel]
+        writes = []
+        for customer in customers:
+            state = states.get(customer)
+            decision = auto_resolve(state, settings, now)
+            if state is None or decision.outcome is not Outcome.APPLIED:
+                continue  # gone, or touched since it was found due
+            event_id = resolution_id(customer, state)
+            ops = records(decision, event_id=event_id, at=now, customer=customer, old=state)
+            writes.append(
+                Write(
+                    digest=digest(event_id),
+                    received_at=now,
+                    expected_version=state.version,
+                    customer=customer,
+                    state=decision.state,
+                    was_in=state.queue,
+                    ops=ops,
+                )
+            )
+        if not writes:
+            return 0
+        answers = (await self._store.apply({channel: writes}))[channel]
+        count = sum(answer is Answer.OK for answer in answers)
         if count:
             self._metrics.auto_resolved.labels(channel, queue.value).inc(count)
             self._metrics.resolutions.labels(channel, "auto").inc(count)
@@ -115,8 +114,3 @@ class Sweeper:
                 "auto-resolved", extra={"channel": channel, "queue": queue.value, "count": count}
             )
         return count
-
-
-def _cutoff_ms(cutoff: float) -> int:
-    # Activity is stored in whole milliseconds: due means at or before the cutoff's.
-    return math.floor(cutoff * 1000)

@@ -12,8 +12,6 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
-from assign.directory import Directory
-from engine.channel_store import channel_ids, seed_channels
 from ingest import health, webhooks
 from ingest.api import routes as api
 from ingest.api.numbers import active_channel
@@ -37,6 +35,9 @@ from parley.graph import GraphClient
 from parley.kafka import ensure_topics
 from parley.redis import RedisClient, connect_redis
 from parley.settings import Settings
+from store import registrations
+from store.channels import channel_ids, seed_channels
+from store.directory import Directory
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_PARTITIONS = 1
@@ -152,6 +153,6 @@ async def load_registered(client: RedisClient, directory: ChannelDirectory) -> N
     for channel in await channel_ids(client):
         if channel in directory.by_id:
             continue
-        record = await registration.load(client, channel)
+        record = await registrations.load(client, channel)
         if record is not None and record.status is registration.Status.ACTIVE:
             directory.add(active_channel(record))

@@ -5,13 +5,13 @@ from collections.abc import Callable
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from assign.directory import Directory
 from ingest.producer import EventProducer
 from ingest.routing import ChannelDirectory
 from metrics import IngestMetrics
 from parley.graph import GraphClient
 from parley.redis import RedisClient
 from parley.settings import Settings
+from store.directory import Directory
 
 SETTINGS = web.AppKey("settings", Settings)
 CHANNELS = web.AppKey("channels", ChannelDirectory)

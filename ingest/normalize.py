@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from engine.template_store import TemplateUpdate
 from ingest.meta_payload import (
     Contact,
     Message,
@@ -42,6 +41,7 @@ from parley.events import (
     routing_id,
 )
 from parley.meta_text import message_text, status_error
+from store.templates import TemplateUpdate
 
 MESSAGES = "messages"
 ECHOES = "smb_message_echoes"

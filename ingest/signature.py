@@ -1,4 +1,5 @@
-"""X-Hub-Signature-256: Meta signs each webhook body with the app secret (HMAC-SHA256)."""
+"""X-Hub-Signature-256: Meta signs each webhook body with the app secret (HMAC-SHA256);
+the receiver only verifies it."""
 
 import hashlib
 import hmac
@@ -44,8 +45,3 @@ def signing_secret(body: bytes, header: str | None, secrets: Iterable[str]) -> s
     if match is None:
         raise SignatureError(SignatureFailure.MISMATCH)
     return match
-
-
-def sign(body: bytes, secret: str) -> str:
-    """The header value Meta would send for `body` (for tests, the demo and benchmarks)."""
-    return PREFIX + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -8,7 +8,6 @@ import msgspec
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from engine.template_store import apply_updates
 from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, SETTINGS
 from ingest.meta_payload import decode_webhook
 from ingest.normalize import normalize
@@ -17,6 +16,7 @@ from ingest.routing import route
 from ingest.signature import SignatureError, signing_secret
 from parley.events import MessageStatus
 from parley.http import error_response
+from store.templates import apply_updates
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

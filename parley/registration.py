@@ -10,9 +10,6 @@ from enum import StrEnum
 
 import msgspec
 
-from engine import keys
-from parley.redis import RedisClient
-
 # Meta's verification codes are valid this long after they are sent.
 CODE_TTL_S = 600
 
@@ -85,27 +82,3 @@ def registered(registration: Registration, now: float) -> Registration:
             "wrong_state", f"the number is {registration.status.value}: verify it first"
         )
     return msgspec.structs.replace(registration, status=Status.ACTIVE, registered_at=now)
-
-
-_decoder = msgspec.json.Decoder(Registration)
-RECORD = "record"
-
-
-async def load(client: RedisClient, channel: str) -> Registration | None:
-    raw = await client.hget(keys.registration(channel), RECORD)
-    return None if raw is None else _decoder.decode(raw)
-
-
-async def save(client: RedisClient, registration: Registration) -> None:
-    await client.hset(
-        keys.registration(registration.channel), RECORD, msgspec.json.encode(registration)
-    )
-
-
-async def create(client: RedisClient, registration: Registration) -> bool:
-    """False when the number already has a registration."""
-    return bool(
-        await client.hsetnx(
-            keys.registration(registration.channel), RECORD, msgspec.json.encode(registration)
-        )
-    )

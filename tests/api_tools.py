@@ -9,13 +9,13 @@ import msgspec
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from engine import keys
 from engine.app import create_app as create_engine
-from engine.codec import state_arguments
-from engine.model import Conversation, Queue
 from ingest.app import create_app as create_receiver
 from parley.channels import Channel
 from parley.settings import Settings
+from parley.state import Conversation, Queue
+from store import _keys as keys
+from store._codec import state_arguments
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from redis.asyncio import Redis
 
+from devstack.servers import LocalCluster, Server, start_kafka, start_redis
 from parley.channels import Channel, ChannelSettings
-from parley.local import LocalCluster, Server, start_kafka, start_redis
 from parley.settings import Settings
 
 EU = Channel(

@@ -11,7 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.asyncio import Redis
 
-from parley.local import free_port
+from devstack.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET_CHANNELS = """

@@ -4,8 +4,8 @@ import json
 
 from aiohttp.test_utils import TestClient
 
-from ingest.samples import text_message
-from ingest.signature import sign
+from devstack.samples import text_message
+from devstack.signing import sign
 from parley.channels import Channel
 
 

@@ -2,7 +2,7 @@
 
 from redis.asyncio import Redis
 
-from engine import keys
+from store import _keys as keys
 
 
 async def decided_count(client: Redis, channel: str) -> int:

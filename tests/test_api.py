@@ -9,10 +9,10 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from engine.app import create_app as create_engine
-from engine.channel_store import load_channel_settings
-from engine.model import Queue
 from parley.channels import Channel
 from parley.settings import Settings
+from parley.state import Queue
+from store.channels import load_channel_settings
 from tests.api_tools import (
     ADMIN,
     AiohttpClient,

@@ -14,10 +14,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from engine.model import Queue
 from ingest.api.routes import ENDPOINTS
 from parley.channels import Channel
 from parley.settings import Settings
+from parley.state import Queue
 from tests.api_tools import (
     ADMIN,
     ADMIN_TOKEN,

@@ -23,10 +23,10 @@ import pytest
 import schemathesis
 from redis.asyncio import Redis
 
+from devstack.samples import text_message
+from devstack.servers import free_port, wait_for_port
+from devstack.signing import sign
 from ingest.api.routes import DOCUMENT, ENDPOINTS
-from ingest.samples import text_message
-from ingest.signature import sign
-from parley.local import free_port, wait_for_port
 from parley.settings import Settings
 from tests.conftest import EU, US
 from tests.engine_proc import stop
@@ -244,7 +244,7 @@ async def live_api(settings: Settings, redis: Redis, tmp_path: Path) -> AsyncIte
     # The Graph API stand-in: registration and replies reach it, never the real one.
     graph = {"PARLEY_GRAPH_URL": f"http://127.0.0.1:{graph_port}/v21.0"}
     standin = _start(
-        "parley.graph_standin",
+        "devstack.graph_standin",
         _env(settings, channels_file, PARLEY_GRAPH_STANDIN_PORT=str(graph_port)),
     )
     engine = _start(

@@ -21,11 +21,11 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from engine.channel_store import load_channel_settings
-from engine.model import Queue
 from parley.channels import Channel
 from parley.durations import DurationError, format_period, parse_period
 from parley.settings import Settings
+from parley.state import Queue
+from store.channels import load_channel_settings
 from tests.api_tools import ADMIN, AiohttpClient, call, put_conversation, start_api, user_with_role
 from tests.conftest import EU, US
 from tests.kafka_tools import read_all

@@ -10,12 +10,12 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
-from engine import keys
 from engine.applier import Applier
-from engine.channel_store import seed_channels
 from engine.inspect import NotFound, queue_sizes, show_conversation
-from engine.model import Outcome, Queue
-from engine.scripts import Scripts
+from parley.state import Outcome, Queue
+from store import _keys as keys
+from store.channels import seed_channels
+from store.conversations import ConversationStore
 from tests import factory as f
 from tests.clock import Clock
 from tests.conftest import EU, US
@@ -26,10 +26,10 @@ T0 = float(int(time.time()) // 86400 * 86400)
 
 @pytest.fixture
 async def applier(redis: Redis) -> AsyncIterator[Applier]:
-    scripts = Scripts()
-    await scripts.load(redis)
+    scripts = ConversationStore(redis)
+    await scripts.start()
     await seed_channels(redis, [EU, US])
-    yield Applier(redis, scripts, Clock(T0))
+    yield Applier(scripts, Clock(T0))
 
 
 async def state(redis: Redis, channel: str, wa_id: str) -> dict[str, object]:

@@ -9,8 +9,8 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from engine.applier import Applier
-from engine.channel_store import seed_channels
-from engine.scripts import Scripts
+from store.channels import seed_channels
+from store.conversations import ConversationStore
 from tests import factory as f
 from tests.conftest import EU
 
@@ -33,11 +33,11 @@ async def run(redis_url: str, *args: str) -> tuple[int, str, str]:
 
 
 async def test_show_and_queues_print_json(redis: Redis, redis_url: str) -> None:
-    scripts = Scripts()
-    await scripts.load(redis)
+    scripts = ConversationStore(redis)
+    await scripts.start()
     await seed_channels(redis, [EU])
     at = 1_790_000_000.0
-    await Applier(redis, scripts, lambda: at).apply(
+    await Applier(scripts, lambda: at).apply(
         [f.customer(EU.id, "16315551181", at), f.tag(EU.id, "16315551181", "vip", at + 1)]
     )
 

@@ -4,7 +4,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.codec import (
+from engine.consumer import CommitPolicy
+from parley.events import Identity
+from parley.state import Conversation, Queue
+from store._codec import (
     as_stored,
     customer_changes,
     decode_conversation,
@@ -12,9 +15,6 @@ from engine.codec import (
     state_arguments,
     to_ms,
 )
-from engine.consumer import CommitPolicy
-from engine.model import Conversation, Queue
-from parley.events import Identity
 
 ID = "31612345678"
 

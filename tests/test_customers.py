@@ -31,12 +31,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from ingest.samples import text_message
-from ingest.signature import sign
+from devstack.graph_standin import SentMessage, StandIn, new_wamid, status_webhook
+from devstack.graph_standin import create_app as create_standin
+from devstack.samples import text_message
+from devstack.signing import sign
 from parley.channels import Channel, ChannelSettings
 from parley.graph import Recipient
-from parley.graph_standin import SentMessage, StandIn, new_wamid, status_webhook
-from parley.graph_standin import create_app as create_standin
 from parley.redis import connect_redis
 from parley.settings import Settings
 from tests.api_tools import ADMIN, call, start_api, start_engine, user_with_role

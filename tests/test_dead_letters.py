@@ -18,11 +18,10 @@ from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
+from devstack.samples import status, text_message
+from devstack.signing import sign
 from engine.applier import Applier
-from engine.channel_store import save_channel_settings, seed_channels
 from engine.inspect import queue_sizes
-from engine.model import Outcome
-from engine.scripts import Scripts
 from ingest.app import create_app
 from ingest.dead_letters import (
     CHANNEL_NOT_CONFIGURED,
@@ -35,8 +34,6 @@ from ingest.dead_letters import (
     Skip,
     redrive_decision,
 )
-from ingest.samples import status, text_message
-from ingest.signature import sign
 from parley import registration
 from parley.channels import Channel, ChannelSettings
 from parley.events import (
@@ -50,6 +47,10 @@ from parley.events import (
 )
 from parley.kafka import ensure_topics
 from parley.settings import Settings
+from parley.state import Outcome
+from store import registrations
+from store.channels import save_channel_settings, seed_channels
+from store.conversations import ConversationStore
 from tests.conftest import EU, US
 from tests.kafka_tools import read_all
 
@@ -465,10 +466,10 @@ async def test_a_letter_of_a_channel_configured_since_is_redriven_once_for_the_e
     assert len(await read_all(bootstrap, settings.dead_letter_topic)) == 3
 
     # The engine applies it once: one conversation, in `new`.
-    scripts = Scripts()
-    await scripts.load(redis)
+    scripts = ConversationStore(redis)
+    await scripts.start()
     await seed_channels(redis, [NEW])
-    applier = Applier(redis, scripts, lambda: NOW + 10)
+    applier = Applier(scripts, lambda: NOW + 10)
     outcomes = [a.outcome for a in await applier.apply([decode_event(r.value) for r in records])]
     assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE]
     assert await queue_sizes(redis, NEW.id) == {"new": 1, "open": 0, "pending": 0, "resolved": 0}
@@ -489,13 +490,13 @@ async def test_a_channel_registered_through_the_api_counts_as_configured(
         app_secret=NEW.app_secret,
         verify_token=NEW.verify_token,
     )
-    await registration.save(redis, record)
+    await registrations.save(redis, record)
     await save_channel_settings(redis, NEW.id, NEW.settings)
     code, lines, _ = await run({**env, "PARLEY_REDIS_URL": redis_url}, "redrive")
     assert code == 0
     assert lines[-1]["skipped_by_reason"] == {CHANNEL_NOT_CONFIGURED: 1}
 
-    await registration.save(
+    await registrations.save(
         redis, msgspec.structs.replace(record, status=registration.Status.ACTIVE)
     )
     code, lines, _ = await run(env, "redrive", "--dry-run")  # no PARLEY_REDIS_URL: file only

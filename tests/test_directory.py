@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 from redis.asyncio import Redis
 
 from assign.access import ChannelAccess, User, effective_role
-from assign.directory import (
+from parley.events import Role
+from parley.redis import as_text, connect_redis
+from store import _keys as keys
+from store.directory import (
     AlreadyExists,
     Directory,
     Missing,
@@ -17,9 +20,6 @@ from assign.directory import (
     UserRecord,
     token_digest,
 )
-from engine import keys
-from parley.events import Role
-from parley.redis import as_text, connect_redis
 
 T0 = 1_700_000_000.0
 EU, US = "106540352242922", "106540352242923"

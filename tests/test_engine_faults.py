@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from parley.local import Server, start_redis
+from devstack.servers import Server, start_redis
 from tests.conftest import EU, US
 from tests.engine_proc import (
     QUIET_CHANNELS,

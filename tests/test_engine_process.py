@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiohttp
 
-from parley.local import free_port
+from devstack.servers import free_port
 from parley.settings import Settings
 from tests import factory as f
 from tests.conftest import EU, US

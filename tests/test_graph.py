@@ -16,6 +16,8 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpServer
 
+from devstack.graph_standin import OAUTH_REFUSAL, Fault, SentMessage, StandIn, create_app
+from devstack.servers import free_port
 from ingest.app import create_app as create_receiver
 from ingest.meta_payload import decode_webhook
 from ingest.normalize import normalize
@@ -23,8 +25,6 @@ from ingest.signature import signing_secret
 from parley.channels import Channel
 from parley.events import MessageStatus, decode_event
 from parley.graph import RETRYABLE_CODES, GraphClient, GraphError, Recipient
-from parley.graph_standin import OAUTH_REFUSAL, Fault, SentMessage, StandIn, create_app
-from parley.local import free_port
 from parley.settings import Settings
 from tests.conftest import EU, US
 from tests.kafka_tools import read_all

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
+from devstack.samples import status, text_message
+from devstack.signing import sign
 from ingest.app import create_app
-from ingest.samples import status, text_message
-from ingest.signature import sign
 from parley.channels import Channel
 from parley.events import (
     CustomerMessage,

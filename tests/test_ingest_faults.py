@@ -15,10 +15,10 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
+from devstack.samples import text_message
+from devstack.servers import Server, free_port, start_kafka
+from devstack.signing import sign
 from ingest.app import create_app
-from ingest.samples import text_message
-from ingest.signature import sign
-from parley.local import Server, free_port, start_kafka
 from parley.settings import Settings
 from tests.conftest import EU
 from tests.kafka_tools import read_all

@@ -8,7 +8,6 @@ import pytest
 from engine.machine import auto_resolve, auto_resolve_cutoff, transition
 from engine.model import (
     Assigned,
-    Conversation,
     EchoSent,
     Edited,
     Effect,
@@ -16,8 +15,6 @@ from engine.model import (
     IdentityChanged,
     NoteAdded,
     Opened,
-    Outcome,
-    Queue,
     Reacted,
     Resolved,
     ResolvedBy,
@@ -51,6 +48,7 @@ from parley.events import (
     Role,
     Unassign,
 )
+from parley.state import Conversation, Outcome, Queue
 
 replace = msgspec.structs.replace
 

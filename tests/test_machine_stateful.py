@@ -12,14 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from engine.machine import auto_resolve, transition
-from engine.model import (
-    Conversation,
-    Decision,
-    Outcome,
-    Queue,
-    Resolved,
-    ResolvedBy,
-)
+from engine.model import Decision, Resolved, ResolvedBy
 from parley.channels import ChannelSettings
 from parley.events import (
     Actor,
@@ -37,6 +30,7 @@ from parley.events import (
     Role,
     Unassign,
 )
+from parley.state import Conversation, Outcome, Queue
 
 USERS = st.sampled_from(["alice", "bob", "carol"])
 PERIODS = st.sampled_from([None, 1, 60, 3600, 86400])

@@ -27,15 +27,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
-from engine import keys, views
+from devstack import samples
 from engine.applier import Applier
-from engine.codec import dedupe_digest
-from engine.model import Outcome, Queue
-from engine.protocol import STATUS_RANKS
-from engine.records import LoggedMessage
-from engine.scripts import Scripts
-from engine.views import ConversationView, Message
-from ingest import samples
 from ingest.meta_payload import decode_webhook
 from ingest.normalize import normalize
 from parley.events import (
@@ -53,6 +46,14 @@ from parley.events import (
 )
 from parley.redis import as_text, connect_redis
 from parley.settings import Settings
+from parley.state import Outcome, Queue
+from store import _keys as keys
+from store import reader as views
+from store._codec import dedupe_digest
+from store._protocol import STATUS_RANKS
+from store.conversations import ConversationStore
+from store.reader import ConversationView, Message
+from store.writes import LogLine
 from tests import factory as f
 from tests.clock import Clock
 from tests.conftest import EU
@@ -171,9 +172,9 @@ async def upgraded(client: Redis) -> Applier:
     """The fixture restored, and today's Applier over it (nothing seeded: the channel's
     settings are the ones release 0.1 left)."""
     await restore(client)
-    scripts = Scripts()
-    await scripts.load(client)
-    return Applier(client, scripts, Clock(NOW + 3600))
+    scripts = ConversationStore(client)
+    await scripts.start()
+    return Applier(scripts, Clock(NOW + 3600))
 
 
 # The new traffic
@@ -518,7 +519,7 @@ async def assert_nothing_lost(client: Redis) -> None:
     for customer, new in expected_logs.items():
         lines = await client.lrange(keys.log(CH, customer), 0, -1)
         old = _fixture(keys.log(CH, customer))
-        ids = [msgspec.json.decode(line, type=LoggedMessage).id for line in lines]
+        ids = [msgspec.json.decode(line, type=LogLine).id for line in lines]
         assert ids == [json.loads(line)["id"] for line in old] + new, customer
 
 

@@ -13,16 +13,17 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from engine import delivery, keys
-from engine.channel_store import seed_channels
-from engine.records import Outgoing
-from engine.sender import GROUP, Credentials, Sender
+from devstack.graph_standin import Fault, StandIn
+from devstack.graph_standin import create_app as create_standin
+from engine.sender import Credentials, Sender
 from metrics import EngineMetrics
 from parley.channels import Channel
 from parley.graph import GraphClient
-from parley.graph_standin import Fault, StandIn
-from parley.graph_standin import create_app as create_standin
 from parley.settings import Settings
+from store import _keys as keys
+from store import delivery
+from store.channels import seed_channels
+from store.outbox import GROUP, Outgoing
 from tests.api_tools import AiohttpClient, call, start_api, start_engine, user_with_role
 from tests.conftest import EU, US
 from tests.http_tools import post_message

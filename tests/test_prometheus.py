@@ -20,12 +20,12 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
+from devstack.samples import text_message
+from devstack.servers import free_port
+from devstack.signing import sign
 from engine.app import create_app as create_engine
 from ingest.app import create_app as create_receiver
-from ingest.samples import text_message
-from ingest.signature import sign
 from parley.channels import Channel
-from parley.local import free_port
 from parley.settings import Settings
 from tests.conftest import EU, US
 from tests.http_tools import post_message

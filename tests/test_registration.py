@@ -17,14 +17,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from pytest_aiohttp import AiohttpServer
 from redis.asyncio import Redis
 
+from devstack.graph_standin import Fault, StandIn, create_app
+from devstack.samples import text_message
+from devstack.signing import sign
 from ingest.app import load_registered
 from ingest.routing import ChannelDirectory
-from ingest.samples import text_message
-from ingest.signature import sign
-from parley import registration
 from parley.channels import Channel
 from parley.events import CustomerMessage, decode_event
-from parley.graph_standin import Fault, StandIn, create_app
 from parley.registration import (
     CODE_TTL_S,
     LifecycleError,
@@ -36,6 +35,7 @@ from parley.registration import (
     verified,
 )
 from parley.settings import Settings
+from store import registrations
 from tests.api_tools import ADMIN, AiohttpClient, call, start_api, user_with_role
 from tests.clock import Clock
 from tests.conftest import EU, US
@@ -279,13 +279,13 @@ TestLifecycle.settings = hyp_settings(max_examples=150, stateful_step_count=20, 
 
 
 async def test_the_record_is_kept_in_redis(redis: Redis) -> None:
-    assert await registration.load(redis, NEW) is None
-    assert await registration.create(redis, pending())
-    assert not await registration.create(redis, pending(T0 + 1))  # the first one stays
-    assert await registration.load(redis, NEW) == pending()
+    assert await registrations.load(redis, NEW) is None
+    assert await registrations.create(redis, pending())
+    assert not await registrations.create(redis, pending(T0 + 1))  # the first one stays
+    assert await registrations.load(redis, NEW) == pending()
     asked = code_requested(pending(), "SMS", T0 + 2)
-    await registration.save(redis, asked)
-    assert await registration.load(redis, NEW) == asked
+    await registrations.save(redis, asked)
+    assert await registrations.load(redis, NEW) == asked
 
 
 # 2. Over HTTP, against the Graph stand-in

@@ -12,15 +12,15 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from engine import keys, reports
 from engine.applier import Applier
-from engine.channel_store import save_channel_settings, seed_channels
-from engine.model import Outcome
-from engine.records import LOG_LENGTH
-from engine.scripts import Scripts
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from parley.meta_text import message_text
+from parley.state import Outcome
+from store import _keys as keys
+from store import reports
+from store.channels import save_channel_settings, seed_channels
+from store.conversations import LOG_LENGTH, ConversationStore
 from tests import factory as f
 from tests.clock import Clock
 from tests.conftest import EU
@@ -81,9 +81,9 @@ def test_what_an_agent_reads_of_a_customer_message(
 
 
 @pytest.fixture
-async def scripts(redis: Redis) -> AsyncIterator[Scripts]:
-    loaded = Scripts()
-    await loaded.load(redis)
+async def scripts(redis: Redis) -> AsyncIterator[ConversationStore]:
+    loaded = ConversationStore(redis)
+    await loaded.start()
     await seed_channels(redis, [EU])
     yield loaded
 
@@ -94,8 +94,8 @@ async def day_report(redis: Redis, at: float) -> reports.DayReport:
     return reports.tally(fields).report(day.isoformat())
 
 
-async def test_a_scripted_day_gives_known_figures(redis: Redis, scripts: Scripts) -> None:
-    applier = Applier(redis, scripts, Clock(T0))
+async def test_a_scripted_day_gives_known_figures(redis: Redis, scripts: ConversationStore) -> None:
+    applier = Applier(scripts, Clock(T0))
     # Three customers; agents answer after 30 s, 90 s and 600 s and resolve two of them
     # 300 s and 1200 s after they opened.
     events = [
@@ -121,14 +121,14 @@ async def test_a_scripted_day_gives_known_figures(redis: Redis, scripts: Scripts
 
 
 async def test_auto_resolutions_are_counted_with_their_resolution_time(
-    redis: Redis, scripts: Scripts
+    redis: Redis, scripts: ConversationStore
 ) -> None:
     clock = Clock(T0)
     fast = EU.settings.__class__(
         display_name="Support EU", auto_resolve_new_s=60, auto_resolve_pending_s=60
     )
     await save_channel_settings(redis, EU.id, fast)
-    applier = Applier(redis, scripts, clock)
+    applier = Applier(scripts, clock)
     await applier.apply([f.customer(EU.id, "1", T0), f.customer(EU.id, "2", T0 + 5)])
     sweeper = Sweeper(redis, scripts, EngineMetrics(CollectorRegistry()), clock)
     clock.now = T0 + 120
@@ -140,8 +140,8 @@ async def test_auto_resolutions_are_counted_with_their_resolution_time(
     assert report.resolution == reports.Summary(count=2, median_s=115, p90_s=120)
 
 
-async def test_the_recent_messages_log_is_capped(redis: Redis, scripts: Scripts) -> None:
-    applier = Applier(redis, scripts, Clock(T0))
+async def test_the_recent_messages_log_is_capped(redis: Redis, scripts: ConversationStore) -> None:
+    applier = Applier(scripts, Clock(T0))
     await applier.apply([f.customer(EU.id, "1", T0 + n) for n in range(LOG_LENGTH + 5)])
     await applier.apply([f.reply(EU.id, "1", T0 + 100, user="bob")])
     lines = [json.loads(line) for line in await redis.lrange(keys.log(EU.id, "1"), 0, -1)]
@@ -153,9 +153,9 @@ async def test_the_recent_messages_log_is_capped(redis: Redis, scripts: Scripts)
 
 
 async def test_an_action_leaves_its_result_whatever_the_outcome(
-    redis: Redis, scripts: Scripts
+    redis: Redis, scripts: ConversationStore
 ) -> None:
-    applier = Applier(redis, scripts, Clock(T0))
+    applier = Applier(scripts, Clock(T0))
     tag = f.tag(EU.id, "1", "vip", T0 + 1)  # no conversation yet: rejected
     message = f.customer(EU.id, "1", T0 + 2)
     move = f.move(EU.id, "1", "pending", T0 + 3)

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.signature import SignatureError, SignatureFailure, sign, signing_secret
+from devstack.signing import sign
+from ingest.signature import SignatureError, SignatureFailure, signing_secret
 
 SECRETS = ["first-secret", "second-secret"]
 

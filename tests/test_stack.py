@@ -11,11 +11,11 @@ from pathlib import Path
 
 import aiohttp
 
-from ingest.samples import text_message
-from ingest.signature import sign
+from devstack.samples import text_message
+from devstack.servers import free_port
+from devstack.signing import sign
+from devstack.stack import DEMO_CHANNELS, ENV_FILE
 from parley.channels import load_channels
-from parley.local import free_port
-from parley.stack import DEMO_CHANNELS, ENV_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ async def test_the_stack_takes_a_webhook_and_shows_the_conversation_within_a_min
         "PARLEY_GRAPH_STANDIN_PORT": str(graph_port),
     }
     stack = subprocess.Popen(
-        [sys.executable, "-m", "parley.stack"],
+        [sys.executable, "-m", "devstack.stack"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

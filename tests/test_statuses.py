@@ -23,25 +23,24 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from engine import delivery, keys, views
+from devstack import samples
 from engine.applier import Applier
-from engine.channel_store import seed_channels
-from engine.model import Outcome, Queue
-from engine.protocol import STATUS_RANKS
-from engine.records import Outgoing
-from engine.scripts import Scripts
-from engine.sender import GROUP, Credentials, Sender
-from engine.views import ConversationView, Message
-from ingest import samples
 from ingest.meta_payload import decode_webhook
 from ingest.normalize import normalize
-from metrics import EngineMetrics
 from parley.events import Actor, AgentReply, Event, Identity, Move, Payload, Role, Unassign
 from parley.graph import GraphClient
 from parley.redis import as_text
+from parley.state import Outcome, Queue
+from store import _keys as keys
+from store import delivery
+from store import reader as views
+from store._protocol import STATUS_RANKS
+from store.channels import seed_channels
+from store.conversations import ConversationStore
+from store.outbox import Outbox
+from store.reader import ConversationView, Message
 from tests.clock import Clock
 from tests.conftest import EU
 from tests.engine_proc import CLOSED_GRAPH_URL
@@ -172,14 +171,14 @@ def customer_message(wamid: str, at: float) -> Event:
 
 class World(msgspec.Struct):
     redis: Redis
-    scripts: Scripts
+    scripts: ConversationStore
     graph: GraphClient
 
 
 @pytest.fixture
 async def world(redis: Redis) -> AsyncIterator[World]:
-    scripts = Scripts()
-    await scripts.load(redis)  # FLUSHDB between examples keeps the script cache
+    scripts = ConversationStore(redis)
+    await scripts.start()  # FLUSHDB between examples keeps the script cache
     async with aiohttp.ClientSession() as session:
         # The sender is only asked to record: nothing is sent (a closed port anyway).
         yield World(redis, scripts, GraphClient(session, CLOSED_GRAPH_URL, timeout_s=0.5))
@@ -212,7 +211,7 @@ async def replied(world: World, wamid: str) -> Replied:
     redis = world.redis
     await redis.flushdb()
     await seed_channels(redis, [EU])
-    applier = Applier(redis, world.scripts, Clock(T0))
+    applier = Applier(world.scripts, Clock(T0))
     inbound = f"wamid.inbound.{uuid.uuid4().hex}"
     [written] = await applier.apply([customer_message(inbound, T0)])
     assert (written.outcome, written.customer) == (Outcome.APPLIED, CUSTOMER)
@@ -221,15 +220,12 @@ async def replied(world: World, wamid: str) -> Replied:
     assert answered.outcome is Outcome.APPLIED
 
     # The sender's part: take the reply off the outbox as its consumer group does, and
-    # record the wamid with its own method (the Graph API "answered" `wamid`).
-    sender = Sender(
-        redis, world.graph, Credentials(redis, {}), EngineMetrics(CollectorRegistry()), consumer="s"
-    )
-    await sender._ensure_group(CH)
-    [(_, [(entry_id, fields)])] = await redis.xreadgroup(GROUP, "s", {keys.outbox(CH): ">"})
-    outgoing = msgspec.json.decode(fields[b"m"], type=Outgoing)
+    # record the wamid as it does (the Graph API "answered" `wamid`).
+    outbox = Outbox(redis, consumer="s")
+    [entry] = await outbox.take(CH, 10)
+    outgoing = entry.outgoing
     assert (outgoing.id, outgoing.owner, outgoing.to_phone) == (reply.id, CUSTOMER, PHONE)
-    await sender._record(CH, as_text(entry_id), outgoing, wamid, None)
+    await outbox.record(entry, wamid, None)
 
     messages = keys.messages(CH, CUSTOMER)
     assert await redis.hget(messages, delivery.wamid_field(reply.id)) == wamid.encode()

@@ -10,15 +10,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from engine import keys
 from engine.applier import Applier
-from engine.channel_store import save_channel_settings, seed_channels
 from engine.inspect import queue_sizes, show_conversation
-from engine.model import Queue
-from engine.scripts import Scripts
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from parley.channels import ChannelSettings
+from parley.state import Queue
+from store import _keys as keys
+from store.channels import save_channel_settings, seed_channels
+from store.conversations import ConversationStore
 from tests import factory as f
 from tests.clock import Clock
 from tests.conftest import EU
@@ -35,21 +35,21 @@ FAST = msgspec.structs.replace(
 class Parts(msgspec.Struct):
     applier: Applier
     sweeper: Sweeper
-    scripts: Scripts
+    scripts: ConversationStore
     clock: Clock
     registry: CollectorRegistry
 
 
 @pytest.fixture
 async def parts(redis: Redis) -> AsyncIterator[Parts]:
-    scripts = Scripts()
-    await scripts.load(redis)
+    scripts = ConversationStore(redis)
+    await scripts.start()
     await seed_channels(redis, [EU])
     await save_channel_settings(redis, EU.id, FAST)
     clock = Clock(T0)
     registry = CollectorRegistry()
     yield Parts(
-        Applier(redis, scripts, clock),
+        Applier(scripts, clock),
         Sweeper(redis, scripts, EngineMetrics(registry), clock),
         scripts,
         clock,
@@ -100,12 +100,15 @@ async def test_a_conversation_touched_after_selection_is_not_resolved(
     parts: Parts, redis: Redis
 ) -> None:
     await parts.applier.apply([f.customer(EU.id, "touched", T0)])
-    cutoff = T0 + 1  # due: last activity T0 <= cutoff
-    selected = await parts.sweeper.due(EU.id, Queue.NEW, cutoff)
+    now = T0 + PERIOD + 1
+    cutoff = now - PERIOD  # due: last activity T0 <= cutoff
+    selected = await parts.scripts.due(EU.id, Queue.NEW, cutoff, 500)
     assert [wa_id for wa_id, _ in selected] == ["touched"]
 
-    await parts.applier.apply([f.tag(EU.id, "touched", "still-here", T0 + 0.5)])
-    assert await parts.sweeper.resolve(EU.id, Queue.NEW, cutoff, selected) == 0
+    # Touched after it was selected, past the cutoff: the machine, deciding on what is
+    # stored now, finds it no longer due.
+    await parts.applier.apply([f.tag(EU.id, "touched", "still-here", T0 + 2)])
+    assert await parts.sweeper.resolve(EU.id, Queue.NEW, FAST, selected, now) == 0
     assert await queue_of(redis, "touched") == ("new", None)
 
 

@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from engine import keys
-from engine.channel_store import (
+from ingest.meta_payload import decode_webhook
+from ingest.normalize import normalize
+from parley.channels import Channel, ChannelSettings
+from parley.redis import connect_redis
+from store import _keys as keys
+from store.channels import (
     channels_by_waba,
     load_channel_settings,
     save_channel_settings,
     seed_channels,
     update_channel_settings,
 )
-from engine.template_store import Template, TemplateUpdate, apply_updates, save_template, template
-from ingest.meta_payload import decode_webhook
-from ingest.normalize import normalize
-from parley.channels import Channel, ChannelSettings
-from parley.redis import connect_redis
+from store.templates import Template, TemplateUpdate, apply_updates, save_template, template
 from tests.conftest import EU
 
 PAYLOAD = Path(__file__).parent / "payloads" / "template_updates_two_wabas.json"

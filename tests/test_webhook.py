@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from engine.template_store import TemplateUpdate
 from ingest.meta_payload import Entry, Webhook, decode_webhook
 from ingest.normalize import Batch, normalize
 from parley.events import (
@@ -28,6 +27,7 @@ from parley.events import (
     Reaction,
     Revoke,
 )
+from store.templates import TemplateUpdate
 
 PAYLOADS = Path(__file__).parent / "payloads"
 RECEIVED_AT = 1_800_000_000.5

@@ -14,14 +14,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from engine import keys
-from engine.codec import state_arguments
-from engine.model import Conversation, Queue
+from devstack.signing import sign
 from engine.window import WINDOW_S, is_open
-from ingest.signature import sign
 from parley.channels import Channel
 from parley.events import AgentReply, decode_event
 from parley.settings import Settings
+from parley.state import Conversation, Queue
+from store import _keys as keys
+from store._codec import state_arguments
 from tests.api_tools import ADMIN, AiohttpClient, call, put_conversation, start_api, user_with_role
 from tests.clock import Clock
 from tests.conftest import EU, US

@@ -8,9 +8,6 @@ from msgspec import UNSET
 
 from assign import Action, effective_role
 from assign.access import ChannelAccess
-from assign.directory import Missing
-from engine import channel_store, keys, reports, views
-from engine.model import Queue
 from ingest.api import errors
 from ingest.api.access import caller, on_channel
 from ingest.api.body import read_body, read_query
@@ -30,6 +27,11 @@ from ingest.appkeys import CLOCK, DIRECTORY, REDIS
 from parley.channels import ChannelSettings, clean_display_name
 from parley.durations import DurationError, format_period, parse_period
 from parley.events import Role
+from parley.state import Queue
+from store import channels as channel_store
+from store import reader as views
+from store import reports
+from store.directory import Missing
 
 
 def _grant(role: Role | None) -> GrantRole | None:
@@ -62,13 +64,9 @@ async def list_channels(request: web.Request) -> web.Response:
     visible = [
         (access, role) for access in accesses if (role := effective_role(user, access)) is not None
     ]
-    pipe = client.pipeline(transaction=False)
-    for access, _ in visible:
-        pipe.hgetall(keys.settings(access.channel))
-    found = await pipe.execute() if visible else []
+    found = await channel_store.settings_of(client, [access.channel for access, _ in visible])
     channels = []
-    for (access, role), fields in zip(visible, found, strict=True):
-        settings = channel_store.decode_settings(fields)
+    for (access, role), settings in zip(visible, found, strict=True):
         if settings is not None:
             channels.append(_channel_out(access.channel, settings, access, role))
     channels.sort(key=lambda channel: (channel.display_name.casefold(), channel.id))

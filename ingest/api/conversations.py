@@ -9,9 +9,7 @@ import msgspec
 from aiohttp import web
 
 from assign import Action, User, decide
-from engine import views, window
-from engine.model import Outcome
-from engine.template_store import APPROVED, template, templates
+from engine import window
 from ingest.api import errors
 from ingest.api.access import on_channel
 from ingest.api.body import read_body
@@ -44,6 +42,9 @@ from parley.events import (
     Payload,
     Unassign,
 )
+from parley.state import Outcome
+from store import reader as views
+from store.templates import APPROVED, template, templates
 
 # {customer}: any identifier of the customer (phone, BSUID, username, Parley's id).
 ONE = "/v1/conversations/{channel}/{customer}"

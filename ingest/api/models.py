@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from engine.views import ConversationView
 from parley.channels import WabaId
+from store.reader import ConversationView
 
 # User and team ids: what people type in a URL, up to 64 characters.
 Id = Annotated[

@@ -9,9 +9,6 @@ import msgspec
 from aiohttp import web
 
 from assign import Action
-from engine import keys
-from engine.channel_store import save_channel_settings
-from engine.template_store import Template, delete_template, save_template, templates
 from ingest.api import errors
 from ingest.api.access import on_channel, require_admin
 from ingest.api.body import read_body
@@ -23,6 +20,9 @@ from parley import registration
 from parley.channels import Channel, ChannelSettings, PhoneNumberId, clean_display_name
 from parley.graph import GraphError
 from parley.registration import LifecycleError, Registration, Status
+from store import registrations
+from store.channels import is_channel, save_channel_settings
+from store.templates import Template, delete_template, save_template, templates
 
 # Tokens and secrets travel in HTTP headers: printable ASCII, no spaces.
 Secret = Annotated[
@@ -103,9 +103,7 @@ async def create_channel(request: web.Request) -> web.Response:
         app_secret=body.app_secret,
         verify_token=body.verify_token,
     )
-    if await client.sismember(keys.CHANNELS, body.id) or not await registration.create(
-        client, record
-    ):
+    if await is_channel(client, body.id) or not await registrations.create(client, record):
         raise errors.conflict("already_exists", f"channel {body.id} already exists")
     return json(_out(record), status=201)
 
@@ -113,7 +111,7 @@ async def create_channel(request: web.Request) -> web.Response:
 async def _record(request: web.Request) -> Registration:
     await require_admin(request)
     channel = request.match_info["channel"]
-    record = await registration.load(request.app[REDIS], channel)
+    record = await registrations.load(request.app[REDIS], channel)
     if record is None:
         raise errors.not_found(f"no registration for channel {channel}")
     return record
@@ -133,7 +131,7 @@ async def request_code(request: web.Request) -> web.Response:
             record.channel, record.access_token, body.method, body.language
         )
     )
-    await registration.save(request.app[REDIS], changed)
+    await registrations.save(request.app[REDIS], changed)
     return json(_out(changed))
 
 
@@ -151,7 +149,7 @@ async def verify_code(request: web.Request) -> web.Response:
                 422, "wrong_code", "that is not the code Meta sent", "code"
             ) from None
         raise _graph_failed(error) from None
-    await registration.save(request.app[REDIS], changed)
+    await registrations.save(request.app[REDIS], changed)
     return json(_out(changed))
 
 
@@ -163,7 +161,7 @@ async def register(request: web.Request) -> web.Response:
     changed = _step(registration.registered, record, now)
     await _graph(request.app[GRAPH].register(record.channel, record.access_token, body.pin))
     client = request.app[REDIS]
-    await registration.save(client, changed)
+    await registrations.save(client, changed)
     await save_channel_settings(
         client, record.channel, ChannelSettings(display_name=record.display_name)
     )

@@ -2,7 +2,6 @@
 
 from aiohttp import web
 
-from assign.directory import AlreadyExists, Missing, TeamRecord, UserRecord
 from ingest.api import errors
 from ingest.api.access import BOOTSTRAP_ADMIN, caller, require_admin
 from ingest.api.body import read_body
@@ -10,6 +9,7 @@ from ingest.api.models import CreatedUser, Me, NewTeam, NewToken, NewUser
 from ingest.api.reply import json
 from ingest.api.spec import Endpoint
 from ingest.appkeys import DIRECTORY
+from store.directory import AlreadyExists, Missing, TeamRecord, UserRecord
 
 
 async def me(request: web.Request) -> web.Response:

@@ -23,10 +23,10 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from engine import keys
-from engine.model import Queue
+from devstack.servers import free_port, wait_for_port
 from parley.events import Event
-from parley.local import free_port, wait_for_port
+from parley.state import Queue
+from store import _keys as keys
 from tests import factory as f
 from tests.bench.common import p99, report, servers
 from tests.conftest import EU

@@ -4,7 +4,7 @@ import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from parley.local import Server, start_kafka, start_redis
+from devstack.servers import Server, start_kafka, start_redis
 
 
 @contextmanager

@@ -8,13 +8,13 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from engine.applier import Applier
-from engine.channel_store import seed_channels
 from engine.consumer import CommitPolicy, EngineLoop
-from engine.scripts import Scripts
 from metrics import EngineMetrics
 from parley.kafka import ensure_topics
 from parley.redis import connect_redis
 from parley.runtime import tune_gc
+from store.channels import seed_channels
+from store.conversations import ConversationStore
 from tests.bench.common import report, servers
 from tests.conftest import EU, US
 from tests.kafka_tools import produce
@@ -37,8 +37,8 @@ class NaiveApplier(Applier):
 async def drain(bootstrap: str, redis_url: str, topic: str, total: int, naive: bool) -> float:
     client = connect_redis(redis_url, read_timeout_s=None)
     await client.flushdb()
-    scripts = Scripts()
-    await scripts.load(client)
+    scripts = ConversationStore(client)
+    await scripts.start()
     await seed_channels(client, [EU, US])
     consumer = AIOKafkaConsumer(
         topic,

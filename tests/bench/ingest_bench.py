@@ -14,9 +14,9 @@ from pathlib import Path
 
 import aiohttp
 
-from ingest.samples import text_message
-from ingest.signature import sign
-from parley.local import free_port, wait_for_port
+from devstack.samples import text_message
+from devstack.servers import free_port, wait_for_port
+from devstack.signing import sign
 from tests.bench.common import p99, report, servers
 from tests.conftest import EU
 

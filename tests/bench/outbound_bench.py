@@ -2,10 +2,10 @@
 raw GraphClient calls at the same concurrency in the same run (no Redis); then two
 channels sending together, each held to its own `send_rate`.
 
-The stand-in runs as a child process (`python -m parley.graph_standin`, on uvloop like
+The stand-in runs as a child process (`python -m devstack.graph_standin`, on uvloop like
 production): in the benchmark's own event loop its handlers would take turns with the
 sender's, and every figure would include the stand-in's work. The sender runs in this
-process against a real redis-server (parley.local), as `python -m engine` runs it: one
+process against a real redis-server (devstack.servers), as `python -m engine` runs it: one
 default aiohttp session, so at most 100 Graph calls in flight (the connector's limit).
 """
 
@@ -29,16 +29,17 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from engine import delivery, keys
-from engine.channel_store import save_channel_settings
-from engine.records import Outgoing
-from engine.sender import GROUP, Credentials, Sender, burst, run_sender
+from devstack.servers import free_port, start_redis, wait_for_port
+from engine.sender import Credentials, Sender, burst, run_sender
 from metrics import EngineMetrics
 from parley.channels import Channel, ChannelSettings
 from parley.graph import GraphClient, Recipient
-from parley.local import free_port, start_redis, wait_for_port
 from parley.redis import as_text, connect_redis
 from parley.runtime import tune_gc
+from store import _keys as keys
+from store import delivery
+from store.channels import save_channel_settings
+from store.outbox import GROUP, Outgoing
 from tests.bench.common import p99, report
 from tests.conftest import EU, US
 
@@ -111,7 +112,7 @@ def standin() -> Iterator[str]:
             "PARLEY_LOG_LEVEL": "WARNING",  # it logs every accepted message at INFO
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "parley.graph_standin", "--port", str(port)],
+            [sys.executable, "-m", "devstack.graph_standin", "--port", str(port)],
             cwd=ROOT,
             env=env,
         )

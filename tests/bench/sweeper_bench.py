@@ -7,18 +7,17 @@ import time
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from engine import keys
+from devstack.servers import start_redis
 from engine.applier import Applier
-from engine.channel_store import save_channel_settings, seed_channels
-from engine.codec import to_ms
-from engine.model import Queue
-from engine.records import LOG_LENGTH
-from engine.scripts import Scripts
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from parley.channels import ChannelSettings
-from parley.local import start_redis
 from parley.redis import connect_redis
+from parley.state import Queue
+from store import _keys as keys
+from store._codec import to_ms
+from store.channels import save_channel_settings, seed_channels
+from store.conversations import LOG_LENGTH, ConversationStore
 from tests import factory as f
 from tests.bench.common import report
 from tests.conftest import EU
@@ -59,8 +58,8 @@ async def sweeps() -> list[tuple[str, str]]:
     server = start_redis()
     client = connect_redis(f"redis://127.0.0.1:{server.port}/0")
     try:
-        scripts = Scripts()
-        await scripts.load(client)
+        scripts = ConversationStore(client)
+        await scripts.start()
         await seed_channels(client, [EU])
         now = time.time()
         sweeper = Sweeper(client, scripts, EngineMetrics(CollectorRegistry()), lambda: now)
@@ -106,10 +105,10 @@ async def memory() -> list[tuple[str, str]]:
     server = start_redis()
     client = connect_redis(f"redis://127.0.0.1:{server.port}/0", read_timeout_s=None)
     try:
-        scripts = Scripts()
-        await scripts.load(client)
+        scripts = ConversationStore(client)
+        await scripts.start()
         await seed_channels(client, [EU])
-        applier = Applier(client, scripts, time.time)
+        applier = Applier(scripts, time.time)
         now = time.time()
         before = (await client.info("memory"))["used_memory"]
         for start in range(0, MEMORY_CONVERSATIONS, 2_000):

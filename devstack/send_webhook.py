@@ -1,6 +1,6 @@
 """Send one signed customer message to the local receiver (make run), as Meta would.
 
-Usage: .venv/bin/python deploy/local/send-webhook.py [wa_id] [text]
+Usage: .venv/bin/python -m devstack.send_webhook [wa_id] [text]
 """
 
 import json
@@ -8,19 +8,17 @@ import sys
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
-from ingest.samples import text_message
-from ingest.signature import sign
+from devstack.samples import text_message
+from devstack.signing import sign
+from devstack.stack import DEMO_CHANNELS
 from parley.channels import load_channels
-
-CHANNELS_FILE = Path(__file__).with_name("channels.toml")
 
 
 def main() -> None:
     wa_id = sys.argv[1] if len(sys.argv) > 1 else "16315551181"
     text = sys.argv[2] if len(sys.argv) > 2 else "Hi, where is my order?"
-    channel = load_channels(str(CHANNELS_FILE))[0]
+    channel = load_channels(str(DEMO_CHANNELS))[0]
     wamid = f"wamid.local.{uuid.uuid4().hex}"
     body = json.dumps(text_message(channel.id, wa_id, wamid, text, int(time.time()))).encode()
     request = urllib.request.Request(

@@ -17,9 +17,9 @@ from pathlib import Path
 import aiohttp
 from aiokafka import AIOKafkaProducer
 
+from devstack.samples import text_message
+from devstack.signing import sign
 from engine.inspect import queue_sizes
-from ingest.samples import text_message
-from ingest.signature import sign
 from parley.channels import load_channels
 from parley.events import Actor, AgentReply, Event, Identity, Move, Payload, Role, encode
 from parley.redis import connect_redis

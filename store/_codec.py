@@ -5,8 +5,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from engine.model import Conversation, Queue
 from parley.events import Identity
+from parley.state import Conversation, Queue
 
 # The state a "write" sets, in apply.lua's order; LAST_ACTIVITY scores the queue sets.
 STATE_FIELDS = ("q", "a", "la", "oa", "lc", "fr")

@@ -8,7 +8,7 @@ one cluster node; channels, not conversations, are what spreads across a cluster
 
 from datetime import date
 
-from engine.model import Queue
+from parley.state import Queue
 
 PREFIX = "parley"
 # Every channel id that has settings; the sweeper and the metrics walk it. No hash tag:

@@ -5,18 +5,20 @@ only the engine writes.
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import msgspec
 
-from engine import delivery, keys, reports
-from engine.codec import FIELDS, decode_conversation
-from engine.identity import USERNAME, candidates
-from engine.model import Conversation, Queue
-from engine.records import OUTBOUND, ActionResult, LoggedMessage
 from parley.events import GROUP_PREFIX, Identity
 from parley.redis import RedisClient, as_text
+from parley.state import Conversation, Queue
+from store import _keys as keys
+from store import delivery, reports
+from store._codec import FIELDS, decode_conversation
+from store.aliases import USERNAME, candidates
+from store.writes import OUTBOUND, ActionResult, LogLine
 
 
 class Note(msgspec.Struct, frozen=True, kw_only=True):
@@ -126,7 +128,7 @@ class _StoredNote(msgspec.Struct, frozen=True):
 
 
 _note = msgspec.json.Decoder(_StoredNote)
-_line = msgspec.json.Decoder(LoggedMessage)
+_line = msgspec.json.Decoder(LogLine)
 _result = msgspec.json.Decoder(ActionResult)
 
 
@@ -201,7 +203,7 @@ def _shown(note: _StoredNote) -> Note:
 
 
 async def _about_messages(
-    client: RedisClient, channel: str, customer: str, lines: list[LoggedMessage]
+    client: RedisClient, channel: str, customer: str, lines: list[LogLine]
 ) -> dict[str, str]:
     """The messages hash's fields about these lines: each reply's record (its wamid, or
     why it was not sent), then every wamid's status, error, pricing, callback data,
@@ -238,12 +240,12 @@ async def _about_messages(
     return found
 
 
-def _is_reply(line: LoggedMessage) -> bool:
+def _is_reply(line: LogLine) -> bool:
     """An agent's reply (keyed by its event id until the sender records a wamid)."""
     return line.direction == OUTBOUND and line.source is None
 
 
-def _message(line: LoggedMessage, about: dict[str, str]) -> Message:
+def _message(line: LogLine, about: dict[str, str]) -> Message:
     """A log line with what happened to it since."""
     wamid: str | None = line.id
     sent: delivery.Delivery | None = None
@@ -412,11 +414,17 @@ def _beyond(row: tuple[str, float], cursor: _Cursor, newest_first: bool) -> bool
 
 
 async def queue_sizes(client: RedisClient, channel: str) -> dict[str, int]:
+    return (await queue_sizes_of(client, [channel]))[channel]
+
+
+async def queue_sizes_of(client: RedisClient, channels: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Each channel's queue sizes, in one round trip (a ZCARD per channel and queue)."""
     pipe = client.pipeline(transaction=False)
-    for queue in Queue:
-        pipe.zcard(keys.queue(channel, queue))
-    sizes = await pipe.execute()
-    return {queue.value: size for queue, size in zip(Queue, sizes, strict=True)}
+    for channel in channels:
+        for queue in Queue:
+            pipe.zcard(keys.queue(channel, queue))
+    sizes = iter(await pipe.execute() if channels else [])
+    return {channel: {queue.value: next(sizes) for queue in Queue} for channel in channels}
 
 
 async def report(client: RedisClient, channel: str, start: date, end: date) -> Report:

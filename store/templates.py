@@ -15,9 +15,9 @@ from collections.abc import Iterable
 import msgspec
 from redis.exceptions import WatchError
 
-from engine import keys
-from engine.channel_store import channels_by_waba
 from parley.redis import RedisClient
+from store import _keys as keys
+from store.channels import channels_by_waba
 
 APPROVED = "APPROVED"
 # Tries at one channel's optimistic transaction before giving up (a RedisError, so the

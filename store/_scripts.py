@@ -23,11 +23,11 @@ class Scripts:
     """SHA1s of engine/lua/*.lua on the server. Call `load()` again after a
     NoScriptError: a restarted Redis forgets its script cache."""
 
-    NAMES = ("load", "apply", "resolve_due")
+    NAMES = ("load", "apply")
 
     def __init__(self) -> None:
         self.source = {
-            name: (resources.files("engine") / "lua" / f"{name}.lua").read_text()
+            name: (resources.files("store") / "lua" / f"{name}.lua").read_text()
             for name in self.NAMES
         }
         self.sha: dict[str, str] = {}

@@ -15,7 +15,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from parley.local import Server, start_kafka, start_redis, wait_for_port
+from devstack.servers import Server, start_kafka, start_redis, wait_for_port
+from devstack.settings import dev_settings_from_env
+from parley.settings import SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CHANNELS = ROOT / "deploy" / "local" / "channels.toml"
@@ -38,6 +40,11 @@ def wait_until_consuming(readyz: str, engine: subprocess.Popen[bytes]) -> None:
 
 def main() -> int:
     env = dict(os.environ)
+    try:
+        dev = dev_settings_from_env(env)
+    except SettingsError as error:
+        print(f"parley stack: {error}", file=sys.stderr)
+        return 2
     servers: list[Server] = []
     children: list[subprocess.Popen[bytes]] = []
     stopping = False
@@ -70,12 +77,13 @@ def main() -> int:
         # answers like Meta and posts the delivery statuses back to the receiver.
         standin = not env.get("PARLEY_GRAPH_URL")
         if standin:
-            graph_port = int(env.setdefault("PARLEY_GRAPH_STANDIN_PORT", "8090"))
+            graph_port = dev.graph_standin_port
+            env["PARLEY_GRAPH_STANDIN_PORT"] = str(graph_port)
             env["PARLEY_GRAPH_URL"] = f"http://127.0.0.1:{graph_port}/v21.0"
             webhook = f"http://{host}:{http_port}/webhooks/whatsapp"
             children.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "parley.graph_standin", "--webhook-url", webhook],
+                    [sys.executable, "-m", "devstack.graph_standin", "--webhook-url", webhook],
                     cwd=ROOT,
                     env=env,
                 )

@@ -10,12 +10,12 @@ gives one (so a channel first seeded without one gets it when the file later nam
 and an admin clearing it stores it empty (so a restart does not bring the file's back).
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine import keys
 from parley.channels import DEFAULT_SEND_RATE, Channel, ChannelSettings
 from parley.redis import RedisClient, as_text
+from store import _keys as keys
 
 OFF = "off"
 WABA_ID = "waba_id"
@@ -114,3 +114,18 @@ def _period(seconds: int | None) -> str:
 
 def _seconds(text: str) -> int | None:
     return None if text == OFF else int(text)
+
+
+async def is_channel(client: RedisClient, channel: str) -> bool:
+    """Whether `channel` has settings (from the file, or registered and active)."""
+    return bool(await client.sismember(keys.CHANNELS, channel))
+
+
+async def settings_of(client: RedisClient, channels: Sequence[str]) -> list[ChannelSettings | None]:
+    """The settings of each channel (None where it has none), in one round trip."""
+    if not channels:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for channel in channels:
+        pipe.hgetall(keys.settings(channel))
+    return [decode_settings(fields) for fields in await pipe.execute()]

@@ -9,7 +9,7 @@ statuses come back as signed webhooks in Meta's 2026 shape (`recipient_id`,
 -> participants) say what Meta would know about whom. Humans drive it over /_standin/*
 (sent messages, the last verification code, faults to queue, users, groups).
 
-`python -m parley.graph_standin [--port N] [--webhook-url URL]` serves it with the
+`python -m devstack.graph_standin [--port N] [--webhook-url URL]` serves it with the
 numbers and tokens of PARLEY_CHANNELS_FILE; point PARLEY_GRAPH_URL at
 http://127.0.0.1:N/v21.0.
 """
@@ -33,8 +33,9 @@ import aiohttp
 import msgspec
 from aiohttp import web
 
-from ingest.samples import webhook
-from ingest.signature import sign
+from devstack.samples import webhook
+from devstack.settings import DevSettings, dev_settings_from_env
+from devstack.signing import sign
 from parley.channels import ChannelFileError, load_channels
 from parley.graph import Recipient
 from parley.logs import setup_logging
@@ -43,8 +44,6 @@ from parley.settings import SettingsError, settings_from_env
 
 log = logging.getLogger(__name__)
 
-PORT_VARIABLE = "PARLEY_GRAPH_STANDIN_PORT"
-DEFAULT_PORT = 8090
 AUTO_STATUSES = ("sent", "delivered", "read")
 STATUS_GAP_S = 0.005  # between auto statuses: in order, yet quick for tests
 WEBHOOK_TIMEOUT_S = 10.0
@@ -654,19 +653,24 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m parley.graph_standin", description="A local Graph API stand-in."
+        prog="python -m devstack.graph_standin", description="A local Graph API stand-in."
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, help=f"default: ${PORT_VARIABLE} or {DEFAULT_PORT}")
+    parser.add_argument(
+        "--port",
+        type=int,
+        help=f"default: $PARLEY_GRAPH_STANDIN_PORT or {DevSettings().graph_standin_port}",
+    )
     parser.add_argument("--webhook-url", help="where status webhooks go (none: not sent)")
     args = parser.parse_args(argv)
     try:
         settings = settings_from_env(os.environ)
+        dev = dev_settings_from_env(os.environ)
         channels = load_channels(settings.channels_file)
-        port = args.port if args.port is not None else _port_from_env()
     except (SettingsError, ChannelFileError, ValueError) as error:
         print(f"parley graph stand-in: {error}", file=sys.stderr)
         return 2
+    port = args.port if args.port is not None else dev.graph_standin_port
     setup_logging(settings.log_level)
     standin = StandIn(
         {channel.id: channel.access_token for channel in channels},
@@ -685,13 +689,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve(create_app(standin), args.host, port)
     return 0
-
-
-def _port_from_env() -> int:
-    raw = os.environ.get(PORT_VARIABLE) or str(DEFAULT_PORT)
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ValueError(f"{PORT_VARIABLE}: not a port: {raw!r}")
-    return int(raw)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-"""Local stand-ins for development and tests: a real Tansu broker and a real redis-server.
+"""Local servers for development and tests: a real Tansu broker, a real redis-server and
+a Redis Cluster of them.
 
-Both are the real thing over a socket, started as child processes on free loopback
+Each is the real thing over a socket, started as child processes on free loopback
 ports; `make run` uses them when no Kafka or Redis is configured, the tests always.
 """
 
@@ -9,8 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 STARTUP_TIMEOUT_S = 15.0
@@ -125,14 +125,6 @@ def start_redis(port: int | None = None, extra: Sequence[str] = ()) -> Server:
         ],
         port,
     )
-
-
-@contextmanager
-def running(server: Server) -> Iterator[Server]:
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _cluster_port() -> int:

@@ -27,9 +27,9 @@ from msgspec import UNSET, UnsetType
 from redis.asyncio.client import Pipeline
 
 from assign.access import ChannelAccess, User
-from engine import keys
 from parley.events import Role
 from parley.redis import RedisClient, as_text
+from store import _keys as keys
 
 DIRECTORY = f"{keys.PREFIX}:{{directory}}"
 USERS = f"{DIRECTORY}:users"

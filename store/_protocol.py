@@ -1,0 +1,243 @@
+"""The arguments of load.lua and apply.lua, packed and read back in one place.
+
+Each script's header comment is its contract; this module is the other half. Names the
+scripts use (state fields, the version field, delivery ranks) travel in the arguments,
+so they are written once, here and in store/codec.py.
+"""
+
+import functools
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+import msgspec
+
+from parley.state import Conversation, Queue
+from store import _keys as keys
+from store import delivery, reports
+from store._codec import (
+    FIELDS,
+    LAST_ACTIVITY,
+    STATE_FIELDS,
+    VERSION,
+    customer_changes,
+    decode_conversation,
+    state_arguments,
+)
+from store._scripts import ScriptCall
+from store.aliases import USERNAME
+from store.writes import (
+    AddNote,
+    AddTag,
+    AddTopic,
+    Count,
+    CountTime,
+    Deleted,
+    Delivered,
+    Done,
+    Edited,
+    Log,
+    Op,
+    Reacted,
+    Record,
+    Send,
+    Sent,
+    StoredNote,
+    Write,
+)
+
+# Delivery statuses only move forward: a late "delivered" never undoes "read". A voice
+# note's "played" comes after "read"; "failed" ends it.
+STATUS_RANKS = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4, "failed": 5}
+
+
+class _Record(msgspec.Struct, frozen=True, array_like=True):
+    """One of apply.lua's record operations on `key` (see its header)."""
+
+    op: str
+    key: str
+    a: str = ""
+    b: str = ""
+    c: str = ""
+
+
+class Limits(msgspec.Struct, frozen=True, kw_only=True):
+    """How long and how much apply.lua keeps (the store's retention policy)."""
+
+    dedupe_ttl: int
+    report_ttl: int
+    log_length: int
+    result_ttl: int
+    wake_ttl: int
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def apply_call(
+    channel: str, writes: Sequence[Write], first_day: int, window: Sequence[str], limits: Limits
+) -> ScriptCall:
+    """One apply.lua call for a run of one channel's writes, in order."""
+    config = {
+        "events": len(writes),
+        "sets": len(window),
+        "first_day": first_day,
+        "fields": STATE_FIELDS,
+        "score": LAST_ACTIVITY,
+        "version": VERSION,
+        "ranks": STATUS_RANKS,
+        "day_s": keys.DAY_S,
+        **msgspec.structs.asdict(limits),
+    }
+    call_keys = [*window, keys.aliases(channel)]
+    call_args: list[str | bytes] = [_encoder.encode(config)]
+    for write in writes:
+        event_keys = [keys.conversation(channel, write.customer)]
+        args: list[str | bytes] = [
+            write.digest,
+            str(keys.receipt_day(write.received_at)),
+            str(write.expected_version),
+            write.customer,
+            "mark" if write.state is None else "write",
+            str(len(write.claims)),
+        ]
+        for claim in write.claims:
+            args += [claim.alias, claim.expected, claim.customer]
+        if write.state is not None:
+            was_in = Queue(write.was_in) if write.was_in else write.state.queue
+            event_keys += [keys.queue(channel, was_in), keys.queue(channel, write.state.queue)]
+            args += state_arguments(write.state)
+        for record in _records(channel, write.customer, write.ops):
+            event_keys.append(record.key)
+            args += [record.op, record.a, record.b, record.c]
+        call_keys += event_keys
+        call_args += [str(len(event_keys)), str(len(args)), *args]
+    return ScriptCall(channel, call_keys, call_args)
+
+
+def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record]:
+    """apply.lua's records for what a decision writes, on the keys the store keeps."""
+    messages = keys.messages(channel, customer)
+    for op in ops:
+        match op:
+            case AddTag(tag=tag):
+                yield _Record("sadd", keys.tags(channel, customer), tag)
+            case AddTopic(topic=topic):
+                yield _Record("sadd", keys.topics(channel, customer), topic)
+            case AddNote():
+                note = _encoder.encode(StoredNote(op.user, op.text, op.at)).decode()
+                yield _Record("rpush", keys.notes(channel, customer), note)
+            case Log(line=line):
+                yield _Record("log", keys.log(channel, customer), _encoder.encode(line).decode())
+            case Count(at=at, counter=counter):
+                yield _Record("count", _report_key(channel, int(at // keys.DAY_S)), counter)
+            case CountTime(at=at, kind=kind, seconds=seconds):
+                field = reports.time_field(kind, seconds)
+                yield _Record("count", _report_key(channel, int(at // keys.DAY_S)), field)
+            case Done(event_id=event_id, result=result):
+                value = _encoder.encode(result).decode()
+                yield _Record("result", keys.result(channel, event_id), value)
+                yield _Record("wake", keys.wake(channel, event_id), "1")
+            case Send(outgoing=outgoing):
+                yield _Record("outbox", keys.outbox(channel), _encoder.encode(outgoing).decode())
+            case Delivered(wamid=wamid, status=status):
+                yield _Record("status", messages, wamid, status)
+                for detail, known in (
+                    (delivery.error_field(wamid), op.error),
+                    (delivery.pricing_field(wamid), op.pricing),
+                    (delivery.callback_field(wamid), op.callback_data),
+                ):
+                    if known:
+                        yield _Record("detail", messages, wamid, detail, known)
+            case Sent(wamid=wamid, status=status):
+                yield _Record("seed", messages, wamid, status)
+            case Reacted(target=target, emoji=emoji):
+                field = delivery.reaction_field(target)
+                yield (
+                    _Record("put", messages, field, emoji)
+                    if emoji
+                    else _Record("drop", messages, field)
+                )
+            case Edited(target=target, text=text):
+                yield _Record("put", messages, delivery.edit_field(target), text or "")
+            case Deleted(target=target):
+                yield _Record("put", messages, delivery.deleted_field(target), "1")
+            case Record(old=old, new=new):
+                yield from _customer(channel, customer, old, new)
+
+
+def _customer(
+    channel: str, customer: str, old: Conversation | None, new: Conversation
+) -> Iterator[_Record]:
+    conversation = keys.conversation(channel, customer)
+    for field, value in customer_changes(old, new):
+        yield (
+            _Record("drop", conversation, field)
+            if value is None
+            else _Record("put", conversation, field, value)
+        )
+    before = old.customer.username if old else None
+    if new.customer.username != before:
+        aliases = keys.aliases(channel)
+        if before:
+            yield _Record("dropif", aliases, USERNAME + before, customer)
+        if new.customer.username:
+            yield _Record("put", aliases, USERNAME + new.customer.username, customer)
+
+
+@functools.lru_cache(maxsize=1024)
+def _report_key(channel: str, epoch_day: int) -> str:
+    return keys.report(channel, reports.day_of(epoch_day * keys.DAY_S))
+
+
+class Loaded(msgspec.Struct, frozen=True):
+    """What load.lua read for one channel."""
+
+    settings: dict[str, str]
+    decided: list[bool]  # per digest, in the order given
+    named: list[str | None]  # per conversation: its alias's stored value
+    states: list[Conversation | None]  # per conversation
+
+
+def load_call(
+    channel: str,
+    window: Sequence[str],
+    digests: Sequence[bytes],
+    conversations: Sequence[tuple[str, str, str]],
+) -> ScriptCall:
+    """One load.lua call: the decided flags of `digests`, and per (customer id, hash
+    key, alias) the alias's stored value and the conversation's state."""
+    return ScriptCall(
+        channel,
+        [
+            keys.settings(channel),
+            *window,
+            keys.aliases(channel),
+            *(key for _, key, _ in conversations),
+        ],
+        [
+            str(len(window)),
+            str(len(digests)),
+            str(len(FIELDS)),
+            *FIELDS,
+            *digests,
+            *(alias for _, _, alias in conversations),
+        ],
+    )
+
+
+def read_load(answer: object, conversations: Sequence[tuple[str, str, str]]) -> Loaded:
+    flat_settings, decided, *found = cast(list[Any], answer)
+    settings = {
+        _text(name): _text(value)
+        for name, value in zip(flat_settings[::2], flat_settings[1::2], strict=True)
+    }
+    named: list[str | None] = []
+    states: list[Conversation | None] = []
+    for (customer, _, _), (alias_value, values) in zip(conversations, found, strict=True):
+        named.append(_text(alias_value) if alias_value else None)
+        states.append(decode_conversation(values, customer))
+    return Loaded(settings, [bool(flag) for flag in decided], named, states)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

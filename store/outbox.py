@@ -1,0 +1,117 @@
+"""Each channel's outbox: replies the engine applied, waiting for the sender.
+
+A Redis stream per channel, read through one consumer group (`GROUP`), so that with
+several engines each reply goes to one of them. apply.lua adds a reply in the step that
+applies it; `record` removes it in the transaction that records its outcome, so a reply
+is either pending or recorded, never both (engine/sender.py says why that matters).
+"""
+
+from typing import cast
+
+import msgspec
+from redis.exceptions import ResponseError
+
+from parley.redis import RedisClient, as_text
+from store import _keys as keys
+from store import delivery
+
+GROUP = "senders"
+
+
+class Outgoing(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A reply for the sender: the customer (their id keys the records) and where
+    WhatsApp should deliver it."""
+
+    id: str  # the reply's event id: the key of its delivery record
+    user: str
+    customer: str = ""
+    phone: str | None = None
+    user_id: str | None = None
+    group_id: str | None = None
+    text: str | None = None
+    template: str | None = None
+    language: str | None = None
+    wa_id: str | None = None  # release 0.1 queued replies by phone alone
+
+    @property
+    def owner(self) -> str:
+        """The customer id whose records this reply belongs to."""
+        return self.customer or self.wa_id or ""
+
+    @property
+    def to_phone(self) -> str | None:
+        return self.phone or self.wa_id
+
+
+class Entry(msgspec.Struct, frozen=True):
+    channel: str
+    id: str
+    outgoing: Outgoing
+
+
+_decoder = msgspec.json.Decoder(Outgoing)
+
+
+class Outbox:
+    """The outboxes of every channel. Raises redis errors; `take` never blocks."""
+
+    def __init__(self, client: RedisClient, consumer: str) -> None:
+        self._client = client
+        self._consumer = consumer
+        self._groups: set[str] = set()
+
+    async def take(self, channel: str, count: int) -> list[Entry]:
+        """Up to `count` replies of `channel` nobody has taken yet, now ours."""
+        await self._ensure_group(channel)
+        found = await self._client.xreadgroup(
+            GROUP, self._consumer, {keys.outbox(channel): ">"}, count=count
+        )
+        return [
+            Entry(channel, as_text(entry_id), _decoder.decode(fields[b"m"]))
+            for _, entries in cast(
+                list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], found
+            )
+            for entry_id, fields in entries
+        ]
+
+    async def claim_idle(self, channel: str, idle_ms: int) -> list[Entry]:
+        """Every reply of `channel` another sender took over `idle_ms` ago and never
+        finished (it died), now ours."""
+        await self._ensure_group(channel)
+        claimed: list[Entry] = []
+        start = "0-0"
+        while True:
+            answer = await self._client.xautoclaim(
+                keys.outbox(channel), GROUP, self._consumer, idle_ms, start, count=100
+            )
+            start = as_text(answer[0])
+            for entry_id, fields in answer[1]:
+                if fields is not None:  # None: deleted meanwhile
+                    claimed.append(Entry(channel, as_text(entry_id), _decoder.decode(fields[b"m"])))
+            if start == "0-0":
+                return claimed
+
+    async def record(self, entry: Entry, wamid: str | None, failure: str | None) -> None:
+        """The reply's outcome (its wamid, or why it was not sent) and the stream's
+        acknowledgement, in one transaction (one slot: the channel's hash tag)."""
+        outgoing = entry.outgoing
+        messages = keys.messages(entry.channel, outgoing.owner)
+        async with self._client.pipeline(transaction=True) as pipe:
+            if wamid:
+                pipe.hset(messages, delivery.wamid_field(outgoing.id), wamid)
+                pipe.hsetnx(messages, wamid, delivery.ACCEPTED)
+            else:
+                pipe.hset(messages, delivery.failure_field(outgoing.id), failure or "unknown")
+            pipe.xack(keys.outbox(entry.channel), GROUP, entry.id)
+            pipe.xdel(keys.outbox(entry.channel), entry.id)
+            await pipe.execute()
+
+    async def _ensure_group(self, channel: str) -> None:
+        if channel in self._groups:
+            return
+        try:
+            await self._client.xgroup_create(keys.outbox(channel), GROUP, id="0", mkstream=True)
+        except ResponseError as error:  # BUSYGROUP: it exists
+            if "BUSYGROUP" not in str(error):
+                raise
+        self._groups.add(channel)

@@ -1,0 +1,170 @@
+"""What an applied decision writes besides the state, in the store's own words.
+
+The engine says what happened (a tag added, a line for the log, a reply to send, a
+report counter...); `store._protocol` turns each into apply.lua's records on the right
+keys, so no one outside the store knows a key. The formats kept in Redis (`LogLine`,
+`ActionResult`) are defined here too.
+"""
+
+from collections.abc import Sequence
+
+import msgspec
+
+from parley.state import Conversation, Outcome
+from store.aliases import Claim
+from store.outbox import Outgoing
+
+INBOUND, OUTBOUND, SYSTEM = "inbound", "outbound", "system"
+BUSINESS_APP = "business_app"
+
+
+class LogLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One line of a conversation's recent messages, as stored."""
+
+    id: str  # the wamid of an inbound message or an echo; the event id of an agent's reply
+    direction: str  # inbound, outbound or system
+    type: str
+    at: float
+    text: str | None = None
+    template: str | None = None
+    user: str | None = None
+    author: str | None = None  # who wrote, in a group: a name, else an identifier
+    reply_to: str | None = None  # the wamid it answers
+    source: str | None = None  # business_app: sent from the WhatsApp Business app
+
+
+class StoredNote(msgspec.Struct, frozen=True):
+    """A note on a conversation, as stored (a JSON list item)."""
+
+    user: str
+    text: str
+    at: float
+
+
+class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of an agent's action, kept for the API that waits on it."""
+
+    outcome: Outcome
+    reason: str | None = None
+
+
+class _Op(msgspec.Struct, frozen=True, tag=True):
+    pass
+
+
+class AddTag(_Op, frozen=True):
+    tag: str
+
+
+class AddTopic(_Op, frozen=True):
+    topic: str
+
+
+class AddNote(_Op, frozen=True):
+    user: str
+    text: str
+    at: float
+
+
+class Log(_Op, frozen=True):
+    line: LogLine
+
+
+class Count(_Op, frozen=True):
+    """Add one to a report counter (store.reports) of the UTC day of `at`."""
+
+    at: float
+    counter: str
+
+
+class CountTime(_Op, frozen=True):
+    """Count a first-response or resolution time (store.reports) on the day of `at`."""
+
+    at: float
+    kind: str
+    seconds: float
+
+
+class Done(_Op, frozen=True):
+    """An agent's action was decided: keep its result and wake the API waiting on it."""
+
+    event_id: str
+    result: ActionResult
+
+
+class Send(_Op, frozen=True):
+    """Queue a reply for the sender, on the channel's outbox."""
+
+    outgoing: Outgoing
+
+
+class Delivered(_Op, frozen=True):
+    """A delivery status of a message we know: kept only if it ranks higher."""
+
+    wamid: str
+    status: str
+    error: str | None = None
+    pricing: str | None = None
+    callback_data: str | None = None
+
+
+class Sent(_Op, frozen=True):
+    """A message sent outside Parley's sender (the Business app): known, at `status`."""
+
+    wamid: str
+    status: str
+
+
+class Reacted(_Op, frozen=True):
+    target: str
+    emoji: str | None  # None: taken back
+
+
+class Edited(_Op, frozen=True):
+    target: str
+    text: str | None
+
+
+class Deleted(_Op, frozen=True):
+    target: str
+
+
+class Record(_Op, frozen=True):
+    """The customer record changed from `old` to `new` (fields and username alias)."""
+
+    old: Conversation | None
+    new: Conversation
+
+
+Op = (
+    AddTag
+    | AddTopic
+    | AddNote
+    | Log
+    | Count
+    | CountTime
+    | Done
+    | Send
+    | Delivered
+    | Sent
+    | Reacted
+    | Edited
+    | Deleted
+    | Record
+)
+
+
+class Write(msgspec.Struct, frozen=True, kw_only=True):
+    """What one decided event writes, checked and applied atomically by apply.lua:
+    `state` None is a "mark" (decided, unchanged). `digest` is `store.digest` of the
+    event's id; `expected_version` the version it was decided on; `was_in` the queue the
+    conversation was in (None: it had none)."""
+
+    digest: bytes
+    received_at: float
+    expected_version: int
+    customer: str
+    state: Conversation | None = None
+    was_in: str | None = None
+    claims: Sequence[Claim] = ()
+    ops: Sequence[Op] = ()
