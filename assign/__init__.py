@@ -3,25 +3,23 @@
 from assign.access import (
     PERMISSIONS,
     RANK,
+    AccessDecision,
     Action,
     ChannelAccess,
-    Decision,
     User,
     allowed,
     decide,
     effective_role,
-    visible_channels,
 )
 
 __all__ = [
     "PERMISSIONS",
     "RANK",
+    "AccessDecision",
     "Action",
     "ChannelAccess",
-    "Decision",
     "User",
     "allowed",
     "decide",
     "effective_role",
-    "visible_channels",
 ]

@@ -5,9 +5,8 @@ functions answer without I/O, clock or environment, so the HTTP layer and the te
 the same question the same way.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from enum import StrEnum
-from http import HTTPStatus
 
 import msgspec
 
@@ -63,11 +62,12 @@ class ChannelAccess(msgspec.Struct, frozen=True):
     all_teams: Role | None = None  # "access for all teams": any team member gets it
 
 
-class Decision(msgspec.Struct, frozen=True):
-    """The answer to one request, in the shape the HTTP layer sends back."""
+class AccessDecision(msgspec.Struct, frozen=True):
+    """May the user do it, and with what role: no role means the channel is none of
+    theirs (the API then answers as if it did not exist); a role without the right
+    means they see it but may not do this."""
 
     allowed: bool
-    status: int
     role: Role | None
 
 
@@ -91,22 +91,7 @@ def allowed(role: Role | None, action: Action) -> bool:
     return role is not None and action in PERMISSIONS[role]
 
 
-def decide(user: User, access: ChannelAccess, action: Action) -> Decision:
-    """200 when allowed; 404 without a role (the channel's existence is not revealed);
-    403 with a role that lacks this right (the user already knows the channel)."""
+def decide(user: User, access: ChannelAccess, action: Action) -> AccessDecision:
+    """Whether `user` may do `action` on the channel, and their role there."""
     role = effective_role(user, access)
-    if role is None:
-        return Decision(allowed=False, status=HTTPStatus.NOT_FOUND, role=None)
-    if allowed(role, action):
-        return Decision(allowed=True, status=HTTPStatus.OK, role=role)
-    return Decision(allowed=False, status=HTTPStatus.FORBIDDEN, role=role)
-
-
-def visible_channels(user: User, accesses: Iterable[ChannelAccess]) -> list[tuple[str, Role]]:
-    """The channel selector: every channel the user has a role on, by channel id."""
-    visible = []
-    for access in accesses:
-        role = effective_role(user, access)
-        if role is not None:
-            visible.append((access.channel, role))
-    return sorted(visible)
+    return AccessDecision(allowed=allowed(role, action), role=role)

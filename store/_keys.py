@@ -121,3 +121,26 @@ def registration(channel: str) -> str:
 def templates(channel: str) -> str:
     """Hash of the channel's message templates: "name:language" -> JSON."""
     return f"{tag(channel)}:templates"
+
+
+# The directory (users, teams, memberships) shares one hash tag, so one MULTI/EXEC with
+# WATCH can span it on a Redis Cluster too (store/directory.py).
+DIRECTORY = f"{PREFIX}:{{directory}}"
+USERS = f"{DIRECTORY}:users"  # user id -> JSON of the user
+TOKENS = f"{DIRECTORY}:tokens"  # token digest -> user id (tokens are never stored)
+TEAMS = f"{DIRECTORY}:teams"  # team id -> JSON of the team
+
+
+def members(team_id: str) -> str:
+    """Set of the team's user ids."""
+    return f"{DIRECTORY}:members:{team_id}"
+
+
+def memberships(user_id: str) -> str:
+    """Set of the user's team ids (the same facts as `members`, indexed the other way)."""
+    return f"{DIRECTORY}:memberships:{user_id}"
+
+
+def access(channel: str) -> str:
+    """Hash of the channel's grants: `u:<user>`, `t:<team>`, `all_users`, `all_teams` -> role."""
+    return f"{tag(channel)}:access"

@@ -31,26 +31,12 @@ from parley.events import Role
 from parley.redis import RedisClient, as_text
 from store import _keys as keys
 
-DIRECTORY = f"{keys.PREFIX}:{{directory}}"
-USERS = f"{DIRECTORY}:users"
-TOKENS = f"{DIRECTORY}:tokens"
-TEAMS = f"{DIRECTORY}:teams"
+USERS, TOKENS, TEAMS = keys.USERS, keys.TOKENS, keys.TEAMS
+members, memberships, access = keys.members, keys.memberships, keys.access
 USER_FIELD = "u:"
 TEAM_FIELD = "t:"
 ALL_USERS = "all_users"
 ALL_TEAMS = "all_teams"
-
-
-def members(team_id: str) -> str:
-    return f"{DIRECTORY}:members:{team_id}"
-
-
-def memberships(user_id: str) -> str:
-    return f"{DIRECTORY}:memberships:{user_id}"
-
-
-def access(channel: str) -> str:
-    return f"{keys.tag(channel)}:access"
 
 
 class DirectoryError(Exception):

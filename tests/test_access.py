@@ -1,6 +1,6 @@
 """Channel access: the role matrix of DESIGN.md, how grants combine, and the decision."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import msgspec
 import pytest
@@ -9,14 +9,13 @@ from hypothesis import strategies as st
 
 from assign import (
     RANK,
+    AccessDecision,
     Action,
     ChannelAccess,
-    Decision,
     User,
     allowed,
     decide,
     effective_role,
-    visible_channels,
 )
 from parley.events import Role
 
@@ -52,11 +51,11 @@ def test_decide_matrix(role: Role | None, action: Action) -> None:
     grants = {} if role is None else {"u": role}
     decision = decide(User("u"), ChannelAccess("c", user_grants=grants), action)
     if role is None:
-        assert decision == Decision(allowed=False, status=404, role=None)
+        assert decision == AccessDecision(allowed=False, role=None)
     elif action in EXPECTED[role]:
-        assert decision == Decision(allowed=True, status=200, role=role)
+        assert decision == AccessDecision(allowed=True, role=role)
     else:
-        assert decision == Decision(allowed=False, status=403, role=role)
+        assert decision == AccessDecision(allowed=False, role=role)
 
 
 def test_rank_is_viewer_contributor_supervisor_admin() -> None:
@@ -100,7 +99,7 @@ def test_all_teams_switch_grants_its_role_to_team_members_only(role: Role) -> No
     assert effective_role(member, on) is role
     assert effective_role(member, off) is None
     assert effective_role(User("u"), on) is None
-    assert decide(User("u"), on, Action.SEE).status == 404
+    assert decide(User("u"), on, Action.SEE).role is None
 
 
 def test_switches_do_not_lower_a_higher_grant() -> None:
@@ -116,7 +115,7 @@ def test_admins_are_admin_everywhere() -> None:
     low = ChannelAccess("d", user_grants={"boss": Role.VIEWER})
     assert effective_role(admin, closed) is Role.ADMIN
     assert effective_role(admin, low) is Role.ADMIN
-    assert decide(admin, closed, Action.MANAGE) == Decision(True, 200, Role.ADMIN)
+    assert decide(admin, closed, Action.MANAGE) == AccessDecision(True, Role.ADMIN)
 
 
 def test_decide_representative_cases() -> None:
@@ -126,18 +125,27 @@ def test_decide_representative_cases() -> None:
         team_grants={"care": Role.CONTRIBUTOR},
     )
     carol = User("carol", teams=frozenset({"care"}))
-    assert decide(User("vic"), access, Action.MOVE) == Decision(True, 200, Role.VIEWER)
-    assert decide(User("vic"), access, Action.REPLY) == Decision(False, 403, Role.VIEWER)
-    assert decide(carol, access, Action.REPLY) == Decision(True, 200, Role.CONTRIBUTOR)
-    assert decide(carol, access, Action.REPORTS) == Decision(False, 403, Role.CONTRIBUTOR)
-    assert decide(User("sue"), access, Action.REPORTS) == Decision(True, 200, Role.SUPERVISOR)
-    assert decide(User("sue"), access, Action.MANAGE) == Decision(False, 403, Role.SUPERVISOR)
+    assert decide(User("vic"), access, Action.MOVE) == AccessDecision(True, Role.VIEWER)
+    assert decide(User("vic"), access, Action.REPLY) == AccessDecision(False, Role.VIEWER)
+    assert decide(carol, access, Action.REPLY) == AccessDecision(True, Role.CONTRIBUTOR)
+    assert decide(carol, access, Action.REPORTS) == AccessDecision(False, Role.CONTRIBUTOR)
+    assert decide(User("sue"), access, Action.REPORTS) == AccessDecision(True, Role.SUPERVISOR)
+    assert decide(User("sue"), access, Action.MANAGE) == AccessDecision(False, Role.SUPERVISOR)
     # No role: 404 for every action, even the harmless ones, so nothing is revealed.
     for action in Action:
-        assert decide(User("eve"), access, action) == Decision(False, 404, None)
+        assert decide(User("eve"), access, action) == AccessDecision(False, None)
 
 
-def test_visible_channels_lists_exactly_the_channels_with_a_role() -> None:
+def visible_channels(user: User, accesses: Iterable[ChannelAccess]) -> list[tuple[str, Role]]:
+    """The channel selector's rule (GET /v1/channels): a channel with a role."""
+    return sorted(
+        (access.channel, role)
+        for access in accesses
+        if (role := effective_role(user, access)) is not None
+    )
+
+
+def test_the_selector_lists_exactly_the_channels_with_a_role() -> None:
     user = User("u", teams=frozenset({"care"}))
     accesses = [
         ChannelAccess("30", user_grants={"u": Role.VIEWER}),
