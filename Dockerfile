@@ -15,6 +15,8 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY parley ./parley
+COPY store ./store
+COPY api ./api
 COPY ingest ./ingest
 COPY engine ./engine
 COPY assign ./assign

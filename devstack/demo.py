@@ -19,11 +19,11 @@ from aiokafka import AIOKafkaProducer
 
 from devstack.samples import text_message
 from devstack.signing import sign
-from engine.inspect import queue_sizes
 from parley.channels import load_channels
 from parley.events import Actor, AgentReply, Event, Identity, Move, Payload, Role, encode
 from parley.redis import connect_redis
 from parley.settings import settings_from_env
+from store.reader import Reader
 
 ENV_FILE = Path(__file__).resolve().parents[1] / ".run" / "parley.env"
 CUSTOMERS = 40
@@ -49,6 +49,7 @@ async def main() -> None:
     url = f"http://{settings.http_host}:{settings.http_port}/webhooks/whatsapp"
     rng = random.Random(7)  # noqa: S311 (demo data, not a secret)
     redis = connect_redis(settings.redis_url or "")
+    reader = Reader(redis)
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
     await producer.start()
     total = CUSTOMERS * 2
@@ -70,7 +71,7 @@ async def main() -> None:
                 async with session.post(url, data=body, headers=headers) as response:
                     response.raise_for_status()
                 done += 1
-                progress(done, total, await queue_sizes(redis, channel.id))
+                progress(done, total, await reader.queue_sizes(channel.id))
                 await asyncio.sleep(0.05)
             for wa_id in customers:
                 agent = Actor(rng.choice(AGENTS), Role.CONTRIBUTOR)
@@ -93,11 +94,11 @@ async def main() -> None:
                         settings.topic, key=event.key.encode(), value=encode(event)
                     )
                 done += 1
-                progress(done, total, await queue_sizes(redis, channel.id))
+                progress(done, total, await reader.queue_sizes(channel.id))
                 await asyncio.sleep(0.05)
         await asyncio.sleep(1)  # let the engine catch up with the last events
-        progress(done, total, await queue_sizes(redis, channel.id))
-        print(f"\nqueues of {channel.id}: {json.dumps(await queue_sizes(redis, channel.id))}")
+        progress(done, total, await reader.queue_sizes(channel.id))
+        print(f"\nqueues of {channel.id}: {json.dumps(await reader.queue_sizes(channel.id))}")
     finally:
         await producer.stop()
         await redis.aclose()

@@ -6,16 +6,18 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
 from engine.app import create_app
-from engine.inspect import NotFound, queue_sizes, show_conversation
+from engine.cli import NotFound, queue_sizes, show_conversation
 from parley.channels import ChannelFileError, load_channels
 from parley.logs import setup_logging
 from parley.redis import connect_redis
 from parley.runtime import serve
 from parley.settings import Settings, SettingsError, settings_from_env
+from store.reader import Reader
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,13 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     return _run(settings)
 
 
-async def _inspect(settings: Settings, view: object, target: str) -> int:
+async def _inspect(
+    settings: Settings, view: Callable[[Reader, str], Awaitable[object]], target: str
+) -> int:
     if settings.redis_url is None:
         print("parley engine: PARLEY_REDIS_URL is not set", file=sys.stderr)
         return 2
     client = connect_redis(settings.redis_url)
     try:
-        result = await view(client, target)  # type: ignore[operator]
+        result = await view(Reader(client), target)
     except (NotFound, ValueError) as error:
         print(f"parley engine: {error}", file=sys.stderr)
         return 1

@@ -1,8 +1,14 @@
-"""The engine's app factory: Redis, the consumer loop and the sweeper as owned resources,
-plus /healthz, /readyz and /metrics on PARLEY_METRICS_PORT."""
+"""The engine's app factory: Redis, the Kafka consumer and the sender's HTTP session as
+owned resources; the consumer loop, the sender and the sweeper as tasks that start
+together under one stop event and stop together; /healthz, /readyz and /metrics on
+PARLEY_METRICS_PORT.
+
+The probes answer from the first second: the consumer joins its group (seconds) inside
+its task, after the HTTP server is up. /healthz is 200 while that happens; /readyz is
+503 `{"starting": true}` until the group has been joined.
+"""
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -20,16 +26,16 @@ from redis.exceptions import RedisError
 from engine.appkeys import (
     CHANNELS,
     CLOCK,
+    JOINED,
     LOOP,
     METRICS,
     REDIS,
     REGISTRY,
     SENDER,
     SETTINGS,
-    STOPPING,
     STORE,
     SWEEPER,
-    TASKS,
+    WORKERS,
 )
 from engine.applier import Applier
 from engine.consumer import CommitOnRevoke, EngineLoop
@@ -40,6 +46,7 @@ from metrics.exposition import metrics_response
 from parley.channels import Channel
 from parley.graph import GraphClient
 from parley.kafka import ensure_topics
+from parley.loops import Workers, run_every
 from parley.redis import connect_redis, redis_reachable
 from parley.settings import Settings
 from store import reader
@@ -47,8 +54,13 @@ from store.channels import channel_ids, seed_channels
 from store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
-# Phase one of shutdown: let the batch in hand finish and commit; then cancel.
-STOP_GRACE_S = 6.0
+# Shutdown fits in the 10 s a SIGTERM allows. Phase one: every task gets the same grace,
+# together, to finish what it holds (the consumer its batch and the commit, the sender
+# its replies in hand, DRAIN_S). Phase two: what is left is cancelled and gets a hard
+# deadline. Then the consumer leaves its group, within its own bound. 5 + 1 + 2 < 10.
+STOP_GRACE_S = 5.0
+CANCEL_DEADLINE_S = 1.0
+CONSUMER_CLOSE_S = 2.0
 # A pass that Redis has not finished within this bound is abandoned; the next one resumes
 # (each resolution is atomic, so an abandoned pass leaves nothing half done).
 SWEEP_TIMEOUT_S = 60.0
@@ -70,14 +82,16 @@ def create_app(
     app[CLOCK] = clock
     app[REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[METRICS] = EngineMetrics(app[REGISTRY])
-    app[TASKS] = []
-    app[STOPPING] = asyncio.Event()
+    app[WORKERS] = Workers(grace_s=STOP_GRACE_S, deadline_s=CANCEL_DEADLINE_S)
+    app[JOINED] = asyncio.Event()
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_consumer)
     if send:
         app.cleanup_ctx.append(_sender)
     if sweep:
         app.cleanup_ctx.append(_sweeper)
+    # Last, so that its cleanup (stopping every task) runs before the resources close.
+    app.cleanup_ctx.append(_workers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -101,10 +115,11 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _consumer(app: web.Application) -> AsyncIterator[None]:
+    """The consumer and its loop, not started: the join happens in the consumer's task
+    (`_consume`), so that start-up does not wait for the group."""
     settings = app[SETTINGS]
     if settings.kafka_bootstrap is None:
         raise RuntimeError("PARLEY_KAFKA_BOOTSTRAP is not set (make run starts a local broker)")
-    await ensure_topics(settings.kafka_bootstrap, {settings.topic: settings.topic_partitions})
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=settings.consumer_group,
@@ -117,87 +132,106 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
     applier = Applier(app[STORE], app[CLOCK])
-    loop = EngineLoop(consumer, applier, app[STORE], app[METRICS])
+    loop = EngineLoop(consumer, applier, app[STORE], app[METRICS], stopping=app[WORKERS].stopping)
     consumer.subscribe([settings.topic], listener=CommitOnRevoke(loop))
-    await consumer.start()
     app[LOOP] = loop
-    task = asyncio.create_task(loop.run(), name="engine-loop")
-    app[TASKS].append(task)
     try:
         yield
     finally:
-        loop.stop()
-        await _finish(task)
-        await consumer.stop()
-
-
-async def _sweeper(app: web.Application) -> AsyncIterator[None]:
-    sweeper = Sweeper(app[REDIS], app[STORE], app[METRICS], app[CLOCK])
-    app[SWEEPER] = sweeper
-    stopping = app[STOPPING]
-    interval = app[SETTINGS].sweep_interval_s
-
-    async def every_interval() -> None:
-        while not stopping.is_set():
-            try:
-                async with asyncio.timeout(SWEEP_TIMEOUT_S):
-                    await sweeper.run_once()
-            except (RedisError, OSError) as error:  # TimeoutError is an OSError
-                app[METRICS].sweeps.labels("error").inc()
-                log.warning("sweep failed", extra={"error": type(error).__name__})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), interval)
-
-    task = asyncio.create_task(every_interval(), name="sweeper")
-    app[TASKS].append(task)
-    try:
-        yield
-    finally:
-        stopping.set()
-        await _finish(task)
+        # The tasks have stopped (`_workers` cleans up first): the last commit is done.
+        # Leaving the group lets the others take the partitions at once; a broker that
+        # does not answer in time drops this member after its session timeout instead.
+        try:
+            async with asyncio.timeout(CONSUMER_CLOSE_S):
+                await consumer.stop()
+        except TimeoutError:
+            log.warning("consumer not closed in time")
 
 
 async def _sender(app: web.Application) -> AsyncIterator[None]:
-    stopping = app[STOPPING]
     async with aiohttp.ClientSession() as session:
         credentials = Credentials(
             app[REDIS], {channel.id: channel.access_token for channel in app[CHANNELS]}
         )
-        sender = Sender(
+        app[SENDER] = Sender(
             app[REDIS],
             GraphClient(session, app[SETTINGS].graph_url),
             credentials,
             app[METRICS],
             consumer=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
         )
-        app[SENDER] = sender
-        task = asyncio.create_task(run_sender(sender, stopping), name="sender")
-        app[TASKS].append(task)
-        try:
-            yield
-        finally:
-            stopping.set()
-            await _finish(task)
+        yield
 
 
-async def _finish(task: "asyncio.Task[None]") -> None:
-    """Wait out the grace period, then cancel; a crash of the task is reported."""
-    done, _ = await asyncio.wait([task], timeout=STOP_GRACE_S)
-    if not done:
-        task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    app[SWEEPER] = Sweeper(app[REDIS], app[STORE], app[METRICS], app[CLOCK])
+    yield
+
+
+async def _workers(app: web.Application) -> AsyncIterator[None]:
+    """Start the tasks under one stop event; on cleanup, stop them together
+    (`Workers.stop`: one grace period for all, then cancel with a hard deadline)."""
+    workers = app[WORKERS]
+    workers.start(_consume(app), "consumer")
+    if SENDER in app:
+        workers.start(run_sender(app[SENDER], workers.stopping), "sender")
+    if SWEEPER in app:
+        workers.start(_sweep(app), "sweeper")
+    try:
+        yield
+    finally:
+        await workers.stop()
+
+
+async def _consume(app: web.Application) -> None:
+    """Join the group, then apply batches until stopping; `EngineLoop.run` finishes the
+    batch in hand and commits. A stop during the join lets the join finish (within the
+    grace; about 5 s after start on Tansu) and takes no batch: aiokafka cannot cut a join
+    short cleanly (a cancelled bootstrap leaks its connection, and closing waits for the
+    join in flight anyway), and a member that finished joining leaves the group at once
+    instead of being waited out by the others."""
+    loop = app[LOOP]
+    await _join(app[SETTINGS], loop.consumer)
+    app[JOINED].set()
+    log.info("consumer joined", extra={"partitions": len(loop.consumer.assignment())})
+    await loop.run()
+
+
+async def _join(settings: Settings, consumer: AIOKafkaConsumer) -> None:
+    await ensure_topics(settings.kafka_bootstrap or "", {settings.topic: settings.topic_partitions})
+    await consumer.start()  # returns once the group has given this member its share
+
+
+async def _sweep(app: web.Application) -> None:
+    sweeper, sweeps = app[SWEEPER], app[METRICS].sweeps
+
+    async def sweep() -> None:
+        await sweeper.run_once()
+
+    def failed(error: Exception) -> None:
+        sweeps.labels("error").inc()
+        log.warning("sweep failed", extra={"error": type(error).__name__})
+
+    await run_every(
+        app[SETTINGS].sweep_interval_s,
+        sweep,
+        app[WORKERS].stopping,
+        on_error=failed,
+        timeout_s=SWEEP_TIMEOUT_S,
+    )
 
 
 async def healthz(request: web.Request) -> web.Response:
-    tasks = request.app[TASKS]
-    dead = [task.get_name() for task in tasks if task.done()]
-    if dead:
-        return web.json_response({"status": "failed", "stopped": dead}, status=503)
+    """200 while every task runs, joining included; 503 once one has ended."""
+    ended = request.app[WORKERS].ended
+    if ended:
+        return web.json_response({"status": "failed", "stopped": ended}, status=503)
     return web.json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
+    if not request.app[JOINED].is_set():
+        return web.json_response({"starting": True, "partitions": 0}, status=503)
     redis_ok = await redis_reachable(request.app[REDIS])
     partitions = len(request.app[LOOP].consumer.assignment())
     kafka_ok = partitions > 0 or await _kafka_answers(request)

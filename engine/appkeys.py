@@ -11,6 +11,7 @@ from engine.sender import Sender
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from parley.channels import Channel
+from parley.loops import Workers
 from parley.redis import RedisClient
 from parley.settings import Settings
 from store.conversations import ConversationStore
@@ -24,6 +25,8 @@ REDIS = web.AppKey("redis", RedisClient)
 STORE = web.AppKey("store", ConversationStore)
 LOOP = web.AppKey("loop", EngineLoop)
 SWEEPER = web.AppKey("sweeper", Sweeper)
-TASKS = web.AppKey("tasks", list[asyncio.Task[None]])
-STOPPING = web.AppKey("stopping", asyncio.Event)
 SENDER = web.AppKey("sender", Sender)
+# The consumer loop, the sender and the sweeper, under one stop event (`stopping`).
+WORKERS = web.AppKey("workers", Workers)
+# Set once the consumer has joined its group: /readyz says "starting" until then.
+JOINED = web.AppKey("joined", asyncio.Event)

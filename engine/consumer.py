@@ -50,7 +50,9 @@ class CommitPolicy:
 
 
 class EngineLoop:
-    """One consumer's work. `run_once()` handles one poll; `stop()` only sets a flag."""
+    """One consumer's work. `run_once()` handles one poll; `stop()` only sets the stop
+    event, which may be shared with the process's other loops (`stopping`): `run()`
+    then finishes the batch in hand, commits and returns."""
 
     def __init__(
         self,
@@ -61,6 +63,7 @@ class EngineLoop:
         policy: CommitPolicy | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         max_records: int = 5000,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self.consumer = consumer
         self._applier = applier
@@ -72,7 +75,7 @@ class EngineLoop:
         self._offsets: dict[TopicPartition, int] = {}
         self._uncommitted = 0
         self._last_commit_at = monotonic()
-        self._stopping = asyncio.Event()
+        self._stopping = stopping if stopping is not None else asyncio.Event()
         # Held while a batch is applied and committed; the rebalance listener waits on it.
         self.lock = asyncio.Lock()
 
@@ -84,6 +87,8 @@ class EngineLoop:
         return self._stopping.is_set()
 
     async def run(self) -> None:
+        """Poll and apply until stopping (noticed within one poll's 200 ms), then commit
+        what was applied. The consumer must have been started."""
         while not self.stopping:
             try:
                 await self.run_once()

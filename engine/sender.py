@@ -15,8 +15,8 @@ could reach the customer twice. The agent sees `unconfirmed` and can send it aga
 """
 
 import asyncio
-import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,14 +36,18 @@ from tenacity import (
 from metrics import EngineMetrics
 from parley import registration
 from parley.graph import GraphClient, GraphError, Recipient
+from parley.loops import run_every
 from parley.redis import RedisClient
 from store import delivery, registrations
 from store.channels import channel_ids, load_channel_settings
 from store.outbox import Entry, Outbox, Outgoing
 
 log = logging.getLogger(__name__)
-# On stopping, how long replies in hand may take to finish.
+# On stopping, how long replies in hand may take to finish (within the engine's grace).
 DRAIN_S = 3.0
+# Idle, the sender looks for new replies this often; after a Redis error, this long.
+POLL_S = 0.05
+RETRY_S = 1.0
 SETTINGS_TTL_S = 1.0
 # The send-rate bucket holds this many seconds' worth of sends (at least one).
 BURST_S = 0.1
@@ -290,25 +294,42 @@ def _reason(error: BaseException | None) -> str:
 
 
 async def run_sender(
-    sender: Sender, stopping: asyncio.Event, recover_every_s: float = 30.0
+    sender: Sender,
+    stopping: asyncio.Event,
+    recover_every_s: float = 30.0,
+    *,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> None:
-    """The sender's loop: take replies as they come, recover now and then, and on
-    stopping finish what is in hand (its records must land before the process exits)."""
-    last_recovery = -recover_every_s
-    while not stopping.is_set():
-        try:
-            if time.monotonic() - last_recovery >= recover_every_s:
-                await sender.recover()
-                last_recovery = time.monotonic()
-            if await sender.run_once() == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), 0.05)
-        except (RedisError, OSError) as error:
-            log.warning("sender pass failed", extra={"error": type(error).__name__})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), 1.0)
-    # Finish what is in hand, within a bound: a reply cut off here stays pending and is
-    # marked unconfirmed by the next sender's recovery, never sent twice.
+    """The sender's loop: take replies as they come (looking again every POLL_S when
+    there were none), recover every `recover_every_s`, and ride out Redis errors
+    (RETRY_S apart). On stopping, finish what is in hand within DRAIN_S: its records
+    must land before the process exits. A reply cut off, here or by cancelling the task,
+    stays pending and is marked unconfirmed by the next sender's recovery, never sent
+    twice."""
+    last_recovery = -math.inf
+
+    async def step() -> bool:
+        nonlocal last_recovery
+        if monotonic() - last_recovery >= recover_every_s:
+            await sender.recover()
+            last_recovery = monotonic()
+        return await sender.run_once() > 0  # took some: there may be more at once
+
+    def failed(error: Exception) -> None:
+        log.warning("sender pass failed", extra={"error": type(error).__name__})
+
+    try:
+        await run_every(POLL_S, step, stopping, on_error=failed, error_wait_s=RETRY_S)
+    except asyncio.CancelledError:
+        await sender.cancel()  # past the deadline: no time to finish anything
+        raise
+    except Exception:
+        await _finish_in_hand(sender)  # the replies in hand do not depend on the loop
+        raise
+    await _finish_in_hand(sender)
+
+
+async def _finish_in_hand(sender: Sender) -> None:
     try:
         await asyncio.wait_for(sender.drain(), DRAIN_S)
     except TimeoutError:

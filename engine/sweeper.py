@@ -29,9 +29,10 @@ SWEEP_BATCH = 500
 
 
 def resolution_id(customer: str, state: Conversation) -> str:
-    """The id a sweep's resolution of this cycle is applied under: the same for every
-    sweeper that sees the conversation as it is, so only one of them applies it."""
-    return f"auto:{customer}:{round(state.opened_at * 1000)}:{round(state.last_activity_at * 1000)}"
+    """The id a sweep's resolution is applied under: the same for every sweeper that
+    sees the conversation as it is (its version rises with every write), so only one of
+    them applies it; a cycle reopened later, even with the same times, has another."""
+    return f"auto:{customer}:{state.version}"
 
 
 class Sweeper:

@@ -1,7 +1,6 @@
 """The receiver's app factory: what it owns is set up and torn down in cleanup contexts."""
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -12,32 +11,26 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
-from ingest import health, webhooks
-from ingest.api import routes as api
-from ingest.api.numbers import active_channel
-from ingest.appkeys import (
-    CHANNELS,
-    CLOCK,
-    DIRECTORY,
-    GRAPH,
-    METRICS,
-    PRODUCER,
-    REDIS,
-    REGISTRY,
-    SETTINGS,
-)
-from ingest.producer import EventProducer
-from ingest.routing import ChannelDirectory
+from api.app import MOUNT as API_MOUNT
+from api.app import create_app as create_api
+from api.appkeys import DIRECTORY, GRAPH, READER
+from ingest import handlers, health
+from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, REGISTRY, SETTINGS
+from ingest.routing import ChannelRegistry
 from metrics import IngestMetrics
 from parley import registration
 from parley.channels import Channel
 from parley.graph import GraphClient
 from parley.kafka import ensure_topics
+from parley.loops import run_every
+from parley.producer import EventProducer
 from parley.redis import RedisClient, connect_redis
+from parley.registration import active_channel
 from parley.settings import Settings
 from store import registrations
 from store.channels import channel_ids, seed_channels
 from store.directory import Directory
+from store.reader import Reader
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_PARTITIONS = 1
@@ -52,17 +45,23 @@ def create_app(
     clock: Callable[[], float] = time.time,
     registry: CollectorRegistry | None = None,
 ) -> web.Application:
-    """The receiver and the /v1 API. Needs `settings.kafka_bootstrap` and `settings.redis_url` set."""
+    """The receiver, with the /v1 API mounted at /v1. Needs `settings.kafka_bootstrap` and
+    `settings.redis_url` set.
+
+    The API is a sub-application: it reads what this app holds under api/appkeys' keys
+    (settings, clock, Redis, the store's reader, the directory, the producer, the Graph
+    API client), and calls back with each channel that registration makes active, so
+    the receiver takes its webhooks at once."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
-    app[CHANNELS] = ChannelDirectory(channels)
+    directory = app[CHANNELS] = ChannelRegistry(channels)
     app[CLOCK] = clock
     app[REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[METRICS] = IngestMetrics(app[REGISTRY])
     app.cleanup_ctx.extend([_kafka, _redis, _graph, _registered_channels])
-    app.add_routes(webhooks.routes)
+    app.add_routes(handlers.routes)
     app.add_routes(health.routes)
-    api.setup(app)
+    app.add_subapp(API_MOUNT, create_api(on_channel_active=directory.add))
     return app
 
 
@@ -105,6 +104,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     # No per-reply timer (a 50-row page is 50 replies); the API bounds whole requests.
     client = connect_redis(url, read_timeout_s=None)
     app[REDIS] = client
+    app[READER] = Reader(client)
     app[DIRECTORY] = Directory(client, app[CLOCK])
     await _seed(client, app[CHANNELS].by_id.values())
     try:
@@ -133,23 +133,24 @@ async def _registered_channels(app: web.Application) -> AsyncIterator[None]:
     """Channels registered through the API (by this receiver or another): their
     webhooks are taken once they are active."""
 
-    async def refresh() -> None:
-        while True:
-            with contextlib.suppress(RedisError, OSError):  # TimeoutError included
-                async with asyncio.timeout(SEED_TIMEOUT_S):
-                    await load_registered(app[REDIS], app[CHANNELS])
-            await asyncio.sleep(REGISTERED_REFRESH_S)
+    stopping = asyncio.Event()
 
-    task = asyncio.create_task(refresh(), name="registered-channels")
+    async def refresh() -> None:
+        await load_registered(app[REDIS], app[CHANNELS])
+
+    # Redis trouble is logged and ridden out (run_every); each refresh is bounded.
+    task = asyncio.create_task(
+        run_every(REGISTERED_REFRESH_S, refresh, stopping, timeout_s=SEED_TIMEOUT_S),
+        name="registered-channels",
+    )
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        stopping.set()
+        await task  # a refresh in progress ends within SEED_TIMEOUT_S; a crash surfaces
 
 
-async def load_registered(client: RedisClient, directory: ChannelDirectory) -> None:
+async def load_registered(client: RedisClient, directory: ChannelRegistry) -> None:
     for channel in await channel_ids(client):
         if channel in directory.by_id:
             continue

@@ -1,24 +1,17 @@
-"""Typed keys for everything the receiver's aiohttp app holds."""
-
-from collections.abc import Callable
+"""Typed keys for everything the receiver's aiohttp app holds. What it shares with the
+/v1 API it mounts (settings, clock, Redis, the producer) is keyed once, in
+api/appkeys.py, and the receiver sets those, with the API's own, when it composes the
+app (ingest/app.py)."""
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from ingest.producer import EventProducer
-from ingest.routing import ChannelDirectory
+from api.appkeys import CLOCK, PRODUCER, REDIS, SETTINGS
+from ingest.routing import ChannelRegistry
 from metrics import IngestMetrics
-from parley.graph import GraphClient
-from parley.redis import RedisClient
-from parley.settings import Settings
-from store.directory import Directory
 
-SETTINGS = web.AppKey("settings", Settings)
-CHANNELS = web.AppKey("channels", ChannelDirectory)
-CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+__all__ = ["CHANNELS", "CLOCK", "METRICS", "PRODUCER", "REDIS", "REGISTRY", "SETTINGS"]
+
+CHANNELS = web.AppKey("channels", ChannelRegistry)
 REGISTRY = web.AppKey("registry", CollectorRegistry)
 METRICS = web.AppKey("metrics", IngestMetrics)
-PRODUCER = web.AppKey("producer", EventProducer)
-REDIS = web.AppKey("redis", RedisClient)
-DIRECTORY = web.AppKey("directory", Directory)
-GRAPH = web.AppKey("graph", GraphClient)

@@ -36,7 +36,7 @@ from ingest.normalize import (
     UNREADABLE_VALUE,
     normalize,
 )
-from ingest.routing import SIGNED_BY_ANOTHER_APP, UNKNOWN_CHANNEL, ChannelDirectory
+from ingest.routing import SIGNED_BY_ANOTHER_APP, UNKNOWN_CHANNEL, ChannelRegistry
 from parley.channels import Channel, ChannelFileError, load_channels
 from parley.events import DeadLetter, Event, decode_dead_letter, encode
 from parley.kafka import ensure_topics
@@ -392,9 +392,9 @@ async def produce(settings: Settings, events: list[Event]) -> None:
         await producer.stop()
 
 
-async def _channels(settings: Settings, channels: list[Channel]) -> ChannelDirectory:
+async def _channels(settings: Settings, channels: list[Channel]) -> ChannelRegistry:
     """The channels of the file, and the active channels registered in Redis."""
-    directory = ChannelDirectory(channels)
+    directory = ChannelRegistry(channels)
     if settings.redis_url is None:
         return directory
     client = connect_redis(settings.redis_url)

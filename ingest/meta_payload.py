@@ -59,7 +59,7 @@ class System(msgspec.Struct, frozen=True):  # a changed number or BSUID
     parent_user_id: str | None = None
 
 
-class Message(msgspec.Struct, frozen=True):
+class MessageItem(msgspec.Struct, frozen=True):
     """A customer's message. `type` is any string: a type Meta adds later is kept, its
     object left to the message as sent. Any of `from`, `from_user_id` may be missing."""
 
@@ -88,7 +88,7 @@ class Error(msgspec.Struct, frozen=True):
     message: str | None = None
 
 
-class Status(msgspec.Struct, frozen=True):
+class StatusItem(msgspec.Struct, frozen=True):
     """A status of a message we sent: sent, delivered, read, played, failed (or newer)."""
 
     id: str

@@ -15,10 +15,10 @@ import msgspec
 
 from ingest.meta_payload import (
     Contact,
-    Message,
     MessageEcho,
+    MessageItem,
     Metadata,
-    Status,
+    StatusItem,
     TemplateCategory,
     TemplateStatus,
     UserIdUpdate,
@@ -178,7 +178,7 @@ class _Reader:
         return self._readers[array](item)
 
     def _message(self, item: Any) -> Event:
-        message = _typed(item, Message)
+        message = _typed(item, MessageItem)
         person = self._named(
             Identity(
                 phone=message.from_,
@@ -219,7 +219,7 @@ class _Reader:
         return self._event(message.id, identity, message.timestamp, payload)
 
     def _status(self, item: Any) -> Event:
-        status = _typed(item, Status)
+        status = _typed(item, StatusItem)
         participant = None
         if status.recipient_type == "group":
             identity = Identity(group_id=status.recipient_id)
@@ -346,7 +346,7 @@ def _present(identity: Identity) -> Identity:
     return msgspec.structs.replace(identity, **empty) if empty else identity
 
 
-def _identity_change(identity: Identity, message: Message) -> tuple[Identity, Payload]:
+def _identity_change(identity: Identity, message: MessageItem) -> tuple[Identity, Payload]:
     """A system message: a changed number or BSUID. It finds the customer by their old
     identifiers: the sender's, or (user_changed_user_id names no sender) the old BSUID
     in its body."""

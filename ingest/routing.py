@@ -2,17 +2,16 @@
 
 from collections.abc import Iterable
 
-import msgspec
-
 from ingest.normalize import Unusable
 from parley.channels import Channel
 from parley.events import DeadLetter, Event
+from parley.producer import Routed
 
 UNKNOWN_CHANNEL = "unknown_channel"
 SIGNED_BY_ANOTHER_APP = "signed_by_another_app"
 
 
-class ChannelDirectory:
+class ChannelRegistry:
     """The configured channels, looked up the ways the receiver needs."""
 
     def __init__(self, channels: Iterable[Channel]) -> None:
@@ -40,15 +39,10 @@ class ChannelDirectory:
         )
 
 
-class Routed(msgspec.Struct, frozen=True):
-    events: list[Event]
-    dead_letters: list[DeadLetter]
-
-
 def route(
     events: Iterable[Event],
     unusable: Iterable[Unusable],
-    directory: ChannelDirectory,
+    directory: ChannelRegistry,
     signing_secret: str,
     received_at: float,
 ) -> Routed:

@@ -10,6 +10,8 @@ from enum import StrEnum
 
 import msgspec
 
+from parley.channels import Channel, ChannelSettings
+
 # Meta's verification codes are valid this long after they are sent.
 CODE_TTL_S = 600
 
@@ -82,3 +84,14 @@ def registered(registration: Registration, now: float) -> Registration:
             "wrong_state", f"the number is {registration.status.value}: verify it first"
         )
     return msgspec.structs.replace(registration, status=Status.ACTIVE, registered_at=now)
+
+
+def active_channel(registration: Registration) -> Channel:
+    """The channel an active registration is: its secrets, and a new channel's settings."""
+    return Channel(
+        id=registration.channel,
+        app_secret=registration.app_secret,
+        verify_token=registration.verify_token,
+        access_token=registration.access_token,
+        settings=ChannelSettings(display_name=registration.display_name),
+    )

@@ -19,17 +19,19 @@ class ScriptCall(msgspec.Struct, frozen=True):
     args: list[str | bytes]
 
 
+def source(name: str) -> str:
+    """The text of store/lua/{name}.lua."""
+    return (resources.files("store") / "lua" / f"{name}.lua").read_text()
+
+
 class Scripts:
-    """SHA1s of engine/lua/*.lua on the server. Call `load()` again after a
+    """SHA1s of store/lua/*.lua on the server. Call `load()` again after a
     NoScriptError: a restarted Redis forgets its script cache."""
 
     NAMES = ("load", "apply")
 
     def __init__(self) -> None:
-        self.source = {
-            name: (resources.files("store") / "lua" / f"{name}.lua").read_text()
-            for name in self.NAMES
-        }
+        self.source = {name: source(name) for name in self.NAMES}
         self.sha: dict[str, str] = {}
 
     async def load(self, client: RedisClient) -> None:

@@ -1,12 +1,16 @@
 """Read models over the engine's Redis layout: a conversation, a page of a queue, a
-channel's report, an action's result. The API and the operator's CLI read through here;
-only the engine writes.
+channel's report, an action's result. The API and the operator's CLI read through one
+`Reader` per process; only the engine writes.
+
+The reader answers in records of its own (times as Unix seconds): what the store holds,
+named for what it is. The /v1 API's public shapes are api/schemas.py's, converted from
+these explicitly, so a change here cannot change the API by accident.
 """
 
 import base64
 import binascii
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, cast
 
 import msgspec
@@ -15,21 +19,15 @@ from parley.events import GROUP_PREFIX, Identity
 from parley.redis import RedisClient, as_text
 from parley.state import Conversation, Queue
 from store import _keys as keys
-from store import delivery, reports
+from store import _scripts, delivery, reports
 from store._codec import FIELDS, decode_conversation
 from store.aliases import USERNAME, candidates
 from store.writes import OUTBOUND, ActionResult, LogLine
 
 
-class Note(msgspec.Struct, frozen=True, kw_only=True):
-    user: str
-    text: str
-    at: datetime
-
-
-class Customer(msgspec.Struct, frozen=True, kw_only=True):
-    """Who the conversation is with: `id` is Parley's (stable; the identifier the
-    customer was first seen by); the rest are null where unknown."""
+class CustomerRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """Who a conversation is with: `id` is Parley's (stable; the identifier the customer
+    was first seen by); the rest are None where unknown."""
 
     id: str
     phone: str | None
@@ -40,11 +38,19 @@ class Customer(msgspec.Struct, frozen=True, kw_only=True):
     marketing_opt_out: bool = False
 
 
-class Message(msgspec.Struct, frozen=True, kw_only=True):
+class NoteRecord(msgspec.Struct, frozen=True, kw_only=True):
+    user: str
+    text: str
+    at: float
+
+
+class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A line of the conversation's log, with what happened to it since."""
+
     id: str
     direction: str  # inbound, outbound, or system (e.g. the customer's number changed)
     type: str
-    at: datetime
+    at: float
     text: str | None = None
     template: str | None = None
     user: str | None = None
@@ -53,7 +59,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     source: str | None = None  # business_app: sent from the WhatsApp Business app
     reaction: str | None = None  # the customer's reaction to it
     edited: bool = False  # the customer changed it (`text` is the new text)
-    deleted: bool = False  # the customer deleted it (`text` is then null)
+    deleted: bool = False  # the customer deleted it (`text` is then None)
     # Outbound only: queued, accepted, sent, delivered, read, played, failed or unconfirmed.
     status: str | None = None
     wamid: str | None = None
@@ -62,41 +68,43 @@ class Message(msgspec.Struct, frozen=True, kw_only=True):
     callback_data: str | None = None
 
 
-class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
+class ConversationRecord(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
-    customer: Customer
+    customer: CustomerRecord
     queue: Queue
     assignee: str | None
-    opened_at: datetime
-    last_activity_at: datetime
-    last_customer_message_at: datetime | None
-    first_response_at: datetime | None
+    opened_at: float
+    last_activity_at: float
+    last_customer_at: float | None  # the customer's last message
+    first_response_at: float | None
     tags: list[str]
     topics: list[str]
-    notes: list[Note]
-    messages: list[Message]
+    notes: list[NoteRecord]
+    messages: list[MessageRecord]
     version: int
 
 
-class ConversationSummary(msgspec.Struct, frozen=True, kw_only=True):
-    customer: Customer
+class SummaryRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A conversation as a queue's listing shows it."""
+
+    customer: CustomerRecord
     queue: Queue
     assignee: str | None
-    opened_at: datetime
-    last_activity_at: datetime
-    last_customer_message_at: datetime | None
-    preview: str | None  # the last message's text (or its type), for the list
+    opened_at: float
+    last_activity_at: float
+    last_customer_at: float | None
+    preview: str | None  # the last message's text (or its type)
 
 
-class Page(msgspec.Struct, frozen=True, kw_only=True):
-    conversations: list[ConversationSummary]
+class PageRecord(msgspec.Struct, frozen=True, kw_only=True):
+    conversations: list[SummaryRecord]
     next_cursor: str | None  # None on the last page
 
 
-class Report(msgspec.Struct, frozen=True, kw_only=True):
+class ReportRecord(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
-    start: str  # first day, YYYY-MM-DD (UTC)
-    end: str  # last day, included
+    start: date  # first day (UTC)
+    end: date  # last day, included
     queues: dict[str, int]  # sizes now
     total: reports.DayReport  # the whole range; its `date` is "start/end"
     days: list[reports.DayReport]
@@ -113,14 +121,6 @@ class _Cursor(msgspec.Struct, frozen=True, array_like=True):
     customer: str
 
 
-def _when(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _maybe_when(seconds: float | None) -> datetime | None:
-    return None if seconds is None else _when(seconds)
-
-
 class _StoredNote(msgspec.Struct, frozen=True):
     user: str
     text: str
@@ -132,20 +132,175 @@ _line = msgspec.json.Decoder(LogLine)
 _result = msgspec.json.Decoder(ActionResult)
 
 
-async def find_customer(client: RedisClient, channel: str, identifier: str) -> str | None:
-    """The id of the customer `identifier` names on `channel`: a conversation's own id,
-    else a phone, BSUID, parent BSUID, group id or username (with or without its @)
-    linked to one; None when none does. One round trip."""
-    lookups = [candidate.alias for candidate in candidates(_as_every_identifier(identifier))]
-    username = identifier if identifier.startswith("@") else f"@{identifier}"
-    lookups += [USERNAME + username, USERNAME + identifier.removeprefix("@")]
+class Reader:
+    """Every read of the API and the CLI, through one client. Build one per process: the
+    page-rows script is registered here, once (redis-py keeps its SHA and loads it again
+    after a Redis restart forgot it)."""
+
+    def __init__(self, client: RedisClient) -> None:
+        self.client = client
+        self._read_rows = client.register_script(_scripts.source("read_rows"))
+
+    async def find_customer(self, channel: str, identifier: str) -> str | None:
+        """The id of the customer `identifier` names on `channel`: a conversation's own
+        id, else a phone, BSUID, parent BSUID, group id or username (with or without its
+        @) linked to one; None when none does. One round trip."""
+        lookups = [candidate.alias for candidate in candidates(_as_every_identifier(identifier))]
+        username = identifier if identifier.startswith("@") else f"@{identifier}"
+        lookups += [USERNAME + username, USERNAME + identifier.removeprefix("@")]
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(keys.conversation(channel, identifier))
+        pipe.hmget(keys.aliases(channel), lookups)
+        exists, named = await pipe.execute()
+        if exists:
+            return identifier
+        return next((as_text(value) for value in named if value is not None), None)
+
+    async def conversation(self, channel: str, customer: str) -> ConversationRecord | None:
+        """The conversation as an agent sees it; None when there is none. One round trip,
+        plus one for what happened to its messages (delivery, reactions, edits)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(keys.conversation(channel, customer), FIELDS)
+        pipe.smembers(keys.tags(channel, customer))
+        pipe.smembers(keys.topics(channel, customer))
+        pipe.lrange(keys.notes(channel, customer), 0, -1)
+        pipe.lrange(keys.log(channel, customer), 0, -1)
+        fields, tags, topics, notes, log = await pipe.execute()
+        state = decode_conversation(fields, customer)
+        if state is None:
+            return None
+        lines = [_line.decode(line) for line in log]
+        about = await _about_messages(self.client, channel, customer, lines)
+        return ConversationRecord(
+            channel=channel,
+            customer=_customer(customer, state),
+            queue=state.queue,
+            assignee=state.assignee,
+            opened_at=state.opened_at,
+            last_activity_at=state.last_activity_at,
+            last_customer_at=state.last_customer_at,
+            first_response_at=state.first_response_at,
+            tags=sorted(as_text(tag) for tag in tags),
+            topics=sorted(as_text(topic) for topic in topics),
+            notes=[_note_record(_note.decode(note)) for note in notes],
+            messages=[_message(line, about) for line in lines],
+            version=state.version,
+        )
+
+    async def state(self, channel: str, customer: str) -> Conversation | None:
+        """The conversation's state as the engine decides on it; None when there is none."""
+        fields = await self.client.hmget(keys.conversation(channel, customer), FIELDS)
+        return decode_conversation(cast(list[bytes | None], fields), customer)
+
+    async def page(
+        self,
+        channel: str,
+        queue: Queue,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        newest_first: bool = False,
+    ) -> PageRecord:
+        """A page of `queue` by last activity. The cursor is the last (activity, customer)
+        shown, so paging is stable under concurrent changes: a conversation that did not
+        change is shown exactly once; one that was touched meanwhile moves to its new
+        place (and may show again further on). Raises CursorError."""
+        after = decode_cursor(cursor, queue, newest_first) if cursor else None
+        key = keys.queue(channel, queue)
+        rows = await _rows_after(self.client, key, after, limit + 1, newest_first)
+        shown = rows[:limit]
+        found = await self._rows(channel, [customer for customer, _ in shown])
+        summaries = []
+        for (customer, _), (fields, last) in zip(shown, found, strict=True):
+            state = decode_conversation(fields, customer)
+            if state is None:  # removed between the two reads
+                continue
+            line = _line.decode(last) if last else None
+            summaries.append(
+                SummaryRecord(
+                    customer=_customer(customer, state),
+                    queue=state.queue,
+                    assignee=state.assignee,
+                    opened_at=state.opened_at,
+                    last_activity_at=state.last_activity_at,
+                    last_customer_at=state.last_customer_at,
+                    preview=(line.text or line.template or line.type) if line else None,
+                )
+            )
+        next_cursor = None
+        if len(rows) > limit:
+            customer, score = shown[-1]
+            next_cursor = encode_cursor(_Cursor(queue.value, newest_first, score, customer))
+        return PageRecord(conversations=summaries, next_cursor=next_cursor)
+
+    async def _rows(
+        self, channel: str, customers: list[str]
+    ) -> list[tuple[list[bytes | None], bytes | None]]:
+        """Per customer its conversation hash's fields and its last log line, in one
+        command (store/lua/read_rows.lua)."""
+        if not customers:
+            return []
+        row_keys = [
+            key
+            for customer in customers
+            for key in (keys.conversation(channel, customer), keys.log(channel, customer))
+        ]
+        found = await self._read_rows(keys=row_keys, args=list(FIELDS))
+        return [(fields, last or None) for fields, last in cast(list[list[Any]], found)]
+
+    async def queue_sizes(self, channel: str) -> dict[str, int]:
+        return (await queue_sizes_of(self.client, [channel]))[channel]
+
+    async def report(self, channel: str, start: date, end: date) -> ReportRecord:
+        """Figures per day from `start` to `end` (included), and for the whole range: one
+        hash read per day and four queue sizes, whatever the number of conversations."""
+        span = reports.days(start, end)
+        pipe = self.client.pipeline(transaction=False)
+        for day in span:
+            pipe.hgetall(keys.report(channel, day))
+        for queue in Queue:
+            pipe.zcard(keys.queue(channel, queue))
+        answers = await pipe.execute()
+        tallies = [reports.tally(fields) for fields in answers[: len(span)]]
+        total = reports.Tally()
+        for one in tallies:
+            total.add(one)
+        sizes = answers[len(span) :]
+        return ReportRecord(
+            channel=channel,
+            start=start,
+            end=end,
+            queues={queue.value: size for queue, size in zip(Queue, sizes, strict=True)},
+            total=total.report(f"{start.isoformat()}/{end.isoformat()}"),
+            days=[one.report(day.isoformat()) for one, day in zip(tallies, span, strict=True)],
+        )
+
+    async def action_result(self, channel: str, event_id: str) -> ActionResult | None:
+        """What became of an agent's action; None while the engine has not decided it (or
+        after ten minutes, when results are forgotten)."""
+        raw = await self.client.get(keys.result(channel, event_id))
+        return None if raw is None else _result.decode(raw)
+
+    async def wait_for_result(
+        self, channel: str, event_id: str, timeout_s: float
+    ) -> ActionResult | None:
+        """Block until the engine decides the action or `timeout_s` passes (then None).
+        The engine pushes a wake-up after writing the result, so no polling."""
+        if timeout_s <= 0:  # BLPOP takes 0 as "forever": no wait is one look, not a block
+            return await self.action_result(channel, event_id)
+        if await self.client.blpop([keys.wake(channel, event_id)], timeout=timeout_s) is None:
+            return None
+        return await self.action_result(channel, event_id)
+
+
+async def queue_sizes_of(client: RedisClient, channels: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Each channel's queue sizes, in one round trip (a ZCARD per channel and queue)."""
     pipe = client.pipeline(transaction=False)
-    pipe.exists(keys.conversation(channel, identifier))
-    pipe.hmget(keys.aliases(channel), lookups)
-    exists, named = await pipe.execute()
-    if exists:
-        return identifier
-    return next((as_text(value) for value in named if value is not None), None)
+    for channel in channels:
+        for queue in Queue:
+            pipe.zcard(keys.queue(channel, queue))
+    sizes = iter(await pipe.execute() if channels else [])
+    return {channel: {queue.value: next(sizes) for queue in Queue} for channel in channels}
 
 
 def _as_every_identifier(identifier: str) -> Identity:
@@ -153,41 +308,9 @@ def _as_every_identifier(identifier: str) -> Identity:
     return Identity(phone=identifier, user_id=identifier, parent_user_id=identifier, group_id=group)
 
 
-async def conversation(client: RedisClient, channel: str, customer: str) -> ConversationView | None:
-    """The conversation as an agent sees it; None when there is none. One round trip,
-    plus one for what happened to its messages (delivery, reactions, edits)."""
-    pipe = client.pipeline(transaction=False)
-    pipe.hmget(keys.conversation(channel, customer), FIELDS)
-    pipe.smembers(keys.tags(channel, customer))
-    pipe.smembers(keys.topics(channel, customer))
-    pipe.lrange(keys.notes(channel, customer), 0, -1)
-    pipe.lrange(keys.log(channel, customer), 0, -1)
-    fields, tags, topics, notes, log = await pipe.execute()
-    state = decode_conversation(fields, customer)
-    if state is None:
-        return None
-    lines = [_line.decode(line) for line in log]
-    about = await _about_messages(client, channel, customer, lines)
-    return ConversationView(
-        channel=channel,
-        customer=customer_view(customer, state),
-        queue=state.queue,
-        assignee=state.assignee,
-        opened_at=_when(state.opened_at),
-        last_activity_at=_when(state.last_activity_at),
-        last_customer_message_at=_maybe_when(state.last_customer_at),
-        first_response_at=_maybe_when(state.first_response_at),
-        tags=sorted(as_text(tag) for tag in tags),
-        topics=sorted(as_text(topic) for topic in topics),
-        notes=[_shown(_note.decode(note)) for note in notes],
-        messages=[_message(line, about) for line in lines],
-        version=state.version,
-    )
-
-
-def customer_view(customer: str, state: Conversation) -> Customer:
+def _customer(customer: str, state: Conversation) -> CustomerRecord:
     record = state.customer
-    return Customer(
+    return CustomerRecord(
         id=customer,
         phone=record.phone,
         user_id=record.user_id,
@@ -198,8 +321,8 @@ def customer_view(customer: str, state: Conversation) -> Customer:
     )
 
 
-def _shown(note: _StoredNote) -> Note:
-    return Note(user=note.user, text=note.text, at=_when(note.at))
+def _note_record(note: _StoredNote) -> NoteRecord:
+    return NoteRecord(user=note.user, text=note.text, at=note.at)
 
 
 async def _about_messages(
@@ -245,7 +368,7 @@ def _is_reply(line: LogLine) -> bool:
     return line.direction == OUTBOUND and line.source is None
 
 
-def _message(line: LogLine, about: dict[str, str]) -> Message:
+def _message(line: LogLine, about: dict[str, str]) -> MessageRecord:
     """A log line with what happened to it since."""
     wamid: str | None = line.id
     sent: delivery.Delivery | None = None
@@ -263,11 +386,11 @@ def _message(line: LogLine, about: dict[str, str]) -> Message:
         text = about[delivery.edit_field(wamid)] or None
     if deleted:
         text = None
-    return Message(
+    return MessageRecord(
         id=line.id,
         direction=line.direction,
         type=line.type,
-        at=_when(line.at),
+        at=line.at,
         text=text,
         template=line.template,
         user=line.user,
@@ -285,11 +408,6 @@ def _message(line: LogLine, about: dict[str, str]) -> Message:
     )
 
 
-async def state(client: RedisClient, channel: str, customer: str) -> Conversation | None:
-    fields = await client.hmget(keys.conversation(channel, customer), FIELDS)
-    return decode_conversation(cast(list[bytes | None], fields), customer)
-
-
 def encode_cursor(cursor: _Cursor) -> str:
     return base64.urlsafe_b64encode(msgspec.json.encode(cursor)).decode().rstrip("=")
 
@@ -304,81 +422,6 @@ def decode_cursor(text: str, queue: Queue, newest_first: bool) -> _Cursor:
     if cursor.queue != queue.value or cursor.newest_first != newest_first:
         raise CursorError("the cursor belongs to another queue or order")
     return cursor
-
-
-async def page(
-    client: RedisClient,
-    channel: str,
-    queue: Queue,
-    *,
-    limit: int,
-    cursor: str | None = None,
-    newest_first: bool = False,
-) -> Page:
-    """A page of `queue` by last activity. The cursor is the last (activity, customer)
-    shown, so paging is stable under concurrent changes: a conversation that did not
-    change is shown exactly once; one that was touched meanwhile moves to its new place
-    (and may show again further on). Raises CursorError."""
-    after = decode_cursor(cursor, queue, newest_first) if cursor else None
-    key = keys.queue(channel, queue)
-    rows = await _rows_after(client, key, after, limit + 1, newest_first)
-    shown = rows[:limit]
-    found = await _rows(client, channel, [customer for customer, _ in shown])
-    summaries = []
-    for (customer, _), (fields, last) in zip(shown, found, strict=True):
-        state = decode_conversation(fields, customer)
-        if state is None:  # removed between the two reads
-            continue
-        line = _line.decode(last) if last else None
-        summaries.append(
-            ConversationSummary(
-                customer=customer_view(customer, state),
-                queue=state.queue,
-                assignee=state.assignee,
-                opened_at=_when(state.opened_at),
-                last_activity_at=_when(state.last_activity_at),
-                last_customer_message_at=_maybe_when(state.last_customer_at),
-                preview=(line.text or line.template or line.type) if line else None,
-            )
-        )
-    next_cursor = None
-    if len(rows) > limit:
-        customer, score = shown[-1]
-        next_cursor = encode_cursor(_Cursor(queue.value, newest_first, score, customer))
-    return Page(conversations=summaries, next_cursor=next_cursor)
-
-
-# A page's rows in one command and one reply: 50 pipelined HMGETs cost the API process
-# several times more to send and parse. The keys share the channel's slot. KEYS: per
-# row its conversation hash, then its log; ARGV: the fields. Returns per row {fields,
-# its last log line or false}.
-_READ_ROWS = """
-local rows = {}
-for i = 1, #KEYS, 2 do
-  rows[#rows + 1] = { redis.call('HMGET', KEYS[i], unpack(ARGV)),
-                      redis.call('LINDEX', KEYS[i + 1], -1) }
-end
-return rows
-"""
-_read_rows: dict[int, object] = {}
-
-
-async def _rows(
-    client: RedisClient, channel: str, customers: list[str]
-) -> list[tuple[list[bytes | None], bytes | None]]:
-    if not customers:
-        return []
-    # Registered once per client (the script object keeps its SHA).
-    read = _read_rows.get(id(client))
-    if read is None:
-        read = _read_rows[id(client)] = client.register_script(_READ_ROWS)
-    row_keys = [
-        key
-        for customer in customers
-        for key in (keys.conversation(channel, customer), keys.log(channel, customer))
-    ]
-    found = await read(keys=row_keys, args=FIELDS)  # type: ignore[operator]
-    return [(fields, last or None) for fields, last in cast(list[list[Any]], found)]
 
 
 async def _rows_after(
@@ -411,60 +454,3 @@ def _beyond(row: tuple[str, float], cursor: _Cursor, newest_first: bool) -> bool
     if score != cursor.score:
         return True
     return customer < cursor.customer if newest_first else customer > cursor.customer
-
-
-async def queue_sizes(client: RedisClient, channel: str) -> dict[str, int]:
-    return (await queue_sizes_of(client, [channel]))[channel]
-
-
-async def queue_sizes_of(client: RedisClient, channels: Sequence[str]) -> dict[str, dict[str, int]]:
-    """Each channel's queue sizes, in one round trip (a ZCARD per channel and queue)."""
-    pipe = client.pipeline(transaction=False)
-    for channel in channels:
-        for queue in Queue:
-            pipe.zcard(keys.queue(channel, queue))
-    sizes = iter(await pipe.execute() if channels else [])
-    return {channel: {queue.value: next(sizes) for queue in Queue} for channel in channels}
-
-
-async def report(client: RedisClient, channel: str, start: date, end: date) -> Report:
-    """Figures per day from `start` to `end` (included), and for the whole range: one
-    hash read per day and four queue sizes, whatever the number of conversations."""
-    span = reports.days(start, end)
-    pipe = client.pipeline(transaction=False)
-    for day in span:
-        pipe.hgetall(keys.report(channel, day))
-    for queue in Queue:
-        pipe.zcard(keys.queue(channel, queue))
-    answers = await pipe.execute()
-    tallies = [reports.tally(fields) for fields in answers[: len(span)]]
-    total = reports.Tally()
-    for one in tallies:
-        total.add(one)
-    return Report(
-        channel=channel,
-        start=start.isoformat(),
-        end=end.isoformat(),
-        queues={queue.value: size for queue, size in zip(Queue, answers[len(span) :], strict=True)},
-        total=total.report(f"{start.isoformat()}/{end.isoformat()}"),
-        days=[one.report(day.isoformat()) for one, day in zip(tallies, span, strict=True)],
-    )
-
-
-async def action_result(client: RedisClient, channel: str, event_id: str) -> ActionResult | None:
-    """What became of an agent's action; None while the engine has not decided it (or
-    after ten minutes, when results are forgotten)."""
-    raw = await client.get(keys.result(channel, event_id))
-    return None if raw is None else _result.decode(raw)
-
-
-async def wait_for_result(
-    client: RedisClient, channel: str, event_id: str, timeout_s: float
-) -> ActionResult | None:
-    """Block until the engine decides the action or `timeout_s` passes (then None).
-    The engine pushes a wake-up after writing the result, so no polling."""
-    if timeout_s <= 0:  # BLPOP takes 0 as "forever": no wait is one look, not a block
-        return await action_result(client, channel, event_id)
-    if await client.blpop([keys.wake(channel, event_id)], timeout=timeout_s) is None:
-        return None
-    return await action_result(client, channel, event_id)

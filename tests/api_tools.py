@@ -8,14 +8,17 @@ from typing import Any
 import msgspec
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from engine.app import create_app as create_engine
+from engine.applier import Applier
 from ingest.app import create_app as create_receiver
 from parley.channels import Channel
 from parley.settings import Settings
-from parley.state import Conversation, Queue
-from store import _keys as keys
-from store._codec import state_arguments
+from parley.state import Queue
+from store.conversations import ConversationStore
+from tests import factory as f
+from tests.clock import Clock
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -88,12 +91,34 @@ async def user_with_role(
 async def put_conversation(
     redis: Redis, channel: str, wa_id: str, queue: Queue, at: float, assignee: str | None = None
 ) -> None:
-    """A conversation as the engine would have stored it, for read-side tests."""
-    # The customer wrote at `at`: replies are inside the 24-hour window from then.
-    state = Conversation(
-        queue=queue, assignee=assignee, last_activity_at=at, opened_at=at, last_customer_at=at
-    )
-    names = ("q", "a", "la", "oa", "lc", "fr")
-    fields = {n: v for n, v in zip(names, state_arguments(state), strict=True) if v}
-    await redis.hset(keys.conversation(channel, wa_id), mapping={**fields, "v": 1})
-    await redis.zadd(keys.queue(channel, queue), {wa_id: round(at * 1000)})
+    """A conversation as the engine stores it, for read-side tests. The customer whose
+    phone is `wa_id` writes at `at`, then an agent takes the conversation to `queue`
+    (assigned to `assignee`): every event at `at`, decided and written by the engine's
+    own Applier on the store, so the hash, queue set, aliases, log and report counters
+    (the opening is counted) are what the engine writes.
+
+    The customer wrote at `at`, so replies are inside the 24-hour window from then. An
+    open conversation always has an assignee (alice unless one is named); a new or
+    resolved one never has one (ValueError). On an existing conversation the machine's
+    rules apply: activity never moves back, and an unresolved cycle keeps its opening
+    time. Given a pipeline, the writes happen now, not when it executes (each decision
+    needs a read first). The channel must be seeded (start_api does it). Raises
+    AssertionError when the engine did not reach that state."""
+    if queue in (Queue.NEW, Queue.RESOLVED) and assignee is not None:
+        raise ValueError(f"a {queue} conversation has no assignee")
+    if queue is Queue.OPEN:
+        assignee = assignee or "alice"
+    client = Redis(connection_pool=redis.connection_pool) if isinstance(redis, Pipeline) else redis
+    store = ConversationStore(client)
+    await store.start()
+    events = [f.customer(channel, wa_id, at)]  # a new cycle, or new/open again
+    if assignee is not None:
+        events.append(f.assign(channel, wa_id, assignee, at))
+    elif queue is not Queue.RESOLVED:
+        events.append(f.unassign(channel, wa_id, at))
+    if queue in (Queue.PENDING, Queue.RESOLVED):
+        events.append(f.move(channel, wa_id, queue.value, at))
+    results = await Applier(store, Clock(at)).apply(events)
+    final = results[-1].decision
+    reached = final.state if final is not None else None
+    assert reached is not None and (reached.queue, reached.assignee) == (queue, assignee), results

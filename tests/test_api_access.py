@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from ingest.api.routes import ENDPOINTS
+from api.routes import ENDPOINTS
 from parley.channels import Channel
 from parley.settings import Settings
 from parley.state import Queue

@@ -361,7 +361,6 @@ async def load_channel(redis: Redis, count: int, first: int) -> None:
         at = T0 + (n % 7) * DAY + n
         await put_conversation(pipe, EU.id, f"31{n:09d}", list(Queue)[n % 4], at)
         report = keys.report(EU.id, reports.day_of(at))
-        pipe.hincrby(report, reports.OPENED, 1)
         pipe.hincrby(report, reports.time_field(reports.FIRST_RESPONSE, n % 5000), 1)
     await pipe.execute()
 

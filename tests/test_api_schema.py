@@ -23,10 +23,10 @@ import pytest
 import schemathesis
 from redis.asyncio import Redis
 
+from api.routes import DOCUMENT, ENDPOINTS
 from devstack.samples import text_message
 from devstack.servers import free_port, wait_for_port
 from devstack.signing import sign
-from ingest.api.routes import DOCUMENT, ENDPOINTS
 from parley.settings import Settings
 from tests.conftest import EU, US
 from tests.engine_proc import stop

@@ -11,11 +11,12 @@ from redis.asyncio import Redis
 from redis.crc import key_slot
 
 from engine.applier import Applier
-from engine.inspect import NotFound, queue_sizes, show_conversation
+from engine.cli import NotFound, queue_sizes, show_conversation
 from parley.state import Outcome, Queue
 from store import _keys as keys
 from store.channels import seed_channels
 from store.conversations import ConversationStore
+from store.reader import Reader
 from tests import factory as f
 from tests.clock import Clock
 from tests.conftest import EU, US
@@ -33,7 +34,7 @@ async def applier(redis: Redis) -> AsyncIterator[Applier]:
 
 
 async def state(redis: Redis, channel: str, wa_id: str) -> dict[str, object]:
-    return await show_conversation(redis, f"{channel}:{wa_id}")
+    return await show_conversation(Reader(redis), f"{channel}:{wa_id}")
 
 
 async def test_the_conversation_lifecycle_with_auto_assignment(
@@ -55,7 +56,8 @@ async def test_the_conversation_lifecycle_with_auto_assignment(
     await applier.apply([f.customer(EU.id, "111", T0 + 180)])
     reopened = await state(redis, EU.id, "111")
     assert (reopened["queue"], reopened["assignee"]) == ("new", None)
-    assert await queue_sizes(redis, EU.id) == {"new": 1, "open": 0, "pending": 0, "resolved": 0}
+    sizes = await queue_sizes(Reader(redis), EU.id)
+    assert sizes == {"new": 1, "open": 0, "pending": 0, "resolved": 0}
 
 
 async def test_without_auto_assignment_a_reply_leaves_it_unassigned(
@@ -113,11 +115,11 @@ async def test_events_for_an_unconfigured_channel_are_rejected(applier: Applier)
 
 async def test_the_operator_view_says_when_nothing_exists(redis: Redis, applier: Applier) -> None:
     with pytest.raises(NotFound):
-        await show_conversation(redis, f"{EU.id}:000")
+        await show_conversation(Reader(redis), f"{EU.id}:000")
     with pytest.raises(NotFound):
-        await queue_sizes(redis, "999")
+        await queue_sizes(Reader(redis), "999")
     with pytest.raises(ValueError):
-        await show_conversation(redis, "no-colon")
+        await show_conversation(Reader(redis), "no-colon")
 
 
 @given(

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from devstack.samples import status, text_message
 from devstack.signing import sign
 from engine.applier import Applier
-from engine.inspect import queue_sizes
+from engine.cli import queue_sizes
 from ingest.app import create_app
 from ingest.dead_letters import (
     CHANNEL_NOT_CONFIGURED,
@@ -51,6 +51,7 @@ from parley.state import Outcome
 from store import registrations
 from store.channels import save_channel_settings, seed_channels
 from store.conversations import ConversationStore
+from store.reader import Reader
 from tests.conftest import EU, US
 from tests.kafka_tools import read_all
 
@@ -472,7 +473,8 @@ async def test_a_letter_of_a_channel_configured_since_is_redriven_once_for_the_e
     applier = Applier(scripts, lambda: NOW + 10)
     outcomes = [a.outcome for a in await applier.apply([decode_event(r.value) for r in records])]
     assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE]
-    assert await queue_sizes(redis, NEW.id) == {"new": 1, "open": 0, "pending": 0, "resolved": 0}
+    sizes = await queue_sizes(Reader(redis), NEW.id)
+    assert sizes == {"new": 1, "open": 0, "pending": 0, "resolved": 0}
 
 
 async def test_a_channel_registered_through_the_api_counts_as_configured(

@@ -11,11 +11,12 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from engine.app import create_app as create_engine
-from engine.inspect import NotFound, show_conversation
+from engine.cli import NotFound, show_conversation
 from ingest.app import create_app as create_receiver
 from parley.channels import Channel
 from parley.redis import connect_redis
 from parley.settings import Settings
+from store.reader import Reader
 from tests import factory as f
 from tests.conftest import EU, US
 from tests.http_tools import post_message
@@ -70,7 +71,7 @@ async def receiver(
 def conversation(redis: Redis, channel: Channel, wa_id: str) -> Callable[[], Awaitable[Any]]:
     async def read() -> Any:
         try:
-            return await show_conversation(redis, f"{channel.id}:{wa_id}")
+            return await show_conversation(Reader(redis), f"{channel.id}:{wa_id}")
         except NotFound:
             return None
 

@@ -18,7 +18,6 @@ import base64
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +47,10 @@ from parley.redis import as_text, connect_redis
 from parley.settings import Settings
 from parley.state import Outcome, Queue
 from store import _keys as keys
-from store import reader as views
 from store._codec import dedupe_digest
 from store._protocol import STATUS_RANKS
 from store.conversations import ConversationStore
-from store.reader import ConversationView, Message
+from store.reader import ConversationRecord, MessageRecord, Reader
 from store.writes import LogLine
 from tests import factory as f
 from tests.clock import Clock
@@ -285,12 +283,12 @@ def webhook_traffic() -> list[list[Event]]:
 async def api_action(
     client: Redis, identifier: str, payload: Payload, event_id: str, at: float
 ) -> Event:
-    """An agent's action built as ingest/api/conversations.py `_act` builds it: the
+    """An agent's action built as api/conversations.py `_act` builds it: the
     customer found by any identifier, the identity taken from their record, `customer`
     their id. (Fixed ids here, so two runs can be compared.)"""
-    customer = await views.find_customer(client, CH, identifier)
+    customer = await Reader(client).find_customer(CH, identifier)
     assert customer is not None, identifier
-    current = await views.state(client, CH, customer)
+    current = await Reader(client).state(CH, customer)
     assert current is not None
     record = current.customer
     return Event(
@@ -319,8 +317,8 @@ async def agent_actions(client: Redis) -> list[Event]:
 # Reading back
 
 
-async def view(client: Redis, customer: str) -> ConversationView:
-    shown = await views.conversation(client, CH, customer)
+async def view(client: Redis, customer: str) -> ConversationRecord:
+    shown = await Reader(client).conversation(CH, customer)
     assert shown is not None, customer
     return shown
 
@@ -335,7 +333,7 @@ async def aliases(client: Redis) -> dict[str, str]:
     return {as_text(k): as_text(v) for k, v in found.items()}
 
 
-def reply_of(shown: ConversationView) -> Message:
+def reply_of(shown: ConversationRecord) -> MessageRecord:
     [reply] = [m for m in shown.messages if m.direction == "outbound"]
     return reply
 
@@ -379,7 +377,7 @@ async def play_upgrade(client: Redis, applier: Applier) -> None:
     assert marco.opened_at == before[MARCO].opened_at  # the same cycle: nothing reopened
     assert marco.messages[:-1] == before[MARCO].messages
     assert (marco.messages[-1].id, marco.messages[-1].text) == (tail[0].id, "hi")
-    assert marco.last_customer_message_at == marco.messages[-1].at
+    assert marco.last_customer_at == marco.messages[-1].at
     assert marco.customer.phone == MARCO
     oliver = await view(client, OLIVER)
     assert reply_wamid(OLIVER).endswith("==")
@@ -404,7 +402,7 @@ async def play_upgrade(client: Redis, applier: Applier) -> None:
     assert sheena.messages[:-1] == before[SHEENA].messages
     assert sheena.messages[-1].id == WAMID_PHONE_AND_BSUID
     assert sheena.tags == ["vip"]
-    assert await views.find_customer(client, CH, SHEENA_BSUID) == SHEENA
+    assert await Reader(client).find_customer(CH, SHEENA_BSUID) == SHEENA
     linked = await aliases(client)
     assert (linked[f"u:{SHEENA_BSUID}"], linked[f"p:{SHEENA}"]) == (SHEENA, SHEENA)
     await assert_one_conversation_each(client)
@@ -419,7 +417,7 @@ async def play_upgrade(client: Redis, applier: Applier) -> None:
     assert (sheena.queue, sheena.assignee) == (Queue.OPEN, "ana")
     assert (sheena.customer.id, sheena.customer.phone) == (SHEENA, SHEENA)
     assert sheena.customer.username == SHEENA_USERNAME
-    assert await views.find_customer(client, CH, SHEENA_USERNAME) == SHEENA
+    assert await Reader(client).find_customer(CH, SHEENA_USERNAME) == SHEENA
     await assert_one_conversation_each(client)
 
     #    Delivered and read of 0.1's reply to her, by BSUID alone: forward, to read, and
@@ -451,7 +449,7 @@ async def play_upgrade(client: Redis, applier: Applier) -> None:
     assert await client.zscore(keys.queue(CH, Queue.PENDING), OLIVER) == score
     assert reply_of(oliver).status == "read"  # never back to delivered
     assert reply_of(oliver).pricing == "service/free_customer_service"
-    assert await views.find_customer(client, CH, OLIVER_BSUID) == OLIVER
+    assert await Reader(client).find_customer(CH, OLIVER_BSUID) == OLIVER
     await assert_one_conversation_each(client)
 
     # 5. Agents act through the API: the event names the customer by id, and carries
@@ -650,7 +648,7 @@ async def test_bsuid_traffic_joins_release_0_1_conversations_and_nothing_splits_
         lena_bsuid,
     )
     assert (lena.queue, lena.assignee) == (Queue.NEW, None)
-    assert lena.opened_at == datetime.fromtimestamp(NOW + 60, UTC)
+    assert lena.opened_at == NOW + 60  # Unix seconds, as the store holds them
     assert [m.id for m in lena.messages][:2] == [
         json.loads(line)["id"] for line in _fixture(keys.log(CH, LENA))
     ]

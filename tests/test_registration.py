@@ -21,7 +21,7 @@ from devstack.graph_standin import Fault, StandIn, create_app
 from devstack.samples import text_message
 from devstack.signing import sign
 from ingest.app import load_registered
-from ingest.routing import ChannelDirectory
+from ingest.routing import ChannelRegistry
 from parley.channels import Channel
 from parley.events import CustomerMessage, decode_event
 from parley.registration import (
@@ -489,7 +489,7 @@ async def test_a_number_goes_from_pending_to_active_and_takes_webhooks(
     assert (handshake.status, await handshake.text()) == (200, "42")
 
     # Another receiver (or this one after a restart) learns it from Redis.
-    directory = ChannelDirectory([EU, US])
+    directory = ChannelRegistry([EU, US])
     await load_registered(redis, directory)
     learned = directory.by_id[NEW]
     assert (learned.app_secret, learned.access_token, learned.settings.display_name) == (

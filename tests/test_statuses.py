@@ -15,7 +15,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -35,12 +34,11 @@ from parley.redis import as_text
 from parley.state import Outcome, Queue
 from store import _keys as keys
 from store import delivery
-from store import reader as views
 from store._protocol import STATUS_RANKS
 from store.channels import seed_channels
 from store.conversations import ConversationStore
 from store.outbox import Outbox
-from store.reader import ConversationView, Message
+from store.reader import ConversationRecord, MessageRecord, Reader
 from tests.clock import Clock
 from tests.conftest import EU
 from tests.engine_proc import CLOSED_GRAPH_URL
@@ -190,9 +188,9 @@ class Replied(NamedTuple):
 
 
 async def api_action(world: World, payload: Payload, at: float) -> Event:
-    """As ingest/api/conversations.py `_act` builds it: identity from the record,
+    """As api/conversations.py `_act` builds it: identity from the record,
     `customer` the id."""
-    current = await views.state(world.redis, CH, CUSTOMER)
+    current = await Reader(world.redis).state(CH, CUSTOMER)
     assert current is not None
     record = current.customer
     return Event(
@@ -236,13 +234,13 @@ async def replied(world: World, wamid: str) -> Replied:
     return Replied(applier, reply.id)
 
 
-async def conversation(world: World) -> ConversationView:
-    shown = await views.conversation(world.redis, CH, CUSTOMER)
+async def conversation(world: World) -> ConversationRecord:
+    shown = await Reader(world.redis).conversation(CH, CUSTOMER)
     assert shown is not None
     return shown
 
 
-async def reply_shown(world: World, reply_id: str) -> Message:
+async def reply_shown(world: World, reply_id: str) -> MessageRecord:
     [shown] = [m for m in (await conversation(world)).messages if m.id == reply_id]
     return shown
 
@@ -356,7 +354,7 @@ async def test_a_status_never_moves_the_conversation_its_activity_or_its_queue(
         assert (after.queue, after.assignee) == (before.queue, before.assignee)
         assert after.last_activity_at == before.last_activity_at
         assert after.opened_at == before.opened_at
-        assert after.last_customer_message_at == before.last_customer_message_at
+        assert after.last_customer_at == before.last_customer_at
         assert after.customer == before.customer
         assert await world.redis.zscore(keys.queue(CH, queue), CUSTOMER) == score
     shown = await reply_shown(world, reply_id)
@@ -398,7 +396,7 @@ async def test_one_batch_of_statuses_ends_at_the_furthest_status(
             assert got == values[-1]
         else:
             assert got in values
-    assert (await conversation(world)).last_activity_at == datetime.fromtimestamp(REPLY_AT, UTC)
+    assert (await conversation(world)).last_activity_at == REPLY_AT
 
 
 @EXAMPLES

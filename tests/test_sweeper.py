@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from engine.applier import Applier
-from engine.inspect import queue_sizes, show_conversation
+from engine.cli import queue_sizes, show_conversation
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from parley.channels import ChannelSettings
@@ -19,6 +19,7 @@ from parley.state import Queue
 from store import _keys as keys
 from store.channels import save_channel_settings, seed_channels
 from store.conversations import ConversationStore
+from store.reader import Reader
 from tests import factory as f
 from tests.clock import Clock
 from tests.conftest import EU
@@ -58,7 +59,7 @@ async def parts(redis: Redis) -> AsyncIterator[Parts]:
 
 
 async def queue_of(redis: Redis, wa_id: str) -> tuple[object, object]:
-    shown = await show_conversation(redis, f"{EU.id}:{wa_id}")
+    shown = await show_conversation(Reader(redis), f"{EU.id}:{wa_id}")
     return shown["queue"], shown["assignee"]
 
 
@@ -123,7 +124,7 @@ async def test_the_engine_decides_again_when_the_sweeper_got_there_first(
     [result] = await parts.applier.apply([f.customer(EU.id, "race", T0 + PERIOD + 1)])
     assert result.decision is not None and result.decision.state is not None
     assert await queue_of(redis, "race") == ("new", None)
-    shown = await show_conversation(redis, f"{EU.id}:race")
+    shown = await show_conversation(Reader(redis), f"{EU.id}:race")
     assert datetime.fromisoformat(shown["opened_at"]) == datetime.fromtimestamp(
         T0 + PERIOD + 1, UTC
     )
@@ -137,7 +138,8 @@ async def test_two_sweepers_never_resolve_one_conversation_twice(
     other = Sweeper(redis, parts.scripts, EngineMetrics(CollectorRegistry()), parts.clock)
     counts = await asyncio.gather(*(s.run_once() for s in (parts.sweeper, other, parts.sweeper)))
     assert sum(counts) == 300
-    assert await queue_sizes(redis, EU.id) == {"new": 0, "open": 0, "pending": 0, "resolved": 300}
+    sizes = await queue_sizes(Reader(redis), EU.id)
+    assert sizes == {"new": 0, "open": 0, "pending": 0, "resolved": 300}
 
 
 async def test_a_new_period_applies_at_once_to_everyone_waiting(parts: Parts, redis: Redis) -> None:

@@ -14,8 +14,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
+from api.window import WINDOW_S, is_open
 from devstack.signing import sign
-from engine.window import WINDOW_S, is_open
 from parley.channels import Channel
 from parley.events import AgentReply, decode_event
 from parley.settings import Settings

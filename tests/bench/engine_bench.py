@@ -53,7 +53,7 @@ async def drain(bootstrap: str, redis_url: str, topic: str, total: int, naive: b
     applier_type = NaiveApplier if naive else Applier
     applier = applier_type(client, scripts, time.time)
     loop = EngineLoop(
-        consumer, applier, scripts, client, EngineMetrics(CollectorRegistry()), CommitPolicy()
+        consumer, applier, scripts, EngineMetrics(CollectorRegistry()), CommitPolicy()
     )
     done = 0
     started = time.perf_counter()

@@ -5,7 +5,7 @@ from typing import TypeVar
 import msgspec
 from aiohttp import web
 
-from ingest.api.errors import ApiError, bad_parameter, invalid
+from api.errors import ApiError, bad_parameter, invalid
 
 T = TypeVar("T")
 

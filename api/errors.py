@@ -57,7 +57,7 @@ REQUEST_TIMEOUT_S = 10.0
 
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/v1/"):
+    if not request.path.startswith("/v1/"):  # `/v1` itself: aiohttp's own plain 404
         return await handler(request)
     try:
         async with asyncio.timeout(REQUEST_TIMEOUT_S):

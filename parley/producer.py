@@ -1,23 +1,33 @@
-"""Putting a webhook call's events on Kafka, acknowledged before we answer Meta."""
+"""Putting events on Kafka, acknowledged before anyone is answered: a webhook call's
+events (and its dead letters) for the receiver, an agent's action for the API."""
 
 import asyncio
 import time
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from ingest.routing import Routed
 from metrics import IngestMetrics
-from parley.events import encode
+from parley.events import DeadLetter, Event, encode
+
+
+class Routed(msgspec.Struct, frozen=True):
+    """What to produce: events for the events topic, dead letters for its dead-letter
+    topic."""
+
+    events: list[Event]
+    dead_letters: list[DeadLetter]
 
 
 class ProduceError(Exception):
-    """Kafka did not acknowledge every event of the call in time; answer 503 so Meta
-    retries. Some events may still land: the engine applies each event id once."""
+    """Kafka did not acknowledge every event in time: the caller answers 503 (Meta
+    retries a webhook call, an agent their action). Some events may still land: the
+    engine applies each event id once."""
 
 
 class EventProducer:
-    """Sends a call's events keyed by conversation and waits for every acknowledgement
+    """Sends events keyed by conversation and waits for every acknowledgement
     (acks=all on the producer). `publish` blocks at most `timeout_s`."""
 
     def __init__(

@@ -5,9 +5,9 @@ import hmac
 
 from aiohttp import web
 
+from api.appkeys import DIRECTORY, SETTINGS
+from api.errors import forbidden, not_found, unauthorized
 from assign import Action, User, decide
-from ingest.api.errors import forbidden, not_found, unauthorized
-from ingest.appkeys import DIRECTORY, SETTINGS
 from parley.events import Role
 
 # The bootstrap admin (PARLEY_ADMIN_TOKEN) acts under this id; no user may take it.
@@ -23,7 +23,9 @@ async def caller(request: web.Request) -> User:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise unauthorized()
-    user = _bootstrap_admin(request, token) or await request.app[DIRECTORY].authenticate(token)
+    user = _bootstrap_admin(request, token)
+    if user is None:
+        user = await request.config_dict[DIRECTORY].authenticate(token)
     if user is None:
         raise unauthorized()
     request[_CALLER] = user
@@ -31,7 +33,7 @@ async def caller(request: web.Request) -> User:
 
 
 def _bootstrap_admin(request: web.Request, token: str) -> User | None:
-    expected = request.app[SETTINGS].admin_token
+    expected = request.config_dict[SETTINGS].admin_token
     if expected is None:
         return None
     # Compared as digests: constant time whatever the lengths.
@@ -53,7 +55,7 @@ async def on_channel(request: web.Request, channel: str, action: Action) -> tupl
     channel is unknown or invisible to them (its existence is not revealed), 403 when
     they see it but their role lacks the right."""
     user = await caller(request)
-    exists, access = await request.app[DIRECTORY].access_of(channel, user)
+    exists, access = await request.config_dict[DIRECTORY].access_of(channel, user)
     if not exists:
         raise not_found(f"no channel {channel}")
     decision = decide(user, access, action)

@@ -6,12 +6,12 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET
 
-from assign import Action, effective_role
-from assign.access import ChannelAccess
-from ingest.api import errors
-from ingest.api.access import caller, on_channel
-from ingest.api.body import read_body, read_query
-from ingest.api.models import (
+from api import errors
+from api.access import caller, on_channel
+from api.appkeys import CLOCK, DIRECTORY, READER, REDIS
+from api.body import read_body, read_query
+from api.responses import json
+from api.schemas import (
     AccessOut,
     ChannelList,
     ChannelOut,
@@ -19,19 +19,23 @@ from ingest.api.models import (
     Grant,
     GrantRole,
     ListQuery,
+    Page,
+    Report,
     ReportQuery,
+    page_out,
+    report_out,
 )
-from ingest.api.reply import json
-from ingest.api.spec import Endpoint
-from ingest.appkeys import CLOCK, DIRECTORY, REDIS
+from api.spec import Endpoint
+from assign import Action, effective_role
+from assign.access import ChannelAccess
 from parley.channels import ChannelSettings, clean_display_name
 from parley.durations import DurationError, format_period, parse_period
 from parley.events import Role
 from parley.state import Queue
 from store import channels as channel_store
-from store import reader as views
 from store import reports
 from store.directory import Missing
+from store.reader import CursorError
 
 
 def _grant(role: Role | None) -> GrantRole | None:
@@ -58,9 +62,9 @@ def _channel_out(
 async def list_channels(request: web.Request) -> web.Response:
     """Every channel the caller has a role on, by display name: the channel selector."""
     user = await caller(request)
-    client = request.app[REDIS]
+    client = request.config_dict[REDIS]
     ids = await channel_store.channel_ids(client)
-    accesses = await request.app[DIRECTORY].channel_accesses(ids)
+    accesses = await request.config_dict[DIRECTORY].channel_accesses(ids)
     visible = [
         (access, role) for access in accesses if (role := effective_role(user, access)) is not None
     ]
@@ -74,7 +78,7 @@ async def list_channels(request: web.Request) -> web.Response:
 
 
 async def _settings(request: web.Request, channel: str) -> ChannelSettings:
-    settings = await channel_store.load_channel_settings(request.app[REDIS], channel)
+    settings = await channel_store.load_channel_settings(request.config_dict[REDIS], channel)
     if settings is None:
         raise errors.not_found(f"no channel {channel}")
     return settings
@@ -83,7 +87,7 @@ async def _settings(request: web.Request, channel: str) -> ChannelSettings:
 async def get_channel(request: web.Request) -> web.Response:
     channel = request.match_info["channel"]
     _, role = await on_channel(request, channel, Action.SEE)
-    access = await request.app[DIRECTORY].channel_access(channel)
+    access = await request.config_dict[DIRECTORY].channel_access(channel)
     return json(_channel_out(channel, await _settings(request, channel), access, role))
 
 
@@ -94,14 +98,16 @@ async def patch_channel(request: web.Request) -> web.Response:
     patch = await read_body(request, ChannelPatch)
     current = await _settings(request, channel)
     changed = _apply_patch(current, patch)  # validates everything before any write
-    await channel_store.update_channel_settings(request.app[REDIS], channel, current, changed)
+    await channel_store.update_channel_settings(
+        request.config_dict[REDIS], channel, current, changed
+    )
     if patch.all_users is not UNSET or patch.all_teams is not UNSET:
-        await request.app[DIRECTORY].set_switches(
+        await request.config_dict[DIRECTORY].set_switches(
             channel,
             all_users=_role(patch.all_users),
             all_teams=_role(patch.all_teams),
         )
-    access = await request.app[DIRECTORY].channel_access(channel)
+    access = await request.config_dict[DIRECTORY].channel_access(channel)
     return json(_channel_out(channel, changed, access, role))
 
 
@@ -137,7 +143,7 @@ def _apply_patch(current: ChannelSettings, patch: ChannelPatch) -> ChannelSettin
 async def get_access(request: web.Request) -> web.Response:
     channel = request.match_info["channel"]
     await on_channel(request, channel, Action.MANAGE)
-    return json(_access_out(await request.app[DIRECTORY].channel_access(channel)))
+    return json(_access_out(await request.config_dict[DIRECTORY].channel_access(channel)))
 
 
 def _access_out(access: ChannelAccess) -> AccessOut:
@@ -170,7 +176,7 @@ async def _change_access(request: web.Request, who: str, *, grant: bool) -> web.
     channel = request.match_info["channel"]
     await on_channel(request, channel, Action.MANAGE)
     grantee = request.match_info[who]
-    directory = request.app[DIRECTORY]
+    directory = request.config_dict[DIRECTORY]
     try:
         if grant:
             role = Role((await read_body(request, Grant)).role.value)
@@ -191,24 +197,23 @@ async def list_conversations(request: web.Request) -> web.Response:
     await on_channel(request, channel, Action.SEE)
     query = read_query(request, ListQuery)
     try:
-        page = await views.page(
-            request.app[REDIS],
+        page = await request.config_dict[READER].page(
             channel,
             Queue(query.queue),
             limit=query.limit,
             cursor=query.cursor,
             newest_first=query.order == "newest",
         )
-    except views.CursorError as error:
+    except CursorError as error:
         raise errors.bad_parameter("cursor", str(error)) from None
-    return json(page)
+    return json(page_out(page))
 
 
 async def get_report(request: web.Request) -> web.Response:
     channel = request.match_info["channel"]
     await on_channel(request, channel, Action.REPORTS)
     query = read_query(request, ReportQuery)
-    end = _day(query.to, "to") if query.to else reports.day_of(request.app[CLOCK]())
+    end = _day(query.to, "to") if query.to else reports.day_of(request.config_dict[CLOCK]())
     # Six days before `to`, but not before the first day there is (`to=0001-01-01`).
     week = min(timedelta(days=6), end - date.min)
     start = _day(query.from_, "from") if query.from_ else end - week
@@ -216,7 +221,7 @@ async def get_report(request: web.Request) -> web.Response:
         raise errors.bad_parameter("from", "must not be after `to`")
     if (end - start).days >= reports.MAX_DAYS:
         raise errors.bad_parameter("from", f"a report covers at most {reports.MAX_DAYS} days")
-    return json(await views.report(request.app[REDIS], channel, start, end))
+    return json(report_out(await request.config_dict[READER].report(channel, start, end)))
 
 
 def _day(text: str, field: str) -> date:
@@ -249,8 +254,8 @@ ENDPOINTS = [
              200, AccessOut, errors=(403, 404), tag="channels"),
     Endpoint("GET", f"{ONE}/conversations", list_conversations,
              "A page of a queue by last activity; follow next_cursor for the next", 200,
-             views.Page, query=ListQuery, errors=(404,), tag="conversations"),
+             Page, query=ListQuery, errors=(404,), tag="conversations"),
     Endpoint("GET", f"{ONE}/report", get_report,
-             "Daily figures and queue sizes (supervisors)", 200, views.Report,
+             "Daily figures and queue sizes (supervisors)", 200, Report,
              query=ReportQuery, errors=(403, 404), tag="reports"),
 ]  # fmt: skip

@@ -1,4 +1,5 @@
-"""/webhooks/whatsapp: Meta's verification handshake (GET) and its event calls (POST)."""
+"""The webhook handlers, /webhooks/whatsapp: Meta's verification handshake (GET) and its
+event calls (POST)."""
 
 import asyncio
 import logging
@@ -11,11 +12,11 @@ from redis.exceptions import RedisError
 from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, SETTINGS
 from ingest.meta_payload import decode_webhook
 from ingest.normalize import normalize
-from ingest.producer import ProduceError
 from ingest.routing import route
 from ingest.signature import SignatureError, signing_secret
 from parley.events import MessageStatus
 from parley.http import error_response
+from parley.producer import ProduceError
 from store.templates import apply_updates
 
 log = logging.getLogger(__name__)

@@ -2,14 +2,24 @@
 
 from aiohttp import web
 
-from ingest.api import errors
-from ingest.api.access import BOOTSTRAP_ADMIN, caller, require_admin
-from ingest.api.body import read_body
-from ingest.api.models import CreatedUser, Me, NewTeam, NewToken, NewUser
-from ingest.api.reply import json
-from ingest.api.spec import Endpoint
-from ingest.appkeys import DIRECTORY
-from store.directory import AlreadyExists, Missing, TeamRecord, UserRecord
+from api import errors
+from api.access import BOOTSTRAP_ADMIN, caller, require_admin
+from api.appkeys import DIRECTORY
+from api.body import read_body
+from api.responses import json
+from api.schemas import (
+    CreatedUser,
+    Me,
+    NewTeam,
+    NewToken,
+    NewUser,
+    TeamOut,
+    UserOut,
+    team_out,
+    user_out,
+)
+from api.spec import Endpoint
+from store.directory import AlreadyExists, Missing
 
 
 async def me(request: web.Request) -> web.Response:
@@ -23,7 +33,7 @@ async def create_user(request: web.Request) -> web.Response:
     if body.id == BOOTSTRAP_ADMIN:
         raise errors.conflict("already_exists", f"user id {BOOTSTRAP_ADMIN} is reserved")
     try:
-        record, token = await request.app[DIRECTORY].create_user(
+        record, token = await request.config_dict[DIRECTORY].create_user(
             body.id, body.name, admin=body.admin
         )
     except AlreadyExists as error:
@@ -34,22 +44,22 @@ async def create_user(request: web.Request) -> web.Response:
 
 async def list_users(request: web.Request) -> web.Response:
     await require_admin(request)
-    return json(await request.app[DIRECTORY].list_users())
+    return json([user_out(user) for user in await request.config_dict[DIRECTORY].list_users()])
 
 
 async def get_user(request: web.Request) -> web.Response:
     await require_admin(request)
     user_id = request.match_info["user"]
-    record = await request.app[DIRECTORY].get_user(user_id)
+    record = await request.config_dict[DIRECTORY].get_user(user_id)
     if record is None:
         raise errors.not_found(f"no user {user_id}")
-    return json(record)
+    return json(user_out(record))
 
 
 async def delete_user(request: web.Request) -> web.Response:
     await require_admin(request)
     try:
-        await request.app[DIRECTORY].delete_user(request.match_info["user"])
+        await request.config_dict[DIRECTORY].delete_user(request.match_info["user"])
     except Missing as error:
         raise errors.not_found(str(error)) from None
     return web.Response(status=204)
@@ -59,7 +69,7 @@ async def rotate_token(request: web.Request) -> web.Response:
     await require_admin(request)
     user_id = request.match_info["user"]
     try:
-        token = await request.app[DIRECTORY].rotate_token(user_id)
+        token = await request.config_dict[DIRECTORY].rotate_token(user_id)
     except Missing as error:
         raise errors.not_found(str(error)) from None
     return json(NewToken(id=user_id, token=token), status=201)
@@ -69,30 +79,30 @@ async def create_team(request: web.Request) -> web.Response:
     await require_admin(request)
     body = await read_body(request, NewTeam)
     try:
-        team = await request.app[DIRECTORY].create_team(body.id, body.name)
+        team = await request.config_dict[DIRECTORY].create_team(body.id, body.name)
     except AlreadyExists as error:
         raise errors.conflict("already_exists", str(error)) from None
-    return json(team, status=201)
+    return json(team_out(team), status=201)
 
 
 async def list_teams(request: web.Request) -> web.Response:
     await require_admin(request)
-    return json(await request.app[DIRECTORY].list_teams())
+    return json([team_out(team) for team in await request.config_dict[DIRECTORY].list_teams()])
 
 
 async def get_team(request: web.Request) -> web.Response:
     await require_admin(request)
     team_id = request.match_info["team"]
-    team = await request.app[DIRECTORY].get_team(team_id)
+    team = await request.config_dict[DIRECTORY].get_team(team_id)
     if team is None:
         raise errors.not_found(f"no team {team_id}")
-    return json(team)
+    return json(team_out(team))
 
 
 async def delete_team(request: web.Request) -> web.Response:
     await require_admin(request)
     try:
-        await request.app[DIRECTORY].delete_team(request.match_info["team"])
+        await request.config_dict[DIRECTORY].delete_team(request.match_info["team"])
     except Missing as error:
         raise errors.not_found(str(error)) from None
     return web.Response(status=204)
@@ -109,7 +119,7 @@ async def remove_member(request: web.Request) -> web.Response:
 async def _membership(request: web.Request, *, add: bool) -> web.Response:
     await require_admin(request)
     team_id, user_id = request.match_info["team"], request.match_info["user"]
-    directory = request.app[DIRECTORY]
+    directory = request.config_dict[DIRECTORY]
     try:
         if add:
             await directory.add_member(team_id, user_id)
@@ -120,7 +130,7 @@ async def _membership(request: web.Request, *, add: bool) -> web.Response:
     team = await directory.get_team(team_id)
     if team is None:  # deleted meanwhile
         raise errors.not_found(f"no team {team_id}")
-    return json(team)
+    return json(team_out(team))
 
 
 MEMBER = "/v1/teams/{team}/members/{user}"
@@ -128,9 +138,9 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/me", me, "Who the token belongs to", 200, Me, tag="users"),
     Endpoint("POST", "/v1/users", create_user, "Create a user; the token is shown once", 201,
              CreatedUser, body=NewUser, errors=(403, 409), tag="users"),
-    Endpoint("GET", "/v1/users", list_users, "All users", 200, list[UserRecord],
+    Endpoint("GET", "/v1/users", list_users, "All users", 200, list[UserOut],
              errors=(403,), tag="users"),
-    Endpoint("GET", "/v1/users/{user}", get_user, "One user", 200, UserRecord,
+    Endpoint("GET", "/v1/users/{user}", get_user, "One user", 200, UserOut,
              errors=(403, 404), tag="users"),
     Endpoint("DELETE", "/v1/users/{user}", delete_user,
              "Delete a user: their token stops working, their grants and memberships go",
@@ -138,17 +148,17 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/users/{user}/token", rotate_token,
              "A new token for a user; the old one stops working", 201, NewToken,
              errors=(403, 404), tag="users"),
-    Endpoint("POST", "/v1/teams", create_team, "Create a team", 201, TeamRecord,
+    Endpoint("POST", "/v1/teams", create_team, "Create a team", 201, TeamOut,
              body=NewTeam, errors=(403, 409), tag="teams"),
-    Endpoint("GET", "/v1/teams", list_teams, "All teams", 200, list[TeamRecord],
+    Endpoint("GET", "/v1/teams", list_teams, "All teams", 200, list[TeamOut],
              errors=(403,), tag="teams"),
     Endpoint("GET", "/v1/teams/{team}", get_team, "One team with its members", 200,
-             TeamRecord, errors=(403, 404), tag="teams"),
+             TeamOut, errors=(403, 404), tag="teams"),
     Endpoint("DELETE", "/v1/teams/{team}", delete_team,
              "Delete a team with its memberships and grants", 204, errors=(403, 404),
              tag="teams"),
-    Endpoint("PUT", MEMBER, add_member, "Add a user to a team", 200, TeamRecord,
+    Endpoint("PUT", MEMBER, add_member, "Add a user to a team", 200, TeamOut,
              errors=(403, 404), tag="teams"),
-    Endpoint("DELETE", MEMBER, remove_member, "Remove a user from a team", 200, TeamRecord,
+    Endpoint("DELETE", MEMBER, remove_member, "Remove a user from a team", 200, TeamOut,
              errors=(403, 404), tag="teams"),
 ]  # fmt: skip

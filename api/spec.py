@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ingest.api.models import ErrorBody
+from api.schemas import ErrorBody
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -46,9 +46,13 @@ class Endpoint:
     public: bool = False  # needs no token
 
 
-def add_routes(app: web.Application, endpoints: Sequence[Endpoint]) -> None:
+def add_routes(app: web.Application, endpoints: Sequence[Endpoint], *, mount: str) -> None:
+    """The endpoints on `app`, a sub-application to be mounted at `mount`: the paths
+    declared (and documented) in full are routed relative to it."""
     for endpoint in endpoints:
-        app.router.add_route(endpoint.method, endpoint.path, endpoint.handler)
+        if not endpoint.path.startswith(f"{mount}/"):
+            raise ValueError(f"{endpoint.path} is not under {mount}")
+        app.router.add_route(endpoint.method, endpoint.path.removeprefix(mount), endpoint.handler)
 
 
 def openapi(endpoints: Sequence[Endpoint], *, title: str, version: str) -> dict[str, Any]:

@@ -3,86 +3,38 @@ the templates that may be sent outside the 24-hour window."""
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Literal
 
-import msgspec
 from aiohttp import web
 
+from api import errors
+from api.access import on_channel, require_admin
+from api.appkeys import CLOCK, GRAPH, ON_CHANNEL_ACTIVE, REDIS
+from api.body import read_body
+from api.responses import json
+from api.schemas import (
+    Code,
+    CodeRequest,
+    NewChannel,
+    Pin,
+    RegistrationOut,
+    TemplateIn,
+    TemplateList,
+    TemplateOut,
+    registration_out,
+    template_out,
+)
+from api.spec import Endpoint
 from assign import Action
-from ingest.api import errors
-from ingest.api.access import on_channel, require_admin
-from ingest.api.body import read_body
-from ingest.api.models import Body, Name
-from ingest.api.reply import json
-from ingest.api.spec import Endpoint
-from ingest.appkeys import CHANNELS, CLOCK, GRAPH, REDIS
 from parley import registration
-from parley.channels import Channel, ChannelSettings, PhoneNumberId, clean_display_name
+from parley.channels import ChannelSettings, clean_display_name
 from parley.graph import GraphError
-from parley.registration import LifecycleError, Registration, Status
+from parley.registration import LifecycleError, Registration, Status, active_channel
 from store import registrations
 from store.channels import is_channel, save_channel_settings
 from store.templates import Template, delete_template, save_template, templates
 
-# Tokens and secrets travel in HTTP headers: printable ASCII, no spaces.
-Secret = Annotated[
-    str, msgspec.Meta(pattern=r"^[!-~]{1,1024}$(?!\n)", description="printable ASCII")
-]
-SixDigits = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$(?!\n)")]
 # Meta's error for a verification code that does not match.
 WRONG_CODE = 136025
-
-
-class NewChannel(Body, frozen=True):
-    id: PhoneNumberId
-    display_name: Name
-    access_token: Secret  # the Graph API token for this number
-    app_secret: Secret  # signs its webhooks
-    verify_token: Secret  # answers Meta's subscription handshake
-
-
-class RegistrationOut(msgspec.Struct, frozen=True, kw_only=True):
-    channel: str
-    display_name: str
-    status: Status
-    code_method: str | None
-    code_requested_at: float | None
-    verified_at: float | None
-    registered_at: float | None
-
-
-class CodeRequest(Body, frozen=True):
-    method: Literal["SMS", "VOICE"] = "SMS"
-    language: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$(?!\n)")] = "en_US"
-
-
-class Code(Body, frozen=True):
-    code: SixDigits
-
-
-class Pin(Body, frozen=True):
-    pin: SixDigits  # the number's two-step verification PIN
-
-
-class TemplateIn(Body, frozen=True):
-    category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
-    status: Literal["APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED"] = "APPROVED"
-
-
-class TemplateList(msgspec.Struct, frozen=True, kw_only=True):
-    templates: list[Template]
-
-
-def _out(record: Registration) -> RegistrationOut:
-    return RegistrationOut(
-        channel=record.channel,
-        display_name=record.display_name,
-        status=record.status,
-        code_method=record.code_method,
-        code_requested_at=record.code_requested_at,
-        verified_at=record.verified_at,
-        registered_at=record.registered_at,
-    )
 
 
 async def create_channel(request: web.Request) -> web.Response:
@@ -93,90 +45,82 @@ async def create_channel(request: web.Request) -> web.Response:
         display_name = clean_display_name(body.display_name)
     except ValueError as error:
         raise errors.invalid("display_name", str(error)) from None
-    client = request.app[REDIS]
+    client = request.config_dict[REDIS]
     record = Registration(
         channel=body.id,
         display_name=display_name,
         status=Status.PENDING,
-        created_at=request.app[CLOCK](),
+        created_at=request.config_dict[CLOCK](),
         access_token=body.access_token,
         app_secret=body.app_secret,
         verify_token=body.verify_token,
     )
     if await is_channel(client, body.id) or not await registrations.create(client, record):
         raise errors.conflict("already_exists", f"channel {body.id} already exists")
-    return json(_out(record), status=201)
+    return json(registration_out(record), status=201)
 
 
 async def _record(request: web.Request) -> Registration:
     await require_admin(request)
     channel = request.match_info["channel"]
-    record = await registrations.load(request.app[REDIS], channel)
+    record = await registrations.load(request.config_dict[REDIS], channel)
     if record is None:
         raise errors.not_found(f"no registration for channel {channel}")
     return record
 
 
 async def get_registration(request: web.Request) -> web.Response:
-    return json(_out(await _record(request)))
+    return json(registration_out(await _record(request)))
 
 
 async def request_code(request: web.Request) -> web.Response:
     record = await _record(request)
     body = await read_body(request, CodeRequest)
-    now = request.app[CLOCK]()
+    now = request.config_dict[CLOCK]()
     changed = _step(registration.code_requested, record, body.method, now)
     await _graph(
-        request.app[GRAPH].request_code(
+        request.config_dict[GRAPH].request_code(
             record.channel, record.access_token, body.method, body.language
         )
     )
-    await registrations.save(request.app[REDIS], changed)
-    return json(_out(changed))
+    await registrations.save(request.config_dict[REDIS], changed)
+    return json(registration_out(changed))
 
 
 async def verify_code(request: web.Request) -> web.Response:
     """The 6-digit code Meta sent, within 10 minutes of asking for it."""
     record = await _record(request)
     body = await read_body(request, Code)
-    now = request.app[CLOCK]()
+    now = request.config_dict[CLOCK]()
     changed = _step(registration.verified, record, now)
     try:
-        await request.app[GRAPH].verify_code(record.channel, record.access_token, body.code)
+        await request.config_dict[GRAPH].verify_code(record.channel, record.access_token, body.code)
     except GraphError as error:
         if error.code == WRONG_CODE:
             raise errors.ApiError(
                 422, "wrong_code", "that is not the code Meta sent", "code"
             ) from None
         raise _graph_failed(error) from None
-    await registrations.save(request.app[REDIS], changed)
-    return json(_out(changed))
+    await registrations.save(request.config_dict[REDIS], changed)
+    return json(registration_out(changed))
 
 
 async def register(request: web.Request) -> web.Response:
-    """Register the verified number for the Cloud API: the channel becomes active."""
+    """Register the verified number for the Cloud API: the channel becomes active, and
+    whoever mounted the API hears of it (the receiver then takes its webhooks)."""
     record = await _record(request)
     body = await read_body(request, Pin)
-    now = request.app[CLOCK]()
+    now = request.config_dict[CLOCK]()
     changed = _step(registration.registered, record, now)
-    await _graph(request.app[GRAPH].register(record.channel, record.access_token, body.pin))
-    client = request.app[REDIS]
+    graph = request.config_dict[GRAPH]
+    await _graph(graph.register(record.channel, record.access_token, body.pin))
+    client = request.config_dict[REDIS]
     await registrations.save(client, changed)
     await save_channel_settings(
         client, record.channel, ChannelSettings(display_name=record.display_name)
     )
-    request.app[CHANNELS].add(active_channel(changed))
-    return json(_out(changed))
-
-
-def active_channel(record: Registration) -> Channel:
-    return Channel(
-        id=record.channel,
-        app_secret=record.app_secret,
-        verify_token=record.verify_token,
-        access_token=record.access_token,
-        settings=ChannelSettings(display_name=record.display_name),
-    )
+    request.config_dict[ON_CHANNEL_ACTIVE](active_channel(changed))
+    return json(registration_out(changed))
 
 
 def _step(rule: Callable[..., Registration], *args: object) -> Registration:
@@ -220,7 +164,8 @@ def _template_id(request: web.Request) -> tuple[str, str]:
 async def list_templates(request: web.Request) -> web.Response:
     channel = request.match_info["channel"]
     await on_channel(request, channel, Action.SEE)
-    return json(TemplateList(templates=await templates(request.app[REDIS], channel)))
+    found = await templates(request.config_dict[REDIS], channel)
+    return json(TemplateList(templates=[template_out(one) for one in found]))
 
 
 async def put_template(request: web.Request) -> web.Response:
@@ -233,17 +178,17 @@ async def put_template(request: web.Request) -> web.Response:
         language=language,
         category=body.category,
         status=body.status,
-        updated_at=request.app[CLOCK](),
+        updated_at=request.config_dict[CLOCK](),
     )
-    await save_template(request.app[REDIS], channel, record)
-    return json(record)
+    await save_template(request.config_dict[REDIS], channel, record)
+    return json(template_out(record))
 
 
 async def remove_template(request: web.Request) -> web.Response:
     channel = request.match_info["channel"]
     await on_channel(request, channel, Action.MANAGE)
     name, language = _template_id(request)
-    if not await delete_template(request.app[REDIS], channel, name, language):
+    if not await delete_template(request.config_dict[REDIS], channel, name, language):
         raise errors.not_found(f"no template {name} ({language})")
     return web.Response(status=204)
 
@@ -269,7 +214,7 @@ ENDPOINTS = [
              "The channel's message templates", 200, TemplateList, errors=(404,),
              tag="templates"),
     Endpoint("PUT", TEMPLATE, put_template, "Register or update a template (admins)", 200,
-             Template, body=TemplateIn, errors=(403, 404), tag="templates"),
+             TemplateOut, body=TemplateIn, errors=(403, 404), tag="templates"),
     Endpoint("DELETE", TEMPLATE, remove_template, "Remove a template (admins)", 204,
              errors=(403, 404), tag="templates"),
 ]  # fmt: skip

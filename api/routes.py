@@ -4,9 +4,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ingest.api import channels, conversations, numbers, people
-from ingest.api.errors import api_errors
-from ingest.api.spec import Endpoint, add_routes, openapi
+from api import channels, conversations, numbers, people
+from api.spec import Endpoint, openapi
 
 TITLE = "Parley API"
 VERSION = "1"
@@ -25,8 +24,3 @@ ENDPOINTS: list[Endpoint] = [
              public=True, tag="meta"),
 ]  # fmt: skip
 DOCUMENT = openapi(ENDPOINTS, title=TITLE, version=VERSION)
-
-
-def setup(app: web.Application) -> None:
-    app.middlewares.append(api_errors)
-    add_routes(app, ENDPOINTS)

@@ -8,27 +8,26 @@ from typing import Literal
 import msgspec
 from aiohttp import web
 
-from assign import Action, User, decide
-from engine import window
-from ingest.api import errors
-from ingest.api.access import on_channel
-from ingest.api.body import read_body
-from ingest.api.models import (
+from api import errors, window
+from api.access import on_channel
+from api.appkeys import CLOCK, DIRECTORY, PRODUCER, READER, REDIS, SETTINGS
+from api.body import read_body
+from api.responses import json
+from api.schemas import (
     Accepted,
+    ActionApplied,
     ActionStatus,
-    Applied,
     AssigneeBody,
+    ConversationView,
     MoveTo,
     NoteBody,
-    Reply,
+    ReplyBody,
     TagBody,
     TopicBody,
+    conversation_view,
 )
-from ingest.api.reply import json
-from ingest.api.spec import Endpoint
-from ingest.appkeys import CLOCK, DIRECTORY, PRODUCER, REDIS, SETTINGS
-from ingest.producer import ProduceError
-from ingest.routing import Routed
+from api.spec import Endpoint
+from assign import Action, User, decide
 from parley.events import (
     Actor,
     AddNote,
@@ -42,8 +41,8 @@ from parley.events import (
     Payload,
     Unassign,
 )
+from parley.producer import ProduceError, Routed
 from parley.state import Outcome
-from store import reader as views
 from store.templates import APPROVED, template, templates
 
 # {customer}: any identifier of the customer (phone, BSUID, username, Parley's id).
@@ -56,7 +55,7 @@ def _where(request: web.Request) -> tuple[str, str]:
 
 async def _customer(request: web.Request, channel: str, identifier: str) -> str:
     """Parley's id of the customer `identifier` names; 404 when there is none."""
-    customer = await views.find_customer(request.app[REDIS], channel, identifier)
+    customer = await request.config_dict[READER].find_customer(channel, identifier)
     if customer is None:
         raise errors.not_found(f"no conversation {identifier} on channel {channel}")
     return customer
@@ -66,10 +65,10 @@ async def get_conversation(request: web.Request) -> web.Response:
     channel, identifier = _where(request)
     await on_channel(request, channel, Action.SEE)
     customer = await _customer(request, channel, identifier)
-    view = await views.conversation(request.app[REDIS], channel, customer)
-    if view is None:
+    record = await request.config_dict[READER].conversation(channel, customer)
+    if record is None:
         raise errors.not_found(f"no conversation {identifier} on channel {channel}")
-    return json(view)
+    return json(conversation_view(record))
 
 
 async def _act(request: web.Request, action: Action, payload_of: type) -> web.Response:
@@ -79,12 +78,12 @@ async def _act(request: web.Request, action: Action, payload_of: type) -> web.Re
     user, role = await on_channel(request, channel, action)
     actor = Actor(user.id, role)
     payload = await _payload(request, payload_of, actor, channel)
-    client = request.app[REDIS]
+    reader = request.config_dict[READER]
     customer = await _customer(request, channel, identifier)
-    current = await views.state(client, channel, customer)
+    current = await reader.state(channel, customer)
     if current is None:
         raise errors.not_found(f"no conversation {identifier} on channel {channel}")
-    now = request.app[CLOCK]()
+    now = request.config_dict[CLOCK]()
     if isinstance(payload, AgentReply):
         payload = await _sendable(request, channel, payload, current.last_customer_at, now)
     record = current.customer
@@ -99,33 +98,38 @@ async def _act(request: web.Request, action: Action, payload_of: type) -> web.Re
         payload=payload,
     )
     try:
-        await request.app[PRODUCER].publish(Routed([event], []))
+        await request.config_dict[PRODUCER].publish(Routed([event], []))
     except ProduceError:
         raise errors.ApiError(
             503, "kafka_unavailable", "the events topic is unavailable; nothing was done"
         ) from None
-    result = await views.wait_for_result(
-        client, channel, event.id, request.app[SETTINGS].action_wait_s
+    result = await reader.wait_for_result(
+        channel, event.id, request.config_dict[SETTINGS].action_wait_s
     )
     if result is None:
         status_url = f"/v1/conversations/{channel}/{customer}/actions/{event.id}"
         return json(Accepted(event_id=event.id, status_url=status_url), status=202)
     if result.outcome is Outcome.REJECTED:
         raise errors.conflict("rejected", result.reason or "the engine refused the action")
-    view = await views.conversation(client, channel, customer)
-    if view is None:  # cannot happen: applied actions leave a conversation
+    after = await reader.conversation(channel, customer)
+    if after is None:  # cannot happen: applied actions leave a conversation
         raise errors.not_found(f"no conversation {identifier} on channel {channel}")
     outcome: Literal["applied", "ignored"] = "ignored"
     if result.outcome is Outcome.APPLIED:
         outcome = "applied"
     return json(
-        Applied(event_id=event.id, outcome=outcome, reason=result.reason, conversation=view)
+        ActionApplied(
+            event_id=event.id,
+            outcome=outcome,
+            reason=result.reason,
+            conversation=conversation_view(after),
+        )
     )
 
 
 async def _payload(request: web.Request, kind: type, actor: Actor, channel: str) -> Payload:
     if kind is AgentReply:
-        reply = await read_body(request, Reply)
+        reply = await read_body(request, ReplyBody)
         if not (reply.text or "").strip() and not (reply.template or "").strip():
             raise errors.invalid("text", "a reply needs text or a template")
         if reply.text and reply.template:
@@ -167,7 +171,7 @@ async def _sendable(
                 'can be sent now (send {"template": name, "language": code})',
             )
         return reply
-    client = request.app[REDIS]
+    client = request.config_dict[REDIS]
     language = reply.language
     if language is None:
         languages = [
@@ -199,7 +203,7 @@ def _clean(field: str, value: str) -> str:
 
 async def _check_assignee(request: web.Request, channel: str, user_id: str) -> None:
     """An assignee must be someone who can answer on this channel."""
-    directory = request.app[DIRECTORY]
+    directory = request.config_dict[DIRECTORY]
     record = await directory.get_user(user_id)
     if record is None:
         raise errors.invalid("user", f"no user {user_id}")
@@ -242,7 +246,7 @@ async def action_status(request: web.Request) -> web.Response:
     channel, _ = _where(request)
     await on_channel(request, channel, Action.SEE)
     event_id = request.match_info["event_id"]
-    result = await views.action_result(request.app[REDIS], channel, event_id)
+    result = await request.config_dict[READER].action_result(channel, event_id)
     if result is None:
         return json(ActionStatus(event_id=event_id, status="pending"))
     status: Literal["applied", "ignored", "rejected"] = result.outcome.value  # type: ignore[assignment]
@@ -250,27 +254,29 @@ async def action_status(request: web.Request) -> web.Response:
 
 
 _ACTION = {
-    200: ("Applied, or nothing to do (`outcome`: ignored, with the reason)", Applied),
+    200: ("Applied, or nothing to do (`outcome`: ignored, with the reason)", ActionApplied),
     202: ("On its way; not applied within the wait: ask `status_url`", Accepted),
 }
 _ACTION_ERRORS = (403, 404, 409)
 ENDPOINTS = [
     Endpoint("GET", ONE, get_conversation,
              "Queue, assignee, tags, notes, topics and recent messages", 200,
-             views.ConversationView, errors=(404,), tag="conversations"),
-    Endpoint("POST", f"{ONE}/replies", reply, "Reply (contributors and up)", 200, Applied,
-             body=Reply, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
-    Endpoint("POST", f"{ONE}/move", move, "Move to pending or resolved", 200, Applied,
-             body=MoveTo, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
-    Endpoint("PUT", f"{ONE}/assignee", assign, "Assign (contributors and up)", 200, Applied,
-             body=AssigneeBody, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+             ConversationView, errors=(404,), tag="conversations"),
+    Endpoint("POST", f"{ONE}/replies", reply, "Reply (contributors and up)", 200,
+             ActionApplied, body=ReplyBody, errors=_ACTION_ERRORS, extra=_ACTION,
+             tag="actions"),
+    Endpoint("POST", f"{ONE}/move", move, "Move to pending or resolved", 200,
+             ActionApplied, body=MoveTo, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("PUT", f"{ONE}/assignee", assign, "Assign (contributors and up)", 200,
+             ActionApplied, body=AssigneeBody, errors=_ACTION_ERRORS, extra=_ACTION,
+             tag="actions"),
     Endpoint("DELETE", f"{ONE}/assignee", unassign, "Unassign (contributors and up)", 200,
-             Applied, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
-    Endpoint("POST", f"{ONE}/tags", add_tag, "Add a tag", 200, Applied, body=TagBody,
+             ActionApplied, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("POST", f"{ONE}/tags", add_tag, "Add a tag", 200, ActionApplied, body=TagBody,
              errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
-    Endpoint("POST", f"{ONE}/notes", add_note, "Add a note", 200, Applied, body=NoteBody,
-             errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
-    Endpoint("POST", f"{ONE}/topics", add_topic, "Add a topic", 200, Applied,
+    Endpoint("POST", f"{ONE}/notes", add_note, "Add a note", 200, ActionApplied,
+             body=NoteBody, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("POST", f"{ONE}/topics", add_topic, "Add a topic", 200, ActionApplied,
              body=TopicBody, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
     Endpoint("GET", f"{ONE}/actions/{{event_id}}", action_status,
              "What became of an action (kept ten minutes)", 200, ActionStatus, errors=(404,),

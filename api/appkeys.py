@@ -1,0 +1,26 @@
+"""What the /v1 API reads from the process that mounts it. The composer (the receiver)
+sets these on its own app, where the API's handlers find them through
+`request.config_dict`; the API's sub-app holds only what it is given at composition."""
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from parley.channels import Channel
+from parley.graph import GraphClient
+from parley.producer import EventProducer
+from parley.redis import RedisClient
+from parley.settings import Settings
+from store.directory import Directory
+from store.reader import Reader
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+REDIS = web.AppKey("redis", RedisClient)
+READER = web.AppKey("reader", Reader)
+DIRECTORY = web.AppKey("directory", Directory)
+PRODUCER = web.AppKey("producer", EventProducer)
+GRAPH = web.AppKey("graph", GraphClient)
+# Called with a channel that registration just made active (the receiver then takes its
+# webhooks); held by the sub-app.
+ON_CHANNEL_ACTIVE: web.AppKey[Callable[[Channel], None]] = web.AppKey("on_channel_active")

@@ -1,0 +1,557 @@
+"""What the /v1 API takes and gives: one struct per body, the source of both the
+validation and the OpenAPI document's schemas.
+
+The response shapes are the API's own: the store's records (store/reader.py,
+store/directory.py, store/templates.py) are converted to them explicitly, below, so a
+storage change cannot change /v1 by accident.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from parley.channels import PhoneNumberId, WabaId
+from parley.registration import Registration, Status
+from parley.state import Queue
+from store import reports
+from store.directory import TeamRecord, UserRecord
+from store.reader import (
+    ConversationRecord,
+    CustomerRecord,
+    MessageRecord,
+    NoteRecord,
+    PageRecord,
+    ReportRecord,
+    SummaryRecord,
+)
+from store.templates import Template
+
+# User and team ids: what people type in a URL, up to 64 characters.
+Id = Annotated[
+    str,
+    msgspec.Meta(
+        # (?!\n): Python's `$` also matches before a final newline; JSON Schema's does not.
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$(?!\n)",
+        description="letters, digits and . _ @ -, up to 64 characters",
+    ),
+]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+Period = Annotated[
+    str, msgspec.Meta(description='"90s", "15m", "12h", "30d" or "off"', max_length=16)
+]
+# Meta's language codes, e.g. "en" or "en_US".
+Language = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$(?!\n)")]
+# Tokens and secrets travel in HTTP headers: printable ASCII, no spaces.
+Secret = Annotated[
+    str, msgspec.Meta(pattern=r"^[!-~]{1,1024}$(?!\n)", description="printable ASCII")
+]
+SixDigits = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$(?!\n)")]
+# A day (UTC); the API answers 400 for what is not a date, so the document says `date`.
+Day = Annotated[
+    str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", extra_json_schema={"format": "date"})
+]
+
+
+class GrantRole(StrEnum):
+    """The roles a grant can give on a channel (admins are admins everywhere)."""
+
+    VIEWER = "viewer"
+    CONTRIBUTOR = "contributor"
+    SUPERVISOR = "supervisor"
+
+
+class Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Request bodies refuse fields they do not know: a typo is an error, not a no-op."""
+
+
+# --- Users and teams ------------------------------------------------------------------
+
+
+class NewUser(Body, frozen=True):
+    id: Id
+    name: Name
+    admin: bool = False
+
+
+class CreatedUser(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    admin: bool
+    token: str  # shown once: only its digest is kept
+
+
+class NewToken(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    token: str
+
+
+class NewTeam(Body, frozen=True):
+    id: Id
+    name: Name
+
+
+class UserOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    admin: bool = False
+    teams: list[str] = []  # sorted
+    created_at: float
+
+
+class TeamOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    members: list[str] = []  # sorted
+    created_at: float
+
+
+class Me(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    admin: bool
+    teams: list[str]
+
+
+# --- Channels and grants --------------------------------------------------------------
+
+
+class Grant(Body, frozen=True):
+    role: GrantRole
+
+
+class ChannelPatch(Body, frozen=True):
+    """Only the fields present change. A switch set to null is off."""
+
+    display_name: str | UnsetType = UNSET
+    auto_assign: bool | UnsetType = UNSET
+    auto_resolve_new: Period | UnsetType = UNSET
+    auto_resolve_pending: Period | UnsetType = UNSET
+    # Replies a second at most (per engine instance); null: no limit.
+    send_rate: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | UnsetType | None = UNSET
+    # The WhatsApp Business Account the number belongs to, whose template webhooks change
+    # this channel's templates; null: none (template webhooks change nothing here).
+    waba_id: WabaId | UnsetType | None = UNSET
+    all_users: GrantRole | UnsetType | None = UNSET
+    all_teams: GrantRole | UnsetType | None = UNSET
+
+
+class ChannelOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    display_name: str
+    auto_assign: bool
+    auto_resolve_new: str
+    auto_resolve_pending: str
+    send_rate: int | None
+    waba_id: str | None  # the WhatsApp Business Account
+    all_users: GrantRole | None
+    all_teams: GrantRole | None
+    role: str  # the caller's role on it: viewer, contributor, supervisor or admin
+
+
+class ChannelList(msgspec.Struct, frozen=True, kw_only=True):
+    channels: list[ChannelOut]
+
+
+class AccessOut(msgspec.Struct, frozen=True, kw_only=True):
+    channel: str
+    users: dict[str, GrantRole]
+    teams: dict[str, GrantRole]
+    all_users: GrantRole | None
+    all_teams: GrantRole | None
+
+
+# --- Conversations: what agents see ---------------------------------------------------
+
+
+class Note(msgspec.Struct, frozen=True, kw_only=True):
+    user: str
+    text: str
+    at: datetime
+
+
+class Customer(msgspec.Struct, frozen=True, kw_only=True):
+    """Who the conversation is with: `id` is Parley's (stable; the identifier the
+    customer was first seen by); the rest are null where unknown."""
+
+    id: str
+    phone: str | None
+    user_id: str | None  # the business-scoped user id (BSUID)
+    username: str | None
+    name: str | None  # their WhatsApp profile name
+    group_id: str | None = None  # set for a WhatsApp group
+    marketing_opt_out: bool = False
+
+
+class MessageOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    direction: str  # inbound, outbound, or system (e.g. the customer's number changed)
+    type: str
+    at: datetime
+    text: str | None = None
+    template: str | None = None
+    user: str | None = None
+    author: str | None = None  # who wrote it, in a group
+    reply_to: str | None = None  # the wamid of the message it answers
+    source: str | None = None  # business_app: sent from the WhatsApp Business app
+    reaction: str | None = None  # the customer's reaction to it
+    edited: bool = False  # the customer changed it (`text` is the new text)
+    deleted: bool = False  # the customer deleted it (`text` is then null)
+    # Outbound only: queued, accepted, sent, delivered, read, played, failed or unconfirmed.
+    status: str | None = None
+    wamid: str | None = None
+    error: str | None = None  # why it failed: Meta's code and title, or Parley's reason
+    pricing: str | None = None  # Meta's "<category>/<type>"
+    callback_data: str | None = None
+
+
+class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
+    channel: str
+    customer: Customer
+    queue: Queue
+    assignee: str | None
+    opened_at: datetime
+    last_activity_at: datetime
+    last_customer_message_at: datetime | None
+    first_response_at: datetime | None
+    tags: list[str]
+    topics: list[str]
+    notes: list[Note]
+    messages: list[MessageOut]
+    version: int
+
+
+class ConversationSummary(msgspec.Struct, frozen=True, kw_only=True):
+    customer: Customer
+    queue: Queue
+    assignee: str | None
+    opened_at: datetime
+    last_activity_at: datetime
+    last_customer_message_at: datetime | None
+    preview: str | None  # the last message's text (or its type), for the list
+
+
+class Page(msgspec.Struct, frozen=True, kw_only=True):
+    conversations: list[ConversationSummary]
+    next_cursor: str | None  # None on the last page
+
+
+# --- Actions: each an event on the conversation's partition ---------------------------
+
+
+class ReplyBody(Body, frozen=True):
+    """Free-form text, or an approved template by name."""
+
+    text: Text | None = None
+    template: Label | None = None
+    language: Language | None = None
+
+
+class MoveTo(Body, frozen=True):
+    queue: Literal["pending", "resolved"]
+
+
+class AssigneeBody(Body, frozen=True):
+    user: Id
+
+
+class TagBody(Body, frozen=True):
+    tag: Label
+
+
+class TopicBody(Body, frozen=True):
+    topic: Label
+
+
+class NoteBody(Body, frozen=True):
+    text: Text
+
+
+class ActionApplied(msgspec.Struct, frozen=True, kw_only=True):
+    """200: the engine decided the action within the wait."""
+
+    event_id: str
+    outcome: Literal["applied", "ignored"]
+    reason: str | None  # why nothing changed, when ignored
+    conversation: ConversationView
+
+
+class Accepted(msgspec.Struct, frozen=True, kw_only=True):
+    """202: on the conversation's partition, not decided yet; ask `status_url`."""
+
+    event_id: str
+    status: Literal["pending"] = "pending"
+    status_url: str
+
+
+class ActionStatus(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: str
+    status: Literal["pending", "applied", "ignored", "rejected"]
+    reason: str | None = None
+
+
+# --- Reports --------------------------------------------------------------------------
+
+
+class DurationSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """How many times were measured, and their median and 90th percentile (seconds)."""
+
+    count: int
+    median_s: int | None
+    p90_s: int | None
+
+
+class ReportDay(msgspec.Struct, frozen=True, kw_only=True):
+    date: str  # YYYY-MM-DD, UTC
+    opened: int
+    replies: int
+    resolved: int
+    auto_resolved: int
+    first_response: DurationSummary
+    resolution: DurationSummary
+
+
+class Report(msgspec.Struct, frozen=True, kw_only=True):
+    channel: str
+    start: str  # first day, YYYY-MM-DD (UTC)
+    end: str  # last day, included
+    queues: dict[str, int]  # sizes now
+    total: ReportDay  # the whole range; its `date` is "start/end"
+    days: list[ReportDay]
+
+
+# --- Registering numbers, and templates -----------------------------------------------
+
+
+class NewChannel(Body, frozen=True):
+    id: PhoneNumberId
+    display_name: Name
+    access_token: Secret  # the Graph API token for this number
+    app_secret: Secret  # signs its webhooks
+    verify_token: Secret  # answers Meta's subscription handshake
+
+
+class RegistrationOut(msgspec.Struct, frozen=True, kw_only=True):
+    channel: str
+    display_name: str
+    status: Status
+    code_method: str | None
+    code_requested_at: float | None
+    verified_at: float | None
+    registered_at: float | None
+
+
+class CodeRequest(Body, frozen=True):
+    method: Literal["SMS", "VOICE"] = "SMS"
+    language: Language = "en_US"
+
+
+class Code(Body, frozen=True):
+    code: SixDigits
+
+
+class Pin(Body, frozen=True):
+    pin: SixDigits  # the number's two-step verification PIN
+
+
+class TemplateIn(Body, frozen=True):
+    category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
+    status: Literal["APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED"] = "APPROVED"
+
+
+class TemplateOut(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    language: str  # e.g. "en_US"
+    category: str  # MARKETING, UTILITY or AUTHENTICATION
+    status: str  # APPROVED, PENDING, REJECTED, PAUSED, DISABLED...
+    reason: str | None = None  # Meta's, when rejected or paused
+    updated_at: float
+
+
+class TemplateList(msgspec.Struct, frozen=True, kw_only=True):
+    templates: list[TemplateOut]
+
+
+# --- Query strings and errors ---------------------------------------------------------
+
+
+class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
+    queue: Literal["new", "open", "pending", "resolved"] = "new"
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+    # oldest: least recent activity first (who has waited longest); newest: most recent
+    order: Literal["oldest", "newest"] = "oldest"
+    cursor: Annotated[str, msgspec.Meta(max_length=512)] | None = None
+
+
+class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """Days are UTC; `to` defaults to today and `from` to six days before `to`."""
+
+    from_: Day | None = msgspec.field(default=None, name="from")
+    to: Day | None = None
+
+
+class ErrorDetail(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    error: ErrorDetail
+
+
+# --- From the store's records ---------------------------------------------------------
+
+
+def _when(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _maybe_when(seconds: float | None) -> datetime | None:
+    return None if seconds is None else _when(seconds)
+
+
+def customer_out(record: CustomerRecord) -> Customer:
+    return Customer(
+        id=record.id,
+        phone=record.phone,
+        user_id=record.user_id,
+        username=record.username,
+        name=record.name,
+        group_id=record.group_id,
+        marketing_opt_out=record.marketing_opt_out,
+    )
+
+
+def note_out(record: NoteRecord) -> Note:
+    return Note(user=record.user, text=record.text, at=_when(record.at))
+
+
+def message_out(record: MessageRecord) -> MessageOut:
+    return MessageOut(
+        id=record.id,
+        direction=record.direction,
+        type=record.type,
+        at=_when(record.at),
+        text=record.text,
+        template=record.template,
+        user=record.user,
+        author=record.author,
+        reply_to=record.reply_to,
+        source=record.source,
+        reaction=record.reaction,
+        edited=record.edited,
+        deleted=record.deleted,
+        status=record.status,
+        wamid=record.wamid,
+        error=record.error,
+        pricing=record.pricing,
+        callback_data=record.callback_data,
+    )
+
+
+def conversation_view(record: ConversationRecord) -> ConversationView:
+    return ConversationView(
+        channel=record.channel,
+        customer=customer_out(record.customer),
+        queue=record.queue,
+        assignee=record.assignee,
+        opened_at=_when(record.opened_at),
+        last_activity_at=_when(record.last_activity_at),
+        last_customer_message_at=_maybe_when(record.last_customer_at),
+        first_response_at=_maybe_when(record.first_response_at),
+        tags=list(record.tags),
+        topics=list(record.topics),
+        notes=[note_out(note) for note in record.notes],
+        messages=[message_out(message) for message in record.messages],
+        version=record.version,
+    )
+
+
+def summary_out(record: SummaryRecord) -> ConversationSummary:
+    return ConversationSummary(
+        customer=customer_out(record.customer),
+        queue=record.queue,
+        assignee=record.assignee,
+        opened_at=_when(record.opened_at),
+        last_activity_at=_when(record.last_activity_at),
+        last_customer_message_at=_maybe_when(record.last_customer_at),
+        preview=record.preview,
+    )
+
+
+def page_out(record: PageRecord) -> Page:
+    return Page(
+        conversations=[summary_out(summary) for summary in record.conversations],
+        next_cursor=record.next_cursor,
+    )
+
+
+def _durations(summary: reports.Summary) -> DurationSummary:
+    return DurationSummary(count=summary.count, median_s=summary.median_s, p90_s=summary.p90_s)
+
+
+def _day(day: reports.DayReport) -> ReportDay:
+    return ReportDay(
+        date=day.date,
+        opened=day.opened,
+        replies=day.replies,
+        resolved=day.resolved,
+        auto_resolved=day.auto_resolved,
+        first_response=_durations(day.first_response),
+        resolution=_durations(day.resolution),
+    )
+
+
+def report_out(record: ReportRecord) -> Report:
+    return Report(
+        channel=record.channel,
+        start=record.start.isoformat(),
+        end=record.end.isoformat(),
+        queues=dict(record.queues),
+        total=_day(record.total),
+        days=[_day(day) for day in record.days],
+    )
+
+
+def user_out(record: UserRecord) -> UserOut:
+    return UserOut(
+        id=record.id,
+        name=record.name,
+        admin=record.admin,
+        teams=list(record.teams),
+        created_at=record.created_at,
+    )
+
+
+def team_out(record: TeamRecord) -> TeamOut:
+    return TeamOut(
+        id=record.id, name=record.name, members=list(record.members), created_at=record.created_at
+    )
+
+
+def registration_out(record: Registration) -> RegistrationOut:
+    """Never its secrets."""
+    return RegistrationOut(
+        channel=record.channel,
+        display_name=record.display_name,
+        status=record.status,
+        code_method=record.code_method,
+        code_requested_at=record.code_requested_at,
+        verified_at=record.verified_at,
+        registered_at=record.registered_at,
+    )
+
+
+def template_out(record: Template) -> TemplateOut:
+    return TemplateOut(
+        name=record.name,
+        language=record.language,
+        category=record.category,
+        status=record.status,
+        reason=record.reason,
+        updated_at=record.updated_at,
+    )
