@@ -1,46 +1,113 @@
-"""Who is calling, and what they may do on a channel: the bearer token in, a decision out."""
+"""Who is calling, and what they may do on a channel: a bearer token (tools) or the
+inbox page's session cookie in, a decision out. A request the cookie authenticates that
+changes anything must echo the session's CSRF token and come from this origin."""
 
 import hashlib
 import hmac
 
 from aiohttp import web
 
-from api.appkeys import DIRECTORY, SETTINGS
+from api.appkeys import DIRECTORY, REDIS, SESSIONS, SETTINGS
 from api.errors import forbidden, not_found, unauthorized
-from assign import Action, User, decide
+from assign import Action, ChannelAccess, User, decide, effective_role
 from parley.events import Role
+from store.channels import channel_ids
 
 # The bootstrap admin (PARLEY_ADMIN_TOKEN) acts under this id; no user may take it.
 BOOTSTRAP_ADMIN = "admin"
+SESSION_COOKIE = "parley_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _CALLER = web.RequestKey("caller", User)
 
 
 async def caller(request: web.Request) -> User:
-    """The authenticated user (once per request); 401 without a known token."""
+    """The authenticated user (once per request); 401 without a known token or session,
+    403 `csrf_failed` for a cookie's state-changing request without the CSRF token."""
     if _CALLER in request:
         return request[_CALLER]
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() == "bearer" and token:
+        user = await user_of_token(request, token)
+    elif request.cookies.get(SESSION_COOKIE):
+        user = await _session_user(request)
+    else:
         raise unauthorized()
-    user = _bootstrap_admin(request, token)
-    if user is None:
-        user = await request.config_dict[DIRECTORY].authenticate(token)
     if user is None:
         raise unauthorized()
     request[_CALLER] = user
     return user
 
 
-def _bootstrap_admin(request: web.Request, token: str) -> User | None:
-    expected = request.config_dict[SETTINGS].admin_token
-    if expected is None:
+async def user_of_token(request: web.Request, token: str) -> User | None:
+    """The user a bearer token (or the bootstrap admin's) belongs to."""
+    user = _bootstrap_admin(request, token)
+    if user is None:
+        user = await request.config_dict[DIRECTORY].authenticate(token)
+    return user
+
+
+async def _session_user(request: web.Request) -> User | None:
+    session = await request.config_dict[SESSIONS].get(request.cookies[SESSION_COOKIE])
+    if session is None:
         return None
+    if request.method not in SAFE_METHODS:
+        _check_csrf(request, session.csrf)
+    if session.user == BOOTSTRAP_ADMIN:
+        # Valid while the bootstrap token it was opened with is the configured one.
+        current = _admin_digest(request)
+        if current is None or session.admin_token is None:
+            return None
+        return (
+            User(id=BOOTSTRAP_ADMIN, admin=True)
+            if hmac.compare_digest(current, session.admin_token)
+            else None
+        )
+    record = await request.config_dict[DIRECTORY].get_user(session.user)
+    if record is None:
+        return None  # deleted since
+    return User(record.id, admin=record.admin, teams=frozenset(record.teams))
+
+
+def _check_csrf(request: web.Request, expected: str) -> None:
+    given = request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise forbidden(
+            f"a session's request that changes anything needs {CSRF_HEADER}", code="csrf_failed"
+        )
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise forbidden("cross-site requests are refused", code="csrf_failed")
+
+
+def _admin_digest(request: web.Request) -> str | None:
+    expected = request.config_dict[SETTINGS].admin_token
+    return None if expected is None else hashlib.sha256(expected.encode()).hexdigest()
+
+
+def admin_digest_of(request: web.Request, token: str) -> str | None:
+    """The digest a bootstrap admin's session keeps (None: `token` is not it)."""
+    current = _admin_digest(request)
+    given = hashlib.sha256(token.encode()).hexdigest()
+    return current if current is not None and hmac.compare_digest(current, given) else None
+
+
+def _bootstrap_admin(request: web.Request, token: str) -> User | None:
     # Compared as digests: constant time whatever the lengths.
-    given = hashlib.sha256(token.encode()).digest()
-    if hmac.compare_digest(given, hashlib.sha256(expected.encode()).digest()):
-        return User(id=BOOTSTRAP_ADMIN, admin=True)
-    return None
+    if admin_digest_of(request, token) is None:
+        return None
+    return User(id=BOOTSTRAP_ADMIN, admin=True)
+
+
+async def visible_channels(request: web.Request, user: User) -> list[tuple[ChannelAccess, Role]]:
+    """Every channel `user` has a role on, with its grants and that role (the channel
+    selector's and the live stream's rule)."""
+    ids = await channel_ids(request.config_dict[REDIS])
+    accesses = await request.config_dict[DIRECTORY].channel_accesses(ids)
+    return [
+        (access, role) for access in accesses if (role := effective_role(user, access)) is not None
+    ]
 
 
 async def require_admin(request: web.Request) -> User:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from api.feed import FeedHub
 from parley.channels import Channel
 from parley.graph import GraphClient
 from parley.producer import EventProducer
@@ -13,6 +14,7 @@ from parley.redis import RedisClient
 from parley.settings import Settings
 from store.directory import Directory
 from store.reader import Reader
+from store.sessions import Sessions
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
@@ -21,6 +23,8 @@ READER = web.AppKey("reader", Reader)
 DIRECTORY = web.AppKey("directory", Directory)
 PRODUCER = web.AppKey("producer", EventProducer)
 GRAPH = web.AppKey("graph", GraphClient)
+SESSIONS = web.AppKey("sessions", Sessions)
+FEED_HUB = web.AppKey("feed_hub", FeedHub)  # the process's one reader of the change feeds
 # Called with a channel that registration just made active (the receiver then takes its
 # webhooks); held by the sub-app.
 ON_CHANNEL_ACTIVE: web.AppKey[Callable[[Channel], None]] = web.AppKey("on_channel_active")

@@ -7,7 +7,7 @@ from aiohttp import web
 from msgspec import UNSET
 
 from api import errors
-from api.access import caller, on_channel
+from api.access import caller, on_channel, visible_channels
 from api.appkeys import CLOCK, DIRECTORY, READER, REDIS
 from api.body import read_body, read_query
 from api.responses import json
@@ -26,7 +26,7 @@ from api.schemas import (
     report_out,
 )
 from api.spec import Endpoint
-from assign import Action, effective_role
+from assign import Action
 from assign.access import ChannelAccess
 from parley.channels import ChannelSettings, clean_display_name
 from parley.durations import DurationError, format_period, parse_period
@@ -63,11 +63,7 @@ async def list_channels(request: web.Request) -> web.Response:
     """Every channel the caller has a role on, by display name: the channel selector."""
     user = await caller(request)
     client = request.config_dict[REDIS]
-    ids = await channel_store.channel_ids(client)
-    accesses = await request.config_dict[DIRECTORY].channel_accesses(ids)
-    visible = [
-        (access, role) for access in accesses if (role := effective_role(user, access)) is not None
-    ]
+    visible = await visible_channels(request, user)
     found = await channel_store.settings_of(client, [access.channel for access, _ in visible])
     channels = []
     for (access, role), settings in zip(visible, found, strict=True):

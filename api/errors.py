@@ -25,8 +25,8 @@ def unauthorized(message: str = "a valid bearer token is required") -> ApiError:
     return ApiError(HTTPStatus.UNAUTHORIZED, "unauthorized", message)
 
 
-def forbidden(message: str) -> ApiError:
-    return ApiError(HTTPStatus.FORBIDDEN, "forbidden", message)
+def forbidden(message: str, *, code: str = "forbidden") -> ApiError:
+    return ApiError(HTTPStatus.FORBIDDEN, code, message)
 
 
 def not_found(message: str) -> ApiError:

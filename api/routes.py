@@ -4,7 +4,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api import channels, conversations, numbers, people
+from api import channels, conversations, inbox_lists, numbers, people, session, stream
 from api.spec import Endpoint, openapi
 
 TITLE = "Parley API"
@@ -20,6 +20,9 @@ ENDPOINTS: list[Endpoint] = [
     *channels.ENDPOINTS,
     *conversations.ENDPOINTS,
     *numbers.ENDPOINTS,
+    *inbox_lists.ENDPOINTS,
+    *stream.ENDPOINTS,
+    *session.ENDPOINTS,
     Endpoint("GET", "/v1/openapi.json", openapi_json, "This document", 200, dict[str, Any],
              public=True, tag="meta"),
 ]  # fmt: skip

@@ -116,6 +116,17 @@ class Me(msgspec.Struct, frozen=True, kw_only=True):
     teams: list[str]
 
 
+class SessionBody(Body, frozen=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+
+
+class SessionOut(msgspec.Struct, frozen=True, kw_only=True):
+    """`csrf`: send it back as X-CSRF-Token with every request that changes anything."""
+
+    user: Me
+    csrf: str
+
+
 # --- Channels and grants --------------------------------------------------------------
 
 
@@ -384,6 +395,65 @@ class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
     # oldest: least recent activity first (who has waited longest); newest: most recent
     order: Literal["oldest", "newest"] = "oldest"
     cursor: Annotated[str, msgspec.Meta(max_length=512)] | None = None
+
+
+class SearchQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """`q`: a phone, BSUID or username (exact), or the start of a name or username."""
+
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=50)] = 20
+
+
+class QueueCounts(msgspec.Struct, frozen=True, kw_only=True):
+    new: int
+    open: int
+    pending: int
+    resolved: int
+
+
+class SearchResult(msgspec.Struct, frozen=True, kw_only=True):
+    conversations: list[ConversationSummary]
+
+
+class SavedReply(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    text: str
+
+
+class SavedReplies(msgspec.Struct, frozen=True, kw_only=True):
+    saved_replies: list[SavedReply]
+
+
+class SavedReplyBody(Body, frozen=True):
+    text: Text
+
+
+class StreamQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """`channels`: comma-separated channel ids (default: every channel the caller may
+    see). `last_event_id`: where to resume, for clients that cannot send the
+    `Last-Event-ID` header."""
+
+    channels: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    last_event_id: Annotated[str, msgspec.Meta(max_length=8192)] | None = None
+
+
+class ChangeEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """The data of a `change` event of GET /v1/stream: one change the engine applied
+    (docs/inbox.md). Other events: `ready` ({"channels": [...]}), `reset` ({"channel",
+    "reason"}: reload that channel), and a `: heartbeat` comment every 15 s."""
+
+    channel: str
+    customer: str
+    kind: str
+    event: str
+    version: int
+    was: Queue | None
+    queue: Queue
+    assignee: str | None
+    last_activity_at: float
+    last_customer_message_at: float | None = None
+    customer_name: str | None = None
+    preview: str | None = None
 
 
 class ReportQuery(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,6 +20,7 @@ COMMON_ERRORS = {
     503: "Kafka or Redis is unavailable (`kafka_unavailable`: nothing was done)",
 }
 ERROR_TEXT = {
+    401: "The token signs nobody in",
     403: "The caller's role does not allow this",
     404: "No such resource, or one the caller cannot see",
     409: "Conflicts with the current state",
@@ -44,6 +45,7 @@ class Endpoint:
     extra: dict[int, tuple[str, Any]] = field(default_factory=dict)  # other answers
     tag: str = "api"
     public: bool = False  # needs no token
+    media: str = "application/json"  # the success body's media type
 
 
 def add_routes(app: web.Application, endpoints: Sequence[Endpoint], *, mount: str) -> None:
@@ -97,7 +99,9 @@ def _operation(endpoint: Endpoint, ref: dict[Any, Any]) -> dict[str, Any]:
             "content": {"application/json": {"schema": ref[endpoint.body]}},
         }
     responses = operation["responses"]
-    responses[str(endpoint.status)] = _response("Success", endpoint.response, ref)
+    responses[str(endpoint.status)] = _response(
+        "Success", endpoint.response, ref, media=endpoint.media
+    )
     for status, (text, kind) in endpoint.extra.items():
         responses[str(status)] = _response(text, kind, ref)
     errors = {**({} if endpoint.public else COMMON_ERRORS)}
@@ -109,10 +113,12 @@ def _operation(endpoint: Endpoint, ref: dict[Any, Any]) -> dict[str, Any]:
     return operation
 
 
-def _response(text: str, kind: Any, ref: dict[Any, Any]) -> dict[str, Any]:
+def _response(
+    text: str, kind: Any, ref: dict[Any, Any], *, media: str = "application/json"
+) -> dict[str, Any]:
     if kind is None:
         return {"description": text}
-    return {"description": text, "content": {"application/json": {"schema": ref[kind]}}}
+    return {"description": text, "content": {media: {"schema": ref[kind]}}}
 
 
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:

@@ -130,7 +130,9 @@ class Applier:
             customer=customer,
             ops=records(
                 decision,
+                channel=event.channel,
                 event_id=event.id,
+                kind=event.kind,
                 at=event.occurred_at,
                 customer=customer,
                 old=state,

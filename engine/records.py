@@ -32,16 +32,19 @@ from store.writes import BUSINESS_APP, INBOUND, OUTBOUND, SYSTEM, ActionResult, 
 def records(
     decision: Decision,
     *,
+    channel: str,
     event_id: str,
+    kind: str,
     at: float,
     customer: str,
     old: Conversation | None,
     payload: Payload | None = None,
 ) -> list[Op]:
-    """Everything a decision writes besides its state: that of event `event_id` (its
-    `payload`), or of the sweeper (no payload), at `at`. Applied decisions write their
-    effects, log line, customer record and report counters; an agent action also leaves
-    its result, whatever the outcome, for the API that waits on it."""
+    """Everything a decision writes besides its state: that of event `event_id` of
+    `kind` (its `payload`), or of the sweeper (no payload), at `at`. Applied decisions
+    write their effects, log line, customer record and report counters, and publish the
+    change on the channel's feed; an agent action also leaves its result, whatever the
+    outcome, for the API that waits on it."""
     ops: list[Op] = []
     new = decision.state
     if decision.outcome is Outcome.APPLIED and new is not None:
@@ -50,6 +53,7 @@ def records(
         ops += _effects(event_id, at, decision.effects, customer, new.customer)
         if isinstance(payload, CustomerMessage):
             ops.append(writes.Log(inbound(payload, at)))
+        ops.append(writes.Publish(_change(channel, customer, kind, event_id, old, new, ops)))
     if isinstance(payload, AGENT_ACTIONS):
         result = ActionResult(outcome=decision.outcome, reason=decision.reason)
         ops.append(writes.Done(event_id, result))
@@ -130,6 +134,33 @@ def _effects(
             case _:
                 pass  # assignments are counted in metrics, not stored
     return ops
+
+
+def _change(
+    channel: str,
+    customer: str,
+    kind: str,
+    event_id: str,
+    old: Conversation | None,
+    new: Conversation,
+    ops: Sequence[Op],
+) -> writes.Change:
+    version = old.version if old is not None else 0
+    lines = [op.line for op in ops if isinstance(op, writes.Log)]
+    return writes.Change(
+        channel=channel,
+        customer=customer,
+        kind=kind,
+        event=event_id,
+        version=version + 1 if new != old else version,
+        was=old.queue.value if old is not None else None,
+        queue=new.queue.value,
+        assignee=new.assignee,
+        last_activity_at=new.last_activity_at,
+        last_customer_message_at=new.last_customer_at,
+        customer_name=new.customer.name or new.customer.username,
+        preview=next((line.text or line.template or line.type for line in lines), None),
+    )
 
 
 def inbound(message: CustomerMessage, at: float) -> LogLine:

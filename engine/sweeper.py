@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # Candidates per round trip: large enough to resolve 100k in a few seconds, small
 # enough that one call never blocks Redis for long.
 SWEEP_BATCH = 500
+AUTO_RESOLVE = "auto.resolve"  # the kind of a sweep's resolution on the feed
 
 
 def resolution_id(customer: str, state: Conversation) -> str:
@@ -92,7 +93,15 @@ class Sweeper:
             if state is None or decision.outcome is not Outcome.APPLIED:
                 continue  # gone, or touched since it was found due
             event_id = resolution_id(customer, state)
-            ops = records(decision, event_id=event_id, at=now, customer=customer, old=state)
+            ops = records(
+                decision,
+                channel=channel,
+                event_id=event_id,
+                kind=AUTO_RESOLVE,
+                at=now,
+                customer=customer,
+                old=state,
+            )
             writes.append(
                 Write(
                     digest=digest(event_id),

@@ -13,7 +13,8 @@ from redis.exceptions import RedisError
 
 from api.app import MOUNT as API_MOUNT
 from api.app import create_app as create_api
-from api.appkeys import DIRECTORY, GRAPH, READER
+from api.appkeys import DIRECTORY, FEED_HUB, GRAPH, READER, SESSIONS
+from api.feed import FeedHub
 from ingest import handlers, health
 from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, REGISTRY, SETTINGS
 from ingest.routing import ChannelRegistry
@@ -24,13 +25,15 @@ from parley.graph import GraphClient
 from parley.kafka import ensure_topics
 from parley.loops import run_every
 from parley.producer import EventProducer
-from parley.redis import RedisClient, connect_redis
+from parley.redis import RedisClient, connect_redis, is_cluster
 from parley.registration import active_channel
 from parley.settings import Settings
 from store import registrations
 from store.channels import channel_ids, seed_channels
 from store.directory import Directory
+from store.feed import Feed
 from store.reader import Reader
+from store.sessions import Sessions
 
 log = logging.getLogger(__name__)
 DEAD_LETTER_PARTITIONS = 1
@@ -58,7 +61,7 @@ def create_app(
     app[CLOCK] = clock
     app[REGISTRY] = registry if registry is not None else CollectorRegistry()
     app[METRICS] = IngestMetrics(app[REGISTRY])
-    app.cleanup_ctx.extend([_kafka, _redis, _graph, _registered_channels])
+    app.cleanup_ctx.extend([_kafka, _redis, _graph, _registered_channels, _feed])
     app.add_routes(handlers.routes)
     app.add_routes(health.routes)
     app.add_subapp(API_MOUNT, create_api(on_channel_active=directory.add))
@@ -106,6 +109,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = client
     app[READER] = Reader(client)
     app[DIRECTORY] = Directory(client, app[CLOCK])
+    app[SESSIONS] = Sessions(client)
     await _seed(client, app[CHANNELS].by_id.values())
     try:
         yield
@@ -157,3 +161,22 @@ async def load_registered(client: RedisClient, directory: ChannelRegistry) -> No
         record = await registrations.load(client, channel)
         if record is not None and record.status is registration.Status.ACTIVE:
             directory.add(active_channel(record))
+
+
+async def _feed(app: web.Application) -> AsyncIterator[None]:
+    """The process's one reader of the change feeds, for every live stream it serves; on
+    a client of its own, whose blocking reads never hold the API's connections."""
+    url = app[SETTINGS].redis_url
+    assert url is not None  # checked by _redis
+    client = connect_redis(url, read_timeout_s=None)
+    hub = FeedHub(Feed(client), lambda: channel_ids(app[REDIS]), per_channel=is_cluster(client))
+    app[FEED_HUB] = hub
+    stopping = asyncio.Event()
+    task = asyncio.create_task(hub.run(stopping), name="feed-hub")
+    try:
+        yield
+    finally:
+        stopping.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()

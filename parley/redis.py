@@ -53,6 +53,12 @@ def connect_redis(url: str, *, read_timeout_s: float | None = 5.0) -> RedisClien
     return client
 
 
+def is_cluster(client: RedisClient) -> bool:
+    """Whether `client` talks to a Redis Cluster (where keys of different slots cannot
+    share one command)."""
+    return isinstance(client, RedisCluster)
+
+
 def as_text(value: bytes | str) -> str:
     """A reply value as text (the client answers bytes; its types also allow str)."""
     return value.decode() if isinstance(value, bytes) else value

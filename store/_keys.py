@@ -108,6 +108,22 @@ def wake(channel: str, event_id: str) -> str:
     return f"{tag(channel)}:wake:{event_id}"
 
 
+def names(channel: str) -> str:
+    """Sorted set (all scores 0) of "<name in lower case>\\0<customer id>": the
+    customers by name and username, searched by prefix (ZRANGEBYLEX)."""
+    return f"{tag(channel)}:names"
+
+
+def saved_replies(channel: str) -> str:
+    """Hash of the channel's saved replies: name -> text."""
+    return f"{tag(channel)}:saved"
+
+
+def feed(channel: str) -> str:
+    """Stream of the channel's applied changes (store.writes.Change), capped."""
+    return f"{tag(channel)}:feed"
+
+
 def outbox(channel: str) -> str:
     """Stream of replies waiting to be sent, in the order the engine applied them."""
     return f"{tag(channel)}:outbox"
@@ -144,3 +160,8 @@ def memberships(user_id: str) -> str:
 def access(channel: str) -> str:
     """Hash of the channel's grants: `u:<user>`, `t:<team>`, `all_users`, `all_teams` -> role."""
     return f"{tag(channel)}:access"
+
+
+def session(digest: str) -> str:
+    """String: a browser session (JSON), by the SHA-256 of its id; expires by itself."""
+    return f"{DIRECTORY}:session:{digest}"

@@ -37,6 +37,7 @@ from store.writes import (
     Edited,
     Log,
     Op,
+    Publish,
     Reacted,
     Record,
     Send,
@@ -68,6 +69,7 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     log_length: int
     result_ttl: int
     wake_ttl: int
+    feed_length: int
 
 
 _encoder = msgspec.json.Encoder()
@@ -137,6 +139,8 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
                 value = _encoder.encode(result).decode()
                 yield _Record("result", keys.result(channel, event_id), value)
                 yield _Record("wake", keys.wake(channel, event_id), "1")
+            case Publish(change=change):
+                yield _Record("feed", keys.feed(channel), _encoder.encode(change).decode())
             case Send(outgoing=outgoing):
                 yield _Record("outbox", keys.outbox(channel), _encoder.encode(outgoing).decode())
             case Delivered(wamid=wamid, status=status):
@@ -182,6 +186,24 @@ def _customer(
             yield _Record("dropif", aliases, USERNAME + before, customer)
         if new.customer.username:
             yield _Record("put", aliases, USERNAME + new.customer.username, customer)
+    was, now = names_of(customer, old), names_of(customer, new)
+    for entry in sorted(was - now):
+        yield _Record("unname", keys.names(channel), entry)
+    for entry in sorted(now - was):
+        yield _Record("name", keys.names(channel), entry)
+
+
+def names_of(customer: str, state: Conversation | None) -> set[str]:
+    """The name index's entries of a customer: each name it is searched by (profile
+    name, username), folded to lower case, then its id (the index sorts by text)."""
+    if state is None:
+        return set()
+    record = state.customer
+    found = {record.name, record.username.lstrip("@") if record.username else None}
+    return {f"{name.casefold()}{NAME_SEPARATOR}{customer}" for name in found if name}
+
+
+NAME_SEPARATOR = "\x00"
 
 
 @functools.lru_cache(maxsize=1024)

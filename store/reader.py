@@ -21,6 +21,7 @@ from parley.state import Conversation, Queue
 from store import _keys as keys
 from store import _scripts, delivery, reports
 from store._codec import FIELDS, decode_conversation
+from store._protocol import NAME_SEPARATOR
 from store.aliases import USERNAME, candidates
 from store.writes import OUTBOUND, ActionResult, LogLine
 
@@ -209,9 +210,39 @@ class Reader:
         key = keys.queue(channel, queue)
         rows = await _rows_after(self.client, key, after, limit + 1, newest_first)
         shown = rows[:limit]
-        found = await self._rows(channel, [customer for customer, _ in shown])
+        summaries = await self._summaries(channel, [customer for customer, _ in shown])
+        next_cursor = None
+        if len(rows) > limit:
+            customer, score = shown[-1]
+            next_cursor = encode_cursor(_Cursor(queue.value, newest_first, score, customer))
+        return PageRecord(conversations=summaries, next_cursor=next_cursor)
+
+    async def search(self, channel: str, text: str, limit: int) -> list[SummaryRecord]:
+        """Conversations whose customer `text` names: exactly (a phone, BSUID, username
+        or id), then by the start of a name or username (case folded), at most `limit`."""
+        exact = await self.find_customer(channel, text)
+        prefix = text.strip().lstrip("@").casefold()
+        found: list[str] = [exact] if exact else []
+        if prefix:
+            entries = await self.client.zrangebylex(
+                # 0xFF never occurs in UTF-8: the upper bound of every text with the prefix.
+                keys.names(channel),
+                b"[" + prefix.encode(),
+                b"[" + prefix.encode() + b"\xff",
+                start=0,
+                num=limit,
+            )
+            for entry in entries:
+                customer = as_text(entry).rpartition(NAME_SEPARATOR)[2]
+                if customer not in found:
+                    found.append(customer)
+        return await self._summaries(channel, found[:limit])
+
+    async def _summaries(self, channel: str, customers: list[str]) -> list[SummaryRecord]:
+        """A list row of each customer's conversation (none for one that is gone)."""
+        found = await self._rows(channel, customers)
         summaries = []
-        for (customer, _), (fields, last) in zip(shown, found, strict=True):
+        for customer, (fields, last) in zip(customers, found, strict=True):
             state = decode_conversation(fields, customer)
             if state is None:  # removed between the two reads
                 continue
@@ -227,11 +258,7 @@ class Reader:
                     preview=(line.text or line.template or line.type) if line else None,
                 )
             )
-        next_cursor = None
-        if len(rows) > limit:
-            customer, score = shown[-1]
-            next_cursor = encode_cursor(_Cursor(queue.value, newest_first, score, customer))
-        return PageRecord(conversations=summaries, next_cursor=next_cursor)
+        return summaries
 
     async def _rows(
         self, channel: str, customers: list[str]

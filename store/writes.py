@@ -48,6 +48,24 @@ class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None
 
 
+class Change(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One applied change, as its channel's feed keeps it (docs/inbox.md): enough for a
+    list of conversations to update itself without reading the conversation again."""
+
+    channel: str
+    customer: str
+    kind: str  # the event's kind, or "auto.resolve"
+    event: str  # the event's id
+    version: int  # the conversation's version after the change
+    was: str | None  # the queue before (None: it had none)
+    queue: str
+    assignee: str | None
+    last_activity_at: float
+    last_customer_message_at: float | None = None
+    customer_name: str | None = None
+    preview: str | None = None  # the text of the message this change added, if any
+
+
 class _Op(msgspec.Struct, frozen=True, tag=True):
     pass
 
@@ -129,6 +147,12 @@ class Deleted(_Op, frozen=True):
     target: str
 
 
+class Publish(_Op, frozen=True):
+    """Put the change on its channel's feed, in the step that applies it."""
+
+    change: Change
+
+
 class Record(_Op, frozen=True):
     """The customer record changed from `old` to `new` (fields and username alias)."""
 
@@ -150,6 +174,7 @@ Op = (
     | Reacted
     | Edited
     | Deleted
+    | Publish
     | Record
 )
 

@@ -5,7 +5,7 @@
 --
 -- ARGV[1] the call's settings as JSON: events (how many), sets (B, the dedupe sets),
 -- first_day (the day of the first set), dedupe_ttl (how long a set is kept after its day
--- ends), report_ttl, log_length, result_ttl, wake_ttl, fields (the state fields written
+-- ends), report_ttl, log_length, result_ttl, wake_ttl, feed_length, fields (the state fields written
 -- by a "write", in order), score (the position in fields of the queue sets' score, the
 -- last activity), version (the version field), ranks (delivery status -> rank), day_s.
 -- KEYS[1..B] the dedupe window's sets of decided event-id digests, one per day of
@@ -23,9 +23,11 @@
 --
 -- Records: sadd a; rpush a; log a (then keep the last log_length); count a (HINCRBY 1,
 -- kept report_ttl); result a (kept result_ttl); wake a (kept wake_ttl); outbox a (XADD);
+-- feed a (XADD, the stream capped at about feed_length);
 -- status a b (set field a to status b if a is there and b ranks higher); detail a b c
 -- (set field b to c if field a is there); put a b (HSET); seed a b (HSETNX); drop a
--- (HDEL); dropif a b (HDEL a if it holds b).
+-- (HDEL); dropif a b (HDEL a if it holds b); name a / unname a (ZADD 0 / ZREM: the
+-- name index, searched by prefix).
 --
 -- Returns one answer per event: "duplicate" (decided before: nothing changed),
 -- "conflict" (the version moved, or an alias no longer holds what the engine read: it
@@ -117,6 +119,8 @@ local function apply_records(key, first, last)
       redis.call('EXPIRE', target, config.wake_ttl)
     elseif op == 'outbox' then
       redis.call('XADD', target, '*', 'm', a)
+    elseif op == 'feed' then
+      redis.call('XADD', target, 'MAXLEN', '~', config.feed_length, '*', 'c', a)
     elseif op == 'status' then
       local current = redis.call('HGET', target, a)
       if current and (RANK[b] or 0) > (RANK[current] or 0) then
@@ -136,6 +140,10 @@ local function apply_records(key, first, last)
       if redis.call('HGET', target, a) == b then
         redis.call('HDEL', target, a)
       end
+    elseif op == 'name' then
+      redis.call('ZADD', target, 0, a)
+    elseif op == 'unname' then
+      redis.call('ZREM', target, a)
     end
   end
 end
