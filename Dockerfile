@@ -17,6 +17,7 @@ COPY pyproject.toml README.md ./
 COPY parley ./parley
 COPY store ./store
 COPY api ./api
+COPY inbox ./inbox
 COPY ingest ./ingest
 COPY engine ./engine
 COPY assign ./assign

@@ -22,12 +22,18 @@ demo: $(STAMP)
 	$(PY) -m devstack.demo
 
 # promtool (Debian's prometheus package) checks the metrics and the alert rules, and the
-# Prometheus end-to-end test runs the real server. Installed when missing and allowed.
+# Prometheus end-to-end test runs the real server; Debian's chromium is the browser the
+# inbox page's tests drive headless (nothing here may download a browser). Installed when
+# missing and allowed.
 tools:
-	@command -v promtool >/dev/null || { \
+	@missing=""; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	  else echo "make test needs promtool and prometheus: apt-get install prometheus" >&2; exit 1; fi; }
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "make test needs:$$missing (apt-get install$$missing)" >&2; exit 1; fi; \
+	fi
 
 test: $(STAMP) tools
 	$(PY) -m pytest -q

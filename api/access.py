@@ -54,20 +54,12 @@ async def _session_user(request: web.Request) -> User | None:
         return None
     if request.method not in SAFE_METHODS:
         _check_csrf(request, session.csrf)
+    # A session lives while the token it was opened with does.
     if session.user == BOOTSTRAP_ADMIN:
-        # Valid while the bootstrap token it was opened with is the configured one.
         current = _admin_digest(request)
-        if current is None or session.admin_token is None:
-            return None
-        return (
-            User(id=BOOTSTRAP_ADMIN, admin=True)
-            if hmac.compare_digest(current, session.admin_token)
-            else None
-        )
-    record = await request.config_dict[DIRECTORY].get_user(session.user)
-    if record is None:
-        return None  # deleted since
-    return User(record.id, admin=record.admin, teams=frozenset(record.teams))
+        valid = current is not None and hmac.compare_digest(current, session.token_digest)
+        return User(id=BOOTSTRAP_ADMIN, admin=True) if valid else None
+    return await request.config_dict[DIRECTORY].holder(session.user, session.token_digest)
 
 
 def _check_csrf(request: web.Request, expected: str) -> None:
@@ -76,9 +68,21 @@ def _check_csrf(request: web.Request, expected: str) -> None:
         raise forbidden(
             f"a session's request that changes anything needs {CSRF_HEADER}", code="csrf_failed"
         )
+    check_origin(request)
+
+
+def check_origin(request: web.Request) -> None:
+    """403 `csrf_failed` for a request a browser sent from another origin."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    if origin is not None and origin != f"{scheme_of(request)}://{request.host}":
         raise forbidden("cross-site requests are refused", code="csrf_failed")
+
+
+def scheme_of(request: web.Request) -> str:
+    """How the browser reached us: "https" over TLS, or when the proxy in front that
+    ends TLS says so (X-Forwarded-Proto); else "http"."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").partition(",")[0].strip().lower()
+    return "https" if request.secure or forwarded == "https" else "http"
 
 
 def _admin_digest(request: web.Request) -> str | None:
@@ -86,16 +90,11 @@ def _admin_digest(request: web.Request) -> str | None:
     return None if expected is None else hashlib.sha256(expected.encode()).hexdigest()
 
 
-def admin_digest_of(request: web.Request, token: str) -> str | None:
-    """The digest a bootstrap admin's session keeps (None: `token` is not it)."""
-    current = _admin_digest(request)
-    given = hashlib.sha256(token.encode()).hexdigest()
-    return current if current is not None and hmac.compare_digest(current, given) else None
-
-
 def _bootstrap_admin(request: web.Request, token: str) -> User | None:
     # Compared as digests: constant time whatever the lengths.
-    if admin_digest_of(request, token) is None:
+    current = _admin_digest(request)
+    given = hashlib.sha256(token.encode()).hexdigest()
+    if current is None or not hmac.compare_digest(current, given):
         return None
     return User(id=BOOTSTRAP_ADMIN, admin=True)
 

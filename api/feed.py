@@ -24,23 +24,33 @@ RING = 1024  # changes kept in memory per channel
 QUEUE = 256  # changes a stream may fall behind before it is cut
 BLOCK_MS = 5000  # how long one read waits for a change
 REFRESH_S = 5.0  # how often the list of channels is read again
+HAND_OUT = 64  # changes handed out before the streams get a turn (well under QUEUE)
 
 
 class Subscriber:
-    """One live stream: the changes of its channels, until it is cut or it leaves."""
+    """One live stream: the changes of its channels, then None once it is cut (it fell
+    `limit` changes behind) or the hub stops."""
 
     def __init__(self, channels: Iterable[str], limit: int = QUEUE) -> None:
         self.channels = frozenset(channels)
-        self.queue: asyncio.Queue[Entry] = asyncio.Queue(limit)
-        self.cut = asyncio.Event()  # set when it fell too far behind
+        # One place more than the limit, for the None that ends it.
+        self.queue: asyncio.Queue[Entry | None] = asyncio.Queue(limit + 1)
+        self._limit = limit
+        self.cut = False
+        # Called when it is cut: a stream blocked writing to a client that stopped
+        # reading never sees the None, so it hangs up here (api/stream.py).
+        self.on_cut: Callable[[], None] | None = None
 
     def offer(self, entry: Entry) -> None:
-        if self.cut.is_set():
+        if self.cut:
             return
-        try:
-            self.queue.put_nowait(entry)
-        except asyncio.QueueFull:
-            self.cut.set()
+        if self.queue.qsize() >= self._limit:
+            self.cut = True
+            self.queue.put_nowait(None)
+            if self.on_cut is not None:
+                self.on_cut()
+            return
+        self.queue.put_nowait(entry)
 
 
 class FeedHub:
@@ -60,6 +70,9 @@ class FeedHub:
         self._block_ms = block_ms
         self._positions: dict[str, str] = {}
         self._rings: dict[str, deque[Entry]] = {}
+        # Per channel, the position the ring holds every change after: where the reading
+        # started, then the last change the ring let go of.
+        self._ring_after: dict[str, str] = {}
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
         self.ready = asyncio.Event()  # set once the positions are known
@@ -86,7 +99,7 @@ class FeedHub:
         if not newer(newest, position):
             return []
         ring = self._rings.get(channel)
-        if ring and not newer(ring[0].id, position):
+        if ring is not None and not newer(self._ring_after[channel], position):
             return [entry for entry in ring if newer(entry.id, position)]
         first, _ = (await self._feed.bounds([channel]))[channel]
         if first == START or newer(first, position):
@@ -120,7 +133,7 @@ class FeedHub:
         if new:
             bounds = await self._feed.bounds(new)
             for channel in new:
-                self._positions[channel] = bounds[channel][1]
+                self._positions[channel] = self._ring_after[channel] = bounds[channel][1]
                 self._rings[channel] = deque(maxlen=RING)
                 if self._per_channel:
                     self._readers[channel] = asyncio.create_task(
@@ -141,7 +154,13 @@ class FeedHub:
         loop = asyncio.get_running_loop()
         until = loop.time() + for_s
         while loop.time() < until:
-            for entry in await self._feed.read(positions, block_ms=self._block_ms):
+            found = await self._feed.read(positions, block_ms=self._block_ms)
+            for index, entry in enumerate(found):
+                if index and index % HAND_OUT == 0:
+                    # A read brings up to a thousand changes a channel (the engine
+                    # applies hundreds in one step): let the streams take what they
+                    # were given, or every one of them would be cut, not only the slow.
+                    await asyncio.sleep(0)
                 positions[entry.channel] = entry.id
                 self._dispatch(entry)
 
@@ -149,6 +168,9 @@ class FeedHub:
         if not newer(entry.id, self.position(entry.channel)):
             return  # already handed out
         self._positions[entry.channel] = entry.id
-        self._rings.setdefault(entry.channel, deque(maxlen=RING)).append(entry)
+        ring = self._rings[entry.channel]
+        if len(ring) == ring.maxlen:
+            self._ring_after[entry.channel] = ring[0].id  # about to be let go of
+        ring.append(entry)
         for subscriber in list(self._subscribers.get(entry.channel, ())):
             subscriber.offer(entry)

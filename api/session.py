@@ -6,10 +6,10 @@ from aiohttp import web
 
 from api import errors
 from api.access import (
-    BOOTSTRAP_ADMIN,
     SESSION_COOKIE,
-    admin_digest_of,
     caller,
+    check_origin,
+    scheme_of,
     user_of_token,
 )
 from api.appkeys import CLOCK, SESSIONS
@@ -17,13 +17,14 @@ from api.body import read_body
 from api.responses import json
 from api.schemas import Me, SessionBody, SessionOut
 from api.spec import Endpoint
+from store.directory import token_digest
 from store.sessions import SESSION_TTL_S
 
 PATH = "/v1/session"
 
 
 def _secure(request: web.Request) -> bool:
-    return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+    return scheme_of(request) == "https"
 
 
 def _me(user_id: str, admin: bool, teams: frozenset[str]) -> Me:
@@ -31,13 +32,13 @@ def _me(user_id: str, admin: bool, teams: frozenset[str]) -> Me:
 
 
 async def sign_in(request: web.Request) -> web.Response:
+    check_origin(request)  # no signing a browser in from another site
     body = await read_body(request, SessionBody)
     user = await user_of_token(request, body.token)
     if user is None:
         raise errors.unauthorized("that token signs nobody in")
-    admin_token = admin_digest_of(request, body.token) if user.id == BOOTSTRAP_ADMIN else None
     session_id, session = await request.config_dict[SESSIONS].create(
-        user.id, request.config_dict[CLOCK](), admin_token=admin_token
+        user.id, request.config_dict[CLOCK](), token_digest=token_digest(body.token)
     )
     response = json(
         SessionOut(user=_me(user.id, user.admin, user.teams), csrf=session.csrf), status=201

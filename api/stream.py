@@ -6,7 +6,7 @@ far behind is cut (it reconnects and resumes)."""
 import asyncio
 import base64
 import binascii
-import contextlib
+import functools
 
 import msgspec
 from aiohttp import web
@@ -26,7 +26,13 @@ _cursor_decoder = msgspec.json.Decoder(dict[str, str])
 
 def encode_cursor(positions: dict[str, str]) -> str:
     """The SSE id: every channel's position in this stream, opaque to clients."""
-    return base64.urlsafe_b64encode(msgspec.json.encode(positions)).decode().rstrip("=")
+    return _cursor(tuple(sorted(positions.items())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _cursor(positions: tuple[tuple[str, str], ...]) -> str:
+    # Cached: the clients of one channel share each change's cursor.
+    return base64.urlsafe_b64encode(msgspec.json.encode(dict(positions))).decode().rstrip("=")
 
 
 def decode_cursor(text: str) -> dict[str, str]:
@@ -62,6 +68,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     resumed = decode_cursor(request.headers.get("Last-Event-ID") or query.last_event_id or "")
     # Subscribe before replaying, so nothing falls between the replay and the live feed.
     subscriber = hub.subscribe(channels)
+    subscriber.on_cut = functools.partial(_hang_up, request)
     try:
         response = web.StreamResponse(
             headers={
@@ -87,43 +94,52 @@ async def stream(request: web.Request) -> web.StreamResponse:
             for entry in missed:
                 await _send(response, entry, positions)
         await _live(response, subscriber, positions)
+    except ConnectionResetError:
+        pass  # the client left, or was cut while it did not read (_hang_up)
     finally:
         hub.unsubscribe(subscriber)
     return response
 
 
+def _hang_up(request: web.Request) -> None:
+    """End the connection of a stream that was cut: its writes may be waiting on a
+    client that stopped reading, and would wait as long as the client stays connected,
+    holding the subscription. The client reconnects and resumes."""
+    if request.transport is not None:
+        request.transport.abort()
+
+
 async def _live(
     response: web.StreamResponse, subscriber: Subscriber, positions: dict[str, str]
 ) -> None:
-    cut = asyncio.ensure_future(subscriber.cut.wait())
-    try:
-        while True:
-            get = asyncio.ensure_future(subscriber.queue.get())
-            done, _ = await asyncio.wait(
-                {get, cut}, timeout=HEARTBEAT_S, return_when="FIRST_COMPLETED"
-            )
-            if get not in done:
-                get.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await get
-            if cut in done:
-                return  # too far behind: the client reconnects and resumes
-            if get in done:
-                await _send(response, get.result(), positions)
-            else:
+    queue = subscriber.queue
+    while True:
+        try:
+            entry = queue.get_nowait()  # the common case when changes flow: no timer
+        except asyncio.QueueEmpty:
+            try:
+                async with asyncio.timeout(HEARTBEAT_S):
+                    entry = await queue.get()
+            except TimeoutError:
                 await response.write(b": heartbeat\n\n")
-    finally:
-        cut.cancel()
+                continue
+        if entry is None:
+            return  # too far behind: the client reconnects and resumes
+        await _send(response, entry, positions)
 
 
 async def _send(response: web.StreamResponse, entry: Entry, positions: dict[str, str]) -> None:
     if not newer(entry.id, positions.get(entry.channel, START)):
         return  # replayed already
     positions[entry.channel] = entry.id
-    await response.write(_event("change", _encoder.encode(entry.change), encode_cursor(positions)))
+    await response.write(_change_frame(entry, encode_cursor(positions)))
 
 
-_encoder = msgspec.json.Encoder()
+@functools.lru_cache(maxsize=4096)
+def _change_frame(entry: Entry, cursor: str) -> bytes:
+    # Built once for every client at the same position (a change reaches thousands).
+    return _event("change", msgspec.json.encode(entry.change), cursor)
+
 
 ENDPOINTS = [
     Endpoint("GET", "/v1/stream", stream,

@@ -15,6 +15,7 @@ from api.app import MOUNT as API_MOUNT
 from api.app import create_app as create_api
 from api.appkeys import DIRECTORY, FEED_HUB, GRAPH, READER, SESSIONS
 from api.feed import FeedHub
+from inbox.routes import routes as inbox_routes
 from ingest import handlers, health
 from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, REGISTRY, SETTINGS
 from ingest.routing import ChannelRegistry
@@ -64,6 +65,7 @@ def create_app(
     app.cleanup_ctx.extend([_kafka, _redis, _graph, _registered_channels, _feed])
     app.add_routes(handlers.routes)
     app.add_routes(health.routes)
+    app.add_routes(inbox_routes)  # the agent inbox page at / (docs/inbox.md)
     app.add_subapp(API_MOUNT, create_api(on_channel_active=directory.add))
     return app
 

@@ -18,6 +18,7 @@ role (absent = off). Deleting a user or a team removes its grants on every chann
 """
 
 import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -188,6 +189,20 @@ class Directory:
         raw, teams = await pipe.execute()
         # A rotate or delete between the two round trips already revoked this token.
         if raw is None or (stored := _user_decoder.decode(raw)).token_digest != digest:
+            return None
+        return User(stored.id, admin=stored.admin, teams=frozenset(map(as_text, teams)))
+
+    async def holder(self, user_id: str, digest: str) -> User | None:
+        """The user, if the token whose digest is `digest` is still theirs (a session
+        opened with it lives no longer than it does)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hget(USERS, user_id)
+        pipe.smembers(memberships(user_id))
+        raw, teams = await pipe.execute()
+        if raw is None:
+            return None
+        stored = _user_decoder.decode(raw)
+        if not hmac.compare_digest(stored.token_digest, digest):
             return None
         return User(stored.id, admin=stored.admin, teams=frozenset(map(as_text, teams)))
 

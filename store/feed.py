@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import msgspec
+from redis.exceptions import ResponseError
 
 from parley.redis import RedisClient, as_text
 from store import _keys as keys
@@ -67,18 +68,23 @@ class Feed:
         ]
 
     async def bounds(self, channels: Sequence[str]) -> dict[str, tuple[str, str]]:
-        """Each channel's (first, last) position kept (START, START when empty), in one
-        round trip a channel."""
+        """Each channel's (first, last) position: the oldest change the feed still keeps
+        (START when it keeps none) and the newest it was ever given, kept or trimmed since
+        (START when it never had one), in one round trip a channel."""
         pipe = self._client.pipeline(transaction=False)
         for channel in channels:
-            pipe.xrange(keys.feed(channel), "-", "+", count=1)
-            pipe.xrevrange(keys.feed(channel), "+", "-", count=1)
-        found = await pipe.execute() if channels else []
+            pipe.xinfo_stream(keys.feed(channel))
+        found = await pipe.execute(raise_on_error=False) if channels else []
         bounds = {}
-        for index, channel in enumerate(channels):
-            first, last = found[2 * index], found[2 * index + 1]
+        for channel, info in zip(channels, found, strict=True):
+            if isinstance(info, ResponseError) and "no such key" in str(info).lower():
+                bounds[channel] = (START, START)  # never written
+                continue
+            if isinstance(info, Exception):
+                raise info
+            first = info["first-entry"]
             bounds[channel] = (
-                as_text(first[0][0]) if first else START,
-                as_text(last[0][0]) if last else START,
+                as_text(first[0]) if first else START,
+                as_text(info["last-generated-id"]),
             )
         return bounds

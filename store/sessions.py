@@ -19,7 +19,9 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     user: str
     csrf: str
     created_at: float
-    admin_token: str | None = None  # the bootstrap admin's: the digest of its token
+    # The SHA-256 of the token it was opened with: a session lives only while that token
+    # does (rotating or deleting a user, or changing the bootstrap admin's, ends it).
+    token_digest: str
 
 
 _decoder = msgspec.json.Decoder(Session)
@@ -35,13 +37,11 @@ class Sessions:
     def __init__(self, client: RedisClient) -> None:
         self._client = client
 
-    async def create(
-        self, user: str, now: float, *, admin_token: str | None = None
-    ) -> tuple[str, Session]:
+    async def create(self, user: str, now: float, *, token_digest: str) -> tuple[str, Session]:
         """A new session of `user`: its id (for the cookie, never stored) and itself."""
         session_id = secrets.token_urlsafe(32)
         session = Session(
-            user=user, csrf=secrets.token_urlsafe(32), created_at=now, admin_token=admin_token
+            user=user, csrf=secrets.token_urlsafe(32), created_at=now, token_digest=token_digest
         )
         await self._client.set(
             keys.session(_digest(session_id)), msgspec.json.encode(session), ex=SESSION_TTL_S

@@ -72,9 +72,12 @@ class World(NamedTuple):
 async def send(
     api: Api, request: Call, headers: Headers, channel: str = CHANNEL
 ) -> tuple[int, Any]:
-    return await call(
-        api, request.method, request.path.format(channel=channel), headers, request.body
-    )
+    path = request.path.format(channel=channel)
+    async with api.request(request.method, path, headers=headers, json=request.body) as response:
+        if response.content_type == "text/event-stream":
+            return response.status, None  # a stream never ends: opened, then closed at once
+        body = await response.json() if response.content_type == "application/json" else None
+        return response.status, body
 
 
 async def start(
@@ -91,6 +94,7 @@ async def start(
     await user_with_role(api, AGENT, CHANNEL, CONTRIBUTOR)
     await ok(api, "POST", "/v1/teams", {"id": TEAM, "name": "Crew"})
     await ok(api, "PUT", f"/v1/channels/{CHANNEL}/templates/welcome/en_US", {"category": "UTILITY"})
+    await ok(api, "PUT", f"/v1/channels/{CHANNEL}/saved-replies/welcome", {"text": "Welcome!"})
     await put_conversation(redis, CHANNEL, WA_ID, Queue.NEW, T0)
     return World(api, callers)
 
@@ -173,6 +177,18 @@ TABLE: dict[str, tuple[Call, tuple[int, int, int, int, int]]] = {
     "request code":        (Call("POST", f"{C}/registration/request_code", {}),             (403, 403, 403, 403, 404)),
     "verify code":         (Call("POST", f"{C}/registration/verify_code", {"code": "123456"}), (403, 403, 403, 403, 404)),
     "register":            (Call("POST", f"{C}/registration/register", {"pin": "123456"}),  (403, 403, 403, 403, 404)),
+    "queue counts":        (Call("GET", f"{C}/queues"),                                     (404, 200, 200, 200, 200)),
+    "search":              (Call("GET", f"{C}/search?q={WA_ID}"),                           (404, 200, 200, 200, 200)),
+    "list saved replies":  (Call("GET", f"{C}/saved-replies"),                              (404, 200, 200, 200, 200)),
+    "put saved reply":     (Call("PUT", f"{C}/saved-replies/welcome", {"text": "Hi!"}),     (404, 403, 403, 403, 200)),
+    "delete saved reply":  (Call("DELETE", f"{C}/saved-replies/welcome"),                   (404, 403, 403, 403, 204)),
+    # The stream is opened and closed at once; ?channels= names the channel (without it,
+    # a caller with no grant gets a stream of nothing).
+    "stream":              (Call("GET", "/v1/stream?channels={channel}"),                   (404, 200, 200, 200, 200)),
+    # A bearer token is not a session: there is none to show (signing in is public, and
+    # tests/test_session.py tries it with cookies); signing out without one ends nothing.
+    "get session":         (Call("GET", "/v1/session"),                                     (401, 401, 401, 401, 401)),
+    "sign out":            (Call("DELETE", "/v1/session"),                                  (204, 204, 204, 204, 204)),
 }  # fmt: skip
 SELECTOR = Call("GET", "/v1/channels")  # not a row: what it lists depends on the caller
 
@@ -244,6 +260,8 @@ async def test_matrix(
     assert status == expected, body
     if expected == 202:
         assert (body["status"], len(body["event_id"])) == ("pending", 32), body
+    elif expected == 401:
+        assert body["error"]["code"] == "unauthorized", body
     elif expected == 403:
         assert body["error"]["code"] == "forbidden", body
     elif expected == 404:

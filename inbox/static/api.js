@@ -1,0 +1,87 @@
+// The API client: same-origin JSON with the session cookie; every request that changes
+// anything carries the session's CSRF token; errors become ApiError with a message an
+// agent can act on. The CSRF token lives in this module only, never in storage.
+
+let csrf = null;
+let onUnauthorized = null;
+export const SESSION = "/v1/session";
+
+export class ApiError extends Error {
+  constructor(status, code, message, field = null) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export function setCsrf(token) {
+  csrf = token;
+}
+
+/** Called (once per failing request) when the session has ended: sign in again. */
+export function whenUnauthorized(callback) {
+  onUnauthorized = callback;
+}
+
+/** Encode one path segment. */
+export const seg = (value) => encodeURIComponent(value);
+
+function describe(status, error) {
+  const said = error.message ?? "";
+  const where = error.field ? ` (${error.field})` : "";
+  if (status === 401) return "Your session has ended: sign in again.";
+  if (status === 403 && error.code === "csrf_failed") {
+    return "The request was refused as cross-site: reload the page.";
+  }
+  if (status === 403) return `Your role does not allow this: ${said}`;
+  if (status === 503) return `Parley could not do it just now; nothing was changed. ${said}`;
+  if (status >= 500) return `Parley failed (HTTP ${status}); try again.`;
+  return `${said || `HTTP ${status}`}${where}`;
+}
+
+/** fetch one API call; resolves to the parsed JSON body (null for 204). */
+export async function request(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && method !== "HEAD" && csrf) headers["X-CSRF-Token"] = csrf;
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, "network", "Parley did not answer: check the connection and try again.");
+  }
+  const text = response.status === 204 ? "" : await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) {
+    const error = data?.error ?? {};
+    const failure = new ApiError(
+      response.status,
+      error.code ?? `http_${response.status}`,
+      describe(response.status, error),
+      error.field ?? null,
+    );
+    if (response.status === 401 && path !== SESSION && onUnauthorized) onUnauthorized(failure);
+    throw failure;
+  }
+  return data;
+}
+
+export const get = (path) => request("GET", path);
+export const post = (path, body) => request("POST", path, body ?? {});
+export const put = (path, body) => request("PUT", path, body);
+export const patch = (path, body) => request("PATCH", path, body);
+export const del = (path) => request("DELETE", path);

@@ -1,0 +1,1008 @@
+"""The inbox page in a real browser (issue 12, "must show" 1, 3 and 5; docs/inbox.md).
+
+One stack serves the module, as in tests/test_customers.py: the Graph stand-in (posting
+signed sent/delivered/read statuses back after every send), the engine consuming its own
+topic, and the receiver serving the page, `/v1` and the webhooks, each on a free port,
+against the session's broker and redis-server. Debian's Chromium runs headless under
+Playwright, a fresh context per user; everything on the page is found by its role and
+exact accessible name, as a screen reader would. Every inbox page is watched: a console
+error, a page error, a dialog or a `securitypolicyviolation` fails the test.
+
+Two channels: "Support EU" for the agent's day and the security checks, and "Northwind
+Outfitters" for the screenshots (docs/screenshots/, shown in the README), so that what
+the screenshots show is only realistic use.
+"""
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Dialog,
+    Locator,
+    Page,
+    async_playwright,
+    expect,
+)
+from redis.asyncio import Redis
+
+from devstack.graph_standin import StandIn
+from devstack.graph_standin import create_app as create_standin
+from devstack.samples import WABA_ID, text_message
+from devstack.signing import sign
+from engine.applier import Applier
+from parley.channels import Channel, ChannelSettings
+from parley.events import (
+    Actor,
+    AgentReply,
+    CustomerMessage,
+    Event,
+    Identity,
+    Move,
+    Payload,
+    Role,
+)
+from parley.settings import Settings
+from parley.state import Outcome
+from store.conversations import ConversationStore
+from tests.api_tools import ADMIN, bearer, call, start_api, start_engine
+from tests.clock import Clock
+
+Api = TestClient  # type: ignore[type-arg]
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "docs" / "screenshots"
+STATIC = ROOT / "inbox" / "static"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+WEBHOOK = "/webhooks/whatsapp"
+COOKIE = "parley_session"
+LIVE_WITHIN_S = 1.0  # a customer's message is in the list this soon after the webhook
+DEADLINE_MS = 10_000  # for what takes several hops (a reply's statuses, the engine)
+TICKS = ["queued", "accepted", "sent", "delivered", "read"]
+
+DESK = Channel(
+    id="106540352242931",
+    app_secret="desk-app-secret-0123456789",
+    verify_token="desk-verify-token",
+    access_token="desk-graph-token",
+    settings=ChannelSettings(display_name="Support EU", waba_id=WABA_ID),
+)
+SHOP = Channel(
+    id="106540352242932",
+    app_secret="shop-app-secret-9876543210",
+    verify_token="shop-verify-token",
+    access_token="shop-graph-token",
+    settings=ChannelSettings(display_name="Northwind Outfitters", waba_id=WABA_ID),
+)
+CHANNELS = [DESK, SHOP]
+
+# The people: (id, name, admin), then their roles per channel.
+PEOPLE = [
+    ("olivia.hart", "Olivia Hart", True),
+    ("maria.lopez", "María López", False),
+    ("sam.okafor", "Sam Okafor", False),
+    ("jonas.weber", "Jonas Weber", False),
+    ("ana.silva", "Ana Silva", False),
+    ("tom.becker", "Tom Becker", False),
+    ("priya.nair", "Priya Nair", False),
+]
+GRANTS = {
+    DESK: {"maria.lopez": "contributor", "sam.okafor": "supervisor", "jonas.weber": "viewer"},
+    SHOP: {"priya.nair": "supervisor", "jonas.weber": "viewer"},
+}
+TEAM = ("care-eu", "Customer care EU", ["ana.silva", "tom.becker"])  # contributors on SHOP
+
+# Page-side helpers, run with page.evaluate (page scripts themselves stay CSP-bound).
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI} ${event.sample}`);
+});
+"""
+WATCH_ARRIVAL = """
+(name) => {
+  window.__arrivedAt = null;
+  const check = () => {
+    if (window.__arrivedAt !== null) return;
+    for (const row of document.querySelectorAll('[role="tabpanel"] button')) {
+      if (row.textContent.includes(name) && row.checkVisibility()) {
+        window.__arrivedAt = performance.timeOrigin + performance.now();
+        observer.disconnect();
+        return;
+      }
+    }
+  };
+  const observer = new MutationObserver(check);
+  observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+}
+"""
+WATCH_TICKS = """
+(text) => {
+  window.__ticks ??= {};
+  const seen = (window.__ticks[text] = []);
+  const record = () => {
+    for (const item of document.querySelectorAll('[role="log"] > li.outbound')) {
+      const status = item.dataset.status;
+      if (item.textContent.includes(text) && status && seen.at(-1) !== status) seen.push(status);
+    }
+  };
+  new MutationObserver(record).observe(document.body, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ["data-status"],
+  });
+}
+"""
+INLINE_MARKUP = """
+() => {
+  const found = [];
+  for (const node of document.querySelectorAll("*")) {
+    for (const name of node.getAttributeNames()) {
+      if (name === "style" || name.startsWith("on")) found.push(`<${node.localName} ${name}="${node.getAttribute(name)}">`);
+    }
+  }
+  return found;
+}
+"""
+
+
+# The stack
+
+
+class Stack(msgspec.Struct, frozen=True, kw_only=True):
+    api: Api
+    standin: StandIn
+    redis: Redis
+    base: str  # where the browser reaches the receiver: http://127.0.0.1:<port>
+    tokens: dict[str, str]  # user id -> their token
+
+    def as_user(self, user: str) -> dict[str, str]:
+        return bearer(self.tokens[user])
+
+    async def webhook(
+        self, channel: Channel, phone: str, name: str, text: str, ago_s: float = 0
+    ) -> str:
+        """A customer's signed text message, sent `ago_s` ago; its wamid once the
+        receiver answered 200."""
+        wamid = f"wamid.{uuid.uuid4().hex}"
+        message = text_message(channel.id, phone, wamid, text, int(time.time() - ago_s), name)
+        body = json.dumps(message).encode()
+        response = await self.api.post(
+            WEBHOOK, data=body, headers={"X-Hub-Signature-256": sign(body, channel.app_secret)}
+        )
+        assert response.status == 200, await response.text()
+        return wamid
+
+    async def conversation(self, channel: Channel, customer: str) -> Any:
+        status, body = await call(
+            self.api, "GET", f"/v1/conversations/{channel.id}/{customer}", ADMIN
+        )
+        return body if status == 200 else None
+
+    async def act(
+        self, channel: Channel, customer: str, method: str, suffix: str, body: Any
+    ) -> Any:
+        path = f"/v1/conversations/{channel.id}/{customer}{suffix}"
+        status, answer = await call(self.api, method, path, ADMIN, body)
+        assert status == 200, answer
+        return answer
+
+
+@contextlib.asynccontextmanager
+async def running(kafka_bootstrap: str, redis_url: str) -> AsyncIterator[Stack]:
+    topic = f"parley-test-{uuid.uuid4().hex[:12]}"
+    clients: list[Api] = []
+
+    async def serve(app: web.Application) -> Api:
+        client: Api = TestClient(TestServer(app))
+        await client.start_server()
+        clients.append(client)
+        return client
+
+    standin = StandIn(
+        {channel.id: channel.access_token for channel in CHANNELS},
+        app_secrets={channel.id: channel.app_secret for channel in CHANNELS},
+        auto_statuses=("sent", "delivered", "read"),
+    )
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.flushdb()
+        graph = await serve(create_standin(standin))
+        settings = Settings(
+            kafka_bootstrap=kafka_bootstrap,
+            redis_url=redis_url,
+            topic=topic,
+            topic_partitions=4,
+            consumer_group=f"{topic}-engine",
+            produce_timeout_s=3.0,
+            sweep_interval_s=0.2,
+            graph_url=str(graph.make_url("/v21.0")),
+        )
+        await start_engine(serve, settings, CHANNELS)
+        api = await start_api(serve, settings, CHANNELS)
+        standin.webhook_url = str(api.make_url(WEBHOOK))
+        tokens = await people(api)
+        url = api.make_url("/")
+        yield Stack(
+            api=api,
+            standin=standin,
+            redis=redis,
+            base=f"http://{url.host}:{url.port}",
+            tokens=tokens,
+        )
+    finally:
+        for client in reversed(clients):
+            await client.close()
+        await redis.aclose()
+
+
+async def people(api: Api) -> dict[str, str]:
+    """The users, their grants and the team; each user's token."""
+    tokens = {}
+    for user, name, admin in PEOPLE:
+        status, made = await call(
+            api, "POST", "/v1/users", ADMIN, {"id": user, "name": name, "admin": admin}
+        )
+        assert status == 201, made
+        tokens[user] = made["token"]
+    for channel, grants in GRANTS.items():
+        for user, role in grants.items():
+            path = f"/v1/channels/{channel.id}/access/users/{user}"
+            status, body = await call(api, "PUT", path, ADMIN, {"role": role})
+            assert status == 200, body
+    team, team_name, members = TEAM
+    status, body = await call(api, "POST", "/v1/teams", ADMIN, {"id": team, "name": team_name})
+    assert status == 201, body
+    for user in members:
+        status, body = await call(api, "PUT", f"/v1/teams/{team}/members/{user}", ADMIN)
+        assert status == 200, body
+    path = f"/v1/channels/{SHOP.id}/access/teams/{team}"
+    status, body = await call(api, "PUT", path, ADMIN, {"role": "contributor"})
+    assert status == 200, body
+    return tokens
+
+
+@pytest.fixture(scope="module")
+async def stack(kafka_bootstrap: str, redis_url: str) -> AsyncIterator[Stack]:
+    async with running(kafka_bootstrap, redis_url) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+# The browser
+
+
+class Ui:
+    """Inbox pages, each in a context of its own and watched: console errors, page
+    errors, dialogs and CSP violations are collected and must be none."""
+
+    def __init__(self, browser: Browser, base: str) -> None:
+        self.browser = browser
+        self.base = base
+        self.problems: list[str] = []
+        self.requests: list[str] = []  # every URL an inbox page asked for
+        self.contexts: list[BrowserContext] = []
+        self.pages: list[Page] = []
+
+    async def context(self, viewport: dict[str, int] = DESKTOP, **options: Any) -> BrowserContext:
+        context = await self.browser.new_context(
+            viewport=viewport, locale="en-GB", timezone_id="Europe/Lisbon", **options
+        )
+        await context.add_init_script(REPORT_VIOLATIONS)
+        self.contexts.append(context)
+        return context
+
+    async def page(self, who: str, context: BrowserContext | None = None) -> Page:
+        """The inbox page, loaded, in `context` (a new one by default)."""
+        context = context or await self.context()
+        page = await context.new_page()
+        page.set_default_timeout(DEADLINE_MS)
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                self.problems.append(f"{who}: console error: {message.text} {message.location}")
+
+        async def on_dialog(dialog: Dialog) -> None:
+            self.problems.append(f"{who}: a {dialog.type} dialog: {dialog.message}")
+            await dialog.dismiss()
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: self.problems.append(f"{who}: page error: {error}"))
+        page.on("dialog", on_dialog)
+        page.on("request", lambda request: self.requests.append(request.url))
+        self.pages.append(page)
+        await page.goto(self.base + "/")
+        return page
+
+    async def sign_in(
+        self,
+        who: str,
+        token: str,
+        channel: Channel | None = None,
+        context: BrowserContext | None = None,
+    ) -> Page:
+        """`who` signs in with their token (and picks `channel` in "Channel"); once the
+        inbox is live."""
+        page = await self.page(who, context)
+        await page.get_by_role("textbox", name="Token", exact=True).fill(token)
+        await page.get_by_role("button", name="Sign in", exact=True).click()
+        await expect(page.get_by_role("button", name="Sign out", exact=True)).to_be_visible()
+        await expect(page.get_by_role("textbox", name="Token", exact=True)).to_have_count(0)
+        await expect(page.locator(".live")).to_have_attribute("data-state", "live")
+        if channel is not None:
+            selector = page.get_by_role("combobox", name="Channel", exact=True)
+            await selector.select_option(label=channel.settings.display_name)
+            await expect(selector.locator("option:checked")).to_have_text(
+                channel.settings.display_name
+            )
+        return page
+
+    async def assert_clean(self) -> None:
+        """No console error, page error, dialog or CSP violation on any inbox page, and
+        no inline style or event handler attribute in any of them."""
+        for page in self.pages:
+            if not page.is_closed():
+                found = await page.evaluate(INLINE_MARKUP)
+                assert found == [], f"inline markup on {page.url}: {found}"
+        assert self.problems == []
+
+    async def close(self) -> None:
+        for context in self.contexts:
+            await context.close()
+
+
+@pytest.fixture
+async def ui(chromium: Browser, stack: Stack) -> AsyncIterator[Ui]:
+    pages = Ui(chromium, stack.base)
+    try:
+        yield pages
+    finally:
+        await pages.close()
+
+
+def rows(page: Page, queue: str) -> Locator:
+    """The conversation rows of the queue tab named `queue` (the tab panel is labelled
+    by its tab)."""
+    return page.get_by_role("tabpanel", name=queue, exact=True).get_by_role("button")
+
+
+def conversation(page: Page) -> Locator:
+    return page.get_by_role("region", name="Conversation", exact=True)
+
+
+def messages(page: Page) -> Locator:
+    return conversation(page).get_by_role("log", name="Messages", exact=True)
+
+
+async def session_cookie(context: BrowserContext) -> dict[str, Any]:
+    [cookie] = [c for c in await context.cookies() if c["name"] == COOKIE]
+    return dict(cookie)
+
+
+async def eventually(
+    read: Callable[[], Awaitable[Any]], check: Callable[[Any], bool], timeout_s: float = 10.0
+) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        value = await read()
+        if check(value):
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {timeout_s}s; last: {value!r}")
+        await asyncio.sleep(0.02)
+
+
+async def reply_and_watch_ticks(page: Page, text: str) -> None:
+    """Types `text` in "Reply", presses "Send", and waits (with a deadline) for its tick
+    to go to read; the ticks seen on the way only ever move forward."""
+    await page.evaluate(WATCH_TICKS, text)
+    await page.get_by_role("textbox", name="Reply", exact=True).fill(text)
+    await page.get_by_role("button", name="Send", exact=True).click()
+    sent = messages(page).get_by_role("listitem").filter(has_text=text)
+    await expect(sent).to_have_attribute("data-status", "read", timeout=DEADLINE_MS)
+    tick = sent.get_by_title("Read", exact=True)
+    await expect(tick).to_have_text("Read")
+    seen: list[str] = await page.evaluate("(text) => window.__ticks[text]", text)
+    assert seen[-1] == "read", seen
+    positions = [TICKS.index(status) for status in seen]
+    assert positions == sorted(positions), seen
+
+
+# 1. An agent's day (must show 1)
+
+
+async def test_an_agents_day_live_reply_roles_rename_and_sign_out(stack: Stack, ui: Ui) -> None:
+    phone, name = "31612340001", "Jan de Vries"
+    text = "Hi, I ordered a bike lock last Tuesday and it still has not shipped."
+    answer = "Hello Jan, it left our warehouse this morning: you will have it tomorrow."
+
+    agent = await ui.sign_in("agent", stack.tokens["maria.lopez"])
+    new_tab = agent.get_by_role("tab", name="New", exact=True)
+    await expect(new_tab).to_have_attribute("aria-selected", "true")
+    for tab in ("Open", "Pending", "Resolved"):
+        await expect(agent.get_by_role("tab", name=tab, exact=True)).to_be_visible()
+    channel = agent.get_by_role("combobox", name="Channel", exact=True)
+    await expect(channel.locator("option:checked")).to_have_text("Support EU")
+
+    # A customer writes: the row is in New within a second, without a reload.
+    await agent.evaluate("window.__sameDocument = true")
+    await agent.evaluate(WATCH_ARRIVAL, name)
+    await stack.webhook(DESK, phone, name, text)
+    answered = time.time()
+    row = rows(agent, "New").filter(has_text=name)
+    await expect(row).to_be_visible(timeout=DEADLINE_MS)
+    arrived_ms = await agent.evaluate("window.__arrivedAt")
+    latency = arrived_ms / 1000 - answered
+    assert latency < LIVE_WITHIN_S, f"in the list {latency:.3f}s after the webhook's answer"
+    print(f"a customer's message was in New {latency * 1000:.0f} ms after the webhook's answer")
+    assert await agent.evaluate("window.__sameDocument === true"), "the page was reloaded"
+    await expect(row).to_contain_text(text)
+    await expect(new_tab.locator(".count")).to_have_text("1")
+
+    # The agent opens it and replies; it moves to Open, assigned to them.
+    await row.click()
+    await expect(conversation(agent).get_by_role("heading", name=name, exact=True)).to_be_visible()
+    await expect(messages(agent).get_by_role("listitem").filter(has_text=text)).to_be_visible()
+    await reply_and_watch_ticks(agent, answer)
+    await expect(conversation(agent).get_by_text("Open · assigned to maria.lopez")).to_be_visible()
+    await expect(rows(agent, "New").filter(has_text=name)).to_have_count(0)
+    await agent.get_by_role("tab", name="Open", exact=True).click()
+    await expect(rows(agent, "Open").filter(has_text=name)).to_contain_text("maria.lopez")
+    view = await stack.conversation(DESK, phone)
+    assert (view["queue"], view["assignee"]) == ("open", "maria.lopez")
+    assert (view["messages"][-1]["text"], view["messages"][-1]["status"]) == (answer, "read")
+
+    # A viewer reads it, and has no reply box.
+    viewer = await ui.sign_in("viewer", stack.tokens["jonas.weber"], DESK)
+    await viewer.get_by_role("tab", name="Open", exact=True).click()
+    await rows(viewer, "Open").filter(has_text=name).click()
+    await expect(messages(viewer).get_by_role("listitem").filter(has_text=answer)).to_be_visible()
+    await expect(viewer.get_by_role("button", name="Resolve", exact=True)).to_be_visible()
+    await expect(viewer.get_by_role("textbox", name="Reply", exact=True)).to_have_count(0)
+    await expect(viewer.get_by_role("button", name="Send", exact=True)).to_have_count(0)
+    await expect(viewer.get_by_role("button", name="Report", exact=True)).to_have_count(0)
+
+    # A supervisor sees the report, its charts drawn as inline SVG with today's data.
+    supervisor = await ui.sign_in("supervisor", stack.tokens["sam.okafor"])
+    await supervisor.get_by_role("button", name="Report", exact=True).click()
+    per_day = supervisor.get_by_role("img", name=re.compile(r"^Conversations per day\b"))
+    await expect(per_day).to_be_visible()
+    await expect(per_day).to_have_accessible_name(re.compile(r": [1-9]\d* opened, \d+ resolved\.$"))
+    tallest = await per_day.locator("rect.bar").evaluate_all(
+        "bars => Math.max(0, ...bars.map((bar) => Number(bar.getAttribute('height'))))"
+    )
+    assert tallest > 0, "the chart draws no bar"
+    first_response = supervisor.get_by_role("img", name=re.compile(r"^First response time\b"))
+    await expect(first_response).to_have_accessible_name(
+        re.compile(r"from [1-9]\d* measured conversations\.$")
+    )
+    await expect(supervisor.locator("main svg.chart")).to_have_count(3)
+
+    # An admin renames the channel; the selector shows the new name.
+    admin = await ui.sign_in("admin", stack.tokens["olivia.hart"], DESK)
+    selector = admin.get_by_role("combobox", name="Channel", exact=True)
+    await admin.get_by_role("button", name="Admin", exact=True).click()
+    await admin.get_by_role("textbox", name="Display name", exact=True).fill("Support Europe")
+    await admin.get_by_role("button", name="Save settings", exact=True).click()
+    await expect(selector.locator("option:checked")).to_have_text("Support Europe")
+    status, saved = await call(stack.api, "GET", f"/v1/channels/{DESK.id}", ADMIN)
+    assert (status, saved["display_name"]) == (200, "Support Europe")
+
+    # Sign out ends the session: the sign-in form is back, the old cookie is refused.
+    cookie = await session_cookie(agent.context)
+    await agent.get_by_role("button", name="Sign out", exact=True).click()
+    await expect(agent.get_by_role("textbox", name="Token", exact=True)).to_be_visible()
+    await expect(agent.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    assert COOKIE not in {c["name"] for c in await agent.context.cookies()}
+    replayed = await stack.api.get("/v1/me", headers={"Cookie": f"{COOKIE}={cookie['value']}"})
+    assert replayed.status == 401
+    await ui.assert_clean()
+
+
+# 2. Security (must show 3)
+
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+
+
+class Markup(HTMLParser):
+    """What a served HTML page holds that a strict CSP cares about."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[dict[str, str | None]] = []
+        self.inline_script = ""
+        self.in_script = False
+        self.forbidden: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, _ in attrs:
+            if name == "style" or name.startswith("on"):
+                self.forbidden.append(f"<{tag} {name}>")
+        if tag == "style":
+            self.forbidden.append("<style>")
+        if tag == "script":
+            self.scripts.append(dict(attrs))
+            self.in_script = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self.in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_script:
+            self.inline_script += data.strip()
+
+
+def csp_directives(header: str) -> dict[str, list[str]]:
+    directives = {}
+    for part in header.split(";"):
+        name, *values = part.split()
+        directives[name] = values
+    return directives
+
+
+# What page scripts must never do: HTML from strings, code from strings, inline styles.
+UNSAFE_SCRIPT = re.compile(
+    r"\.(inner|outer)HTML\s*=|insertAdjacentHTML|document\.write|\beval\s*\(|new Function\b"
+    r"|setAttribute\(\s*[\"']style|\.style\.|\bstyle\s*:|import\s*\(?\s*[\"']https?:"
+)
+
+
+async def check_served(stack: Stack, path: str) -> None:
+    """`path` carries the strict CSP; HTML has no inline script, handler or style; a
+    script builds no HTML from strings and no inline style."""
+    response = await stack.api.get(path)
+    assert response.status == 200, path
+    csp = response.headers.get("Content-Security-Policy")
+    assert csp is not None, f"{path} has no Content-Security-Policy"
+    directives = csp_directives(csp)
+    assert directives["script-src"] == ["'self'"], (path, csp)
+    assert directives["default-src"] == ["'none'"], (path, csp)
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, (path, csp)
+    body = await response.text()
+    kind = response.content_type
+    if kind == "text/html":
+        markup = Markup()
+        markup.feed(body)
+        assert markup.forbidden == [], (path, markup.forbidden)
+        assert markup.inline_script == "", (path, markup.inline_script)
+        assert all(script.get("src") for script in markup.scripts), (path, markup.scripts)
+    elif kind == "text/javascript":
+        assert UNSAFE_SCRIPT.search(body) is None, (path, UNSAFE_SCRIPT.search(body))
+    elif kind == "text/css":
+        assert "@import" not in body and "url(http" not in body, path
+
+
+def attacker_app(target: str) -> web.Application:
+    """Another origin's page: a form that posts JSON-looking text/plain to `target` (the
+    classic CSRF shape), and a fetch that posts with credentials."""
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Win a prize</title></head>
+<body>
+<form method="post" action="{target}" enctype="text/plain">
+<input type="hidden" name='{{"text": "pwned by a form", "x": "' value='"}}'>
+<button type="submit">Claim your prize</button>
+</form>
+</body></html>"""
+
+    async def index(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", index)
+    return app
+
+
+async def cross_site_posts(attacker: Page, origin: str, target: str) -> list[Any]:
+    """From `origin`'s page, a fetch with credentials and a form post to `target`: the
+    status of each (the API answers 401 when no session cookie came, 403 when one came
+    without the CSRF token), and for the form, whether the cookie went along and the
+    error's code."""
+    await attacker.goto(origin + "/")
+    async with attacker.expect_response(target) as fetched:
+        await attacker.evaluate(
+            """(target) => { fetch(target, {
+                method: "POST", mode: "no-cors", credentials: "include",
+                headers: { "Content-Type": "text/plain" },
+                body: JSON.stringify({ text: "pwned by a fetch" }),
+            }).catch(() => null); }""",
+            target,
+        )
+    fetch_status = (await fetched.value).status  # opaque to the page, not to the browser
+    async with attacker.expect_response(target) as posted:
+        await attacker.get_by_role("button", name="Claim your prize", exact=True).click()
+    response = await posted.value
+    headers = await response.request.all_headers()
+    code = (await response.json())["error"]["code"]
+    return [fetch_status, response.status, COOKIE in headers.get("cookie", ""), code]
+
+
+async def test_security_text_not_html_strict_csp_cookie_flags_and_no_cross_site_posts(
+    stack: Stack, ui: Ui
+) -> None:
+    phone, name = "31612340002", "<b>Mallory</b> Evans"
+    agent = await ui.sign_in("agent", stack.tokens["maria.lopez"])
+
+    # A customer's HTML and script show as text; nothing of it becomes markup.
+    await stack.webhook(DESK, phone, name, HOSTILE)
+    row = rows(agent, "New").filter(has_text=name)
+    await expect(row).to_contain_text(HOSTILE, timeout=DEADLINE_MS)
+    await row.click()
+    await expect(conversation(agent).get_by_role("heading", name=name, exact=True)).to_be_visible()
+    message = messages(agent).get_by_role("listitem").filter(has_text=HOSTILE)
+    await expect(message).to_be_visible()
+    await expect(message.get_by_text(HOSTILE, exact=True)).to_be_visible()
+    made = await agent.evaluate(
+        """() => ({
+            images: document.querySelectorAll("img").length,
+            bold: document.querySelectorAll("main b").length,
+            scripts: [...document.scripts].map((s) => [s.getAttribute("src"), s.text]),
+        })"""
+    )
+    assert made == {"images": 0, "bold": 0, "scripts": [["/inbox/app.js", ""]]}
+
+    # The CSP on the page and on everything it loads; nothing from elsewhere.
+    loaded = sorted({url for url in ui.requests if not url.startswith(stack.base + "/v1/")})
+    assert all(url.startswith(stack.base + "/") for url in ui.requests), ui.requests
+    paths = [url.removeprefix(stack.base) for url in loaded]
+    assert {"/", "/inbox/app.js", "/inbox/style.css", "/inbox/el.js"} <= set(paths), paths
+    shipped = {f"/inbox/{file.name}" for file in STATIC.iterdir() if file.name != "index.html"}
+    for path in sorted({*paths, *shipped}):
+        await check_served(stack, path)
+    missing = await stack.api.get("/inbox/nothing-here.js")
+    assert missing.status == 404 and "Content-Security-Policy" in missing.headers
+
+    # The session cookie: HttpOnly, SameSite=Strict, out of page scripts' reach; the
+    # token is kept nowhere a script could read it.
+    cookie = await session_cookie(agent.context)
+    assert (cookie["httpOnly"], cookie["sameSite"]) == (True, "Strict"), cookie
+    readable = await agent.evaluate(
+        "() => [document.cookie, JSON.stringify({...localStorage}), JSON.stringify({...sessionStorage}), document.documentElement.outerHTML]"
+    )
+    for place in readable:
+        assert COOKIE not in place and cookie["value"] not in place
+        assert stack.tokens["maria.lopez"] not in place
+
+    # Cross-site posts: another origin on this site (the cookie goes along, the CSRF
+    # check refuses) and another site (the cookie stays home): nothing is produced.
+    target = f"{stack.base}/v1/conversations/{DESK.id}/{phone}/replies"
+    server = TestServer(attacker_app(target))
+    await server.start_server()
+    try:
+        attacker = await agent.context.new_page()
+        same_site = await cross_site_posts(attacker, f"http://127.0.0.1:{server.port}", target)
+        other_site = await cross_site_posts(attacker, f"http://localhost:{server.port}", target)
+    finally:
+        await server.close()
+    assert same_site == [403, 403, True, "csrf_failed"], same_site
+    assert other_site == [401, 401, False, "unauthorized"], other_site
+    marker = await stack.act(DESK, phone, "POST", "/tags", {"tag": "checked"})
+    assert marker["outcome"] == "applied"  # after the refused posts, in order
+    view = await stack.conversation(DESK, phone)
+    assert "checked" in view["tags"]
+    assert [m["direction"] for m in view["messages"]] == ["inbound"], view["messages"]
+    assert not any("pwned" in json.dumps(sent.body) for sent in stack.standin.sent)
+
+    # After sign out the cookie is dead, even with its CSRF token.
+    headers = {"Cookie": f"{COOKIE}={cookie['value']}"}
+    status, session = await call(stack.api, "GET", "/v1/session", headers)
+    assert status == 200
+    await agent.get_by_role("button", name="Sign out", exact=True).click()
+    await expect(agent.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    assert (await stack.api.get("/v1/me", headers=headers)).status == 401
+    assert (await stack.api.get("/v1/session", headers=headers)).status == 401
+    forged = {**headers, "X-CSRF-Token": session["csrf"], "Origin": stack.base}
+    replayed = await stack.api.post(
+        target.removeprefix(stack.base), json={"text": "late"}, headers=forged
+    )
+    assert replayed.status == 401
+    await ui.assert_clean()
+
+
+# 3. Screenshots (must show 5)
+
+DAY_S = 86400
+# Earlier days of the Northwind channel, for the report: (customer, name, what they
+# wrote, minutes to the first reply, hours to resolution), opened from 08:00 UTC on.
+EARLIER = [
+    ("Lena Fischer", "Is the 40 l trekking backpack waterproof or only water-resistant?"),
+    ("Pedro Alves", "My discount code did not apply at checkout."),
+    ("Marta Nowak", "Can I return boots I wore once indoors?"),
+    ("Oliver Grant", "Where can I find the size chart for the rain jackets?"),
+    ("Ines Duarte", "The tent arrived without its repair kit."),
+    ("Youssef Amrani", "Do you ship to Morocco?"),
+    ("Clara Weiss", "Please cancel order NW-47120, I ordered twice by mistake."),
+    ("Noah Jensen", "The zip on my fleece broke after two weeks."),
+    ("Elena Russo", "Is there a student discount?"),
+    ("Samuel Ortiz", "How long do refunds take to reach my card?"),
+]
+PER_DAY = [3, 5, 4, 6, 2, 5]  # six days ago .. yesterday
+FIRST_REPLY_MIN = [4, 11, 7, 23, 3, 15, 9, 38, 6, 12]
+RESOLVED_AFTER_H = [1.5, 3, 0.7, 6, 2.2, 9, 1.1, 4.5, 20, 2.8]
+
+# Today's customers: (phone, name, [(minutes ago, text), ...]).
+TODAY = [
+    (
+        "351912345678",
+        "Sofia Marques",
+        [
+            (
+                26,
+                "Hi! My order NW-48213 was due yesterday but the tracking has not moved since Monday.",
+            ),
+            (25, "Could you check with the carrier? It is a birthday present."),
+        ],
+    ),
+    (
+        "2348031234567",
+        "Aisha Bello",
+        [
+            (71, "Hello, I received the Ridge hiking boots in size 41 but I ordered a 42."),
+            (69, "How do I exchange them? I still have the box and the receipt."),
+        ],
+    ),
+    (
+        "48601234567",
+        "Daniel Kowalski",
+        [
+            (48, "Do you ship to Poland? Checkout only offers Germany and Austria."),
+        ],
+    ),
+    (
+        "33612345678",
+        "Chloé Martin",
+        [
+            (37, "Bonjour! Is there a shop in Lyon where I can try the boots on?"),
+        ],
+    ),
+    (
+        "46701234567",
+        "Emma Johansson",
+        [
+            (19, "Can I change the delivery address on order NW-48377? I move on Friday."),
+        ],
+    ),
+    (
+        "5511987654321",
+        "Lucas Ferreira",
+        [
+            (9, "Will the Storm Shell jacket in navy be back in stock soon?"),
+        ],
+    ),
+    (
+        "819012345678",
+        "Hiroshi Tanaka",
+        [
+            (3, "The code WELCOME10 says it has expired, but I only signed up today."),
+        ],
+    ),
+    (
+        "4915112345678",
+        "Mateo Rossi",
+        [
+            (95, "I was charged twice for order NW-48190, please help."),
+        ],
+    ),
+    (
+        "447700900123",
+        "Grace Liu",
+        [
+            (160, "Thanks! I will send the photos of the damaged parcel tonight."),
+        ],
+    ),
+]
+SAVED_REPLIES = {
+    "Greeting": "Hi! Thanks for writing to Northwind Outfitters, how can we help?",
+    "Returns": "You can return unworn items within 30 days: northwind.example/returns",
+    "Shipping times": "We ship within 1 working day; delivery in the EU takes 2 to 4 days.",
+}
+
+
+def seeded(
+    phone: str, payload: Payload, at: float, name: str | None = None, event_id: str | None = None
+) -> Event:
+    return Event(
+        id=event_id or uuid.uuid4().hex,
+        channel=SHOP.id,
+        identity=Identity(phone=phone, name=name),
+        occurred_at=at,
+        received_at=at,
+        payload=payload,
+    )
+
+
+async def seed_earlier_days(redis: Redis) -> None:
+    """Six days of resolved conversations on SHOP, applied by the engine's own Applier
+    at their times, so the report's counters are what the engine writes."""
+    store = ConversationStore(redis)
+    await store.start()
+    today = int(time.time() // DAY_S) * DAY_S
+    person = 0
+    for days_ago, count in zip(range(6, 0, -1), PER_DAY, strict=True):
+        for n in range(count):
+            name, text = EARLIER[person % len(EARLIER)]
+            agent = Actor(["ana.silva", "tom.becker"][person % 2], Role.CONTRIBUTOR)
+            first_reply = FIRST_REPLY_MIN[(person + days_ago) % 10] * 60
+            resolved = RESOLVED_AFTER_H[(person * 3 + days_ago) % 10] * 3600
+            phone = f"3519{days_ago:02d}{n:02d}{person:05d}"
+            opened = today - days_ago * DAY_S + 8 * 3600 + n * 47 * 60
+            wamid = f"wamid.{uuid.uuid4().hex}"
+            message = CustomerMessage(wamid=wamid, type="text", text=text)
+            events = [
+                seeded(phone, message, opened, name, event_id=wamid),
+                seeded(
+                    phone,
+                    AgentReply(actor=agent, text="Let me check that for you."),
+                    opened + first_reply,
+                ),
+                seeded(phone, Move(actor=agent, queue="resolved"), opened + resolved),
+            ]
+            for event in events:
+                [applied] = await Applier(store, Clock(event.occurred_at)).apply([event])
+                assert applied.outcome is Outcome.APPLIED, applied
+            person += 1
+
+
+async def seed_today(stack: Stack) -> None:
+    """Today's customers write (signed webhooks dated minutes ago); Mateo's is open with
+    Tom, Grace's waits in Pending; the channel has saved replies."""
+    for phone, name, lines in TODAY:
+        for minutes, text in lines:
+            await stack.webhook(SHOP, phone, name, text, ago_s=minutes * 60)
+    for phone, _, lines in TODAY:
+        count = len(lines)
+        await eventually(
+            lambda phone=phone: stack.conversation(SHOP, phone),
+            lambda view, count=count: view is not None and len(view["messages"]) == count,
+        )
+    mateo, grace = TODAY[-2][0], TODAY[-1][0]
+    await stack.act(SHOP, mateo, "PUT", "/assignee", {"user": "tom.becker"})
+    await stack.act(
+        SHOP,
+        mateo,
+        "POST",
+        "/notes",
+        {"text": "Refund of the duplicate charge requested from the payments team."},
+    )
+    await stack.act(SHOP, grace, "PUT", "/assignee", {"user": "ana.silva"})
+    await stack.act(SHOP, grace, "POST", "/move", {"queue": "pending"})
+    for title, text in SAVED_REPLIES.items():
+        status, body = await call(
+            stack.api, "PUT", f"/v1/channels/{SHOP.id}/saved-replies/{title}", ADMIN, {"text": text}
+        )
+        assert status == 200, body
+
+
+async def shoot(page: Page, name: str, *, whole: bool = False) -> None:
+    """A PNG of the page in docs/screenshots/; `whole` grows the viewport (same width)
+    to the main area's full height first, since only that area scrolls."""
+    if whole:
+        height = await page.evaluate(
+            "() => { const main = document.querySelector('main'); return Math.ceil(main.getBoundingClientRect().top + main.scrollHeight); }"
+        )
+        await page.set_viewport_size(
+            {"width": page.viewport_size["width"], "height": max(800, height)}
+        )
+    await page.evaluate("() => document.activeElement?.blur()")  # no focus ring in the picture
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SHOTS / name, animations="disabled", caret="initial")
+
+
+async def test_screenshots_of_the_inbox_a_conversation_the_report_and_admin(
+    stack: Stack, ui: Ui
+) -> None:
+    await seed_earlier_days(stack.redis)
+    await seed_today(stack)
+    sofia, aisha = TODAY[0], TODAY[1]
+
+    # The inbox: New, oldest first, with Aisha's conversation open.
+    agent = await ui.sign_in("agent", stack.tokens["ana.silva"])
+    await expect(rows(agent, "New")).to_have_count(7)
+    await rows(agent, "New").filter(has_text=aisha[1]).click()
+    await expect(messages(agent).get_by_role("listitem")).to_have_count(2)
+    await shoot(agent, "inbox.png")
+
+    # A conversation: both ways with read ticks, a tag, a topic and a note.
+    await rows(agent, "New").filter(has_text=sofia[1]).click()
+    await expect(messages(agent).get_by_role("listitem")).to_have_count(2)
+    await reply_and_watch_ticks(
+        agent, "Hi Sofia, sorry about that! I am checking with DHL right now."
+    )
+    await stack.webhook(
+        SHOP, sofia[0], sofia[1], "Thank you! Will it still arrive before Saturday?"
+    )
+    await expect(messages(agent).get_by_role("listitem")).to_have_count(4)
+    await reply_and_watch_ticks(
+        agent,
+        "Good news: DHL has it on today's van to Porto. You will get a text with a two-hour delivery window.",
+    )
+    details = agent.get_by_role("complementary", name=f"Details of {sofia[1]}", exact=True)
+    for label, button, value in [
+        ("Tag", "Add tag", "delivery-delay"),
+        ("Tag", "Add tag", "gift"),
+        ("Topic", "Add topic", "Shipping"),
+        (
+            "Note",
+            "Add note",
+            "DHL confirmed a scan gap at the Madrid hub; parcel is on today's route.",
+        ),
+    ]:
+        await details.get_by_role("textbox", name=label, exact=True).fill(value)
+        await details.get_by_role("button", name=button, exact=True).click()
+        await expect(details.get_by_role("listitem").filter(has_text=value)).to_be_visible()
+    await agent.get_by_role("tab", name="Open", exact=True).click()
+    await expect(rows(agent, "Open")).to_have_count(2)
+    await shoot(agent, "conversation.png")
+
+    # The report: six earlier days and today, as a supervisor sees it.
+    supervisor = await ui.sign_in("supervisor", stack.tokens["priya.nair"], SHOP)
+    await supervisor.get_by_role("button", name="Report", exact=True).click()
+    per_day = supervisor.get_by_role("img", name=re.compile(r"^Conversations per day\b"))
+    total = sum(PER_DAY) + len(TODAY)
+    await expect(per_day).to_have_accessible_name(
+        re.compile(rf": {total} opened, {sum(PER_DAY)} resolved\.$")
+    )
+    await expect(supervisor.locator("main svg.chart")).to_have_count(3)
+    await shoot(supervisor, "report.png", whole=True)
+
+    # Admin: the channel's settings, saved replies, grants, users and teams.
+    admin = await ui.sign_in("admin", stack.tokens["olivia.hart"], SHOP)
+    await admin.get_by_role("button", name="Admin", exact=True).click()
+    await expect(
+        admin.get_by_role("combobox", name="Role of priya.nair", exact=True)
+    ).to_have_value("supervisor")
+    await expect(
+        admin.get_by_role("button", name="New token for priya.nair", exact=True)
+    ).to_be_visible()
+    await expect(
+        admin.get_by_role("button", name="Remove saved reply Returns", exact=True)
+    ).to_be_visible()
+    await expect(
+        admin.get_by_role("button", name="Remove tom.becker from care-eu", exact=True)
+    ).to_be_visible()
+    await shoot(admin, "admin.png", whole=True)
+
+    # The inbox at a phone's width: one column, the list.
+    phone = await ui.sign_in(
+        "agent on a phone",
+        stack.tokens["ana.silva"],
+        context=await ui.context(PHONE, is_mobile=True, has_touch=True),
+    )
+    await expect(rows(phone, "New")).to_have_count(6)
+    await shoot(phone, "inbox-phone.png")
+    await ui.assert_clean()
+    for name in ("inbox", "conversation", "report", "admin", "inbox-phone"):
+        assert (SHOTS / f"{name}.png").stat().st_size > 10_000
