@@ -26,6 +26,7 @@ export function inboxView(ctx) {
   const base = channel ? `/v1/channels/${api.seg(channel.id)}` : null;
   const state = { queue: "new", order: "oldest", rows: [], next: null, counts: {}, search: "" };
   let generation = 0;
+  let missed = null; // while the list loads: the changes that came meanwhile
   let searchTimer = null;
 
   const tabs = queueTabs({
@@ -125,6 +126,7 @@ export function inboxView(ctx) {
       return;
     }
     const mine = ++generation;
+    missed = [];
     const query = `queue=${state.queue}&order=${state.order}&limit=${PAGE}`;
     try {
       const [page, counts] = await Promise.all([
@@ -132,10 +134,29 @@ export function inboxView(ctx) {
         api.get(`${base}/queues`),
       ]);
       if (mine !== generation) return; // another tab was chosen meanwhile
+      const during = missed;
+      missed = null;
       state.rows = page.conversations.map(rowOf);
       state.next = page.next_cursor;
       state.counts = counts;
+      // The answer may have been read before changes the stream brought meanwhile: put
+      // them in again (a row is set to its change, so twice is as once), and ask for
+      // the counts again, since a change's move may or may not be in them.
+      for (const change of during) updateRow(change);
       render();
+      if (during.some((change) => change.was !== change.queue)) refreshCounts(mine);
+    } catch (error) {
+      if (mine === generation) missed = null;
+      ctx.error(error.message);
+    }
+  }
+
+  async function refreshCounts(mine) {
+    try {
+      const counts = await api.get(`${base}/queues`);
+      if (mine !== generation) return;
+      state.counts = counts;
+      tabs.setCounts(counts);
     } catch (error) {
       ctx.error(error.message);
     }
@@ -209,10 +230,23 @@ export function inboxView(ctx) {
 
   // One change of this channel: counts (was -> queue), the row, the open conversation.
   function onChange(change) {
+    missed?.push(change);
     if (change.was !== change.queue) {
       if (change.was && state.counts[change.was] > 0) state.counts[change.was] -= 1;
       state.counts[change.queue] = (state.counts[change.queue] ?? 0) + 1;
     }
+    updateRow(change);
+    render();
+    if (change.kind === "customer.message" && conversation.customer !== change.customer) {
+      const who = change.customer_name || change.customer;
+      ctx.announce(`New message from ${who} in ${QUEUE_NAMES[change.queue]}.`);
+    }
+    if (state.search && results.querySelector(`[data-customer="${CSS.escape(change.customer)}"]`)) runSearch();
+    conversation.onChange(change);
+  }
+
+  // The row of a change's conversation: out of the list, or in it where it sorts.
+  function updateRow(change) {
     const at = state.rows.findIndex((row) => row.customer.id === change.customer);
     const old = at >= 0 ? state.rows[at] : null;
     if (old) state.rows.splice(at, 1);
@@ -231,13 +265,6 @@ export function inboxView(ctx) {
       const unloaded = !old && state.next && last && compare(row, last) > 0;
       if (!unloaded) state.rows.splice(sortedIndex(row), 0, row);
     }
-    render();
-    if (change.kind === "customer.message" && conversation.customer !== change.customer) {
-      const who = change.customer_name || change.customer;
-      ctx.announce(`New message from ${who} in ${QUEUE_NAMES[change.queue]}.`);
-    }
-    if (state.search && results.querySelector(`[data-customer="${CSS.escape(change.customer)}"]`)) runSearch();
-    conversation.onChange(change);
   }
 
   function sortedIndex(row) {
