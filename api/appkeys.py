@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from api.feed import FeedHub
+from mediastore import MediaStore
 from parley.channels import Channel
 from parley.graph import GraphClient
 from parley.producer import EventProducer
@@ -24,6 +25,10 @@ DIRECTORY = web.AppKey("directory", Directory)
 PRODUCER = web.AppKey("producer", EventProducer)
 GRAPH = web.AppKey("graph", GraphClient)
 SESSIONS = web.AppKey("sessions", Sessions)
+MEDIA = web.AppKey("media", MediaStore)  # customers' and agents' files
+# The Graph API token of an active channel (None: not active), for the calls the API
+# makes on a channel's behalf (syncing its templates).
+TOKENS: web.AppKey[Callable[[str], str | None]] = web.AppKey("tokens")
 FEED_HUB = web.AppKey("feed_hub", FeedHub)  # the process's one reader of the change feeds
 # Called with a channel that registration just made active (the receiver then takes its
 # webhooks); held by the sub-app.

@@ -53,6 +53,7 @@ def _channel_out(
         auto_resolve_pending=format_period(settings.auto_resolve_pending_s),
         send_rate=settings.send_rate,
         waba_id=settings.waba_id,
+        read_receipts=settings.read_receipts,
         all_users=_grant(access.all_users),
         all_teams=_grant(access.all_teams),
         role=role.value,
@@ -122,6 +123,8 @@ def _apply_patch(current: ChannelSettings, patch: ChannelPatch) -> ChannelSettin
             raise errors.invalid("display_name", str(error)) from None
     if patch.auto_assign is not UNSET:
         changes["auto_assign"] = patch.auto_assign
+    if patch.read_receipts is not UNSET:
+        changes["read_receipts"] = patch.read_receipts
     if patch.send_rate is not UNSET:
         changes["send_rate"] = patch.send_rate
     if patch.waba_id is not UNSET:

@@ -3,14 +3,14 @@ conversation's partition: the engine stays the one writer, and the API waits bri
 for its decision."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
-import msgspec
 from aiohttp import web
 
-from api import errors, window
+from api import errors, replies
 from api.access import on_channel
-from api.appkeys import CLOCK, DIRECTORY, PRODUCER, READER, REDIS, SETTINGS
+from api.appkeys import CLOCK, DIRECTORY, PRODUCER, READER, SETTINGS
 from api.body import read_body
 from api.responses import json
 from api.schemas import (
@@ -21,6 +21,8 @@ from api.schemas import (
     ConversationView,
     MoveTo,
     NoteBody,
+    ReactionBody,
+    ReadBody,
     ReplyBody,
     TagBody,
     TopicBody,
@@ -33,17 +35,17 @@ from parley.events import (
     AddNote,
     AddTag,
     AddTopic,
-    AgentReply,
     Assign,
     Event,
     Identity,
+    MarkRead,
     Move,
     Payload,
     Unassign,
 )
 from parley.producer import ProduceError, Routed
 from parley.state import Outcome
-from store.templates import APPROVED, template, templates
+from store.reader import ConversationRecord
 
 # {customer}: any identifier of the customer (phone, BSUID, username, Parley's id).
 ONE = "/v1/conversations/{channel}/{customer}"
@@ -71,21 +73,22 @@ async def get_conversation(request: web.Request) -> web.Response:
     return json(conversation_view(record))
 
 
-async def _act(request: web.Request, action: Action, payload_of: type) -> web.Response:
+# Builds an action's payload from the request (reading and checking its body).
+Build = Callable[[web.Request, Actor, str, str, float], Awaitable[Payload]]
+
+
+async def _act(request: web.Request, action: Action, build: Build) -> web.Response:
     """Check, build the event, produce it, and wait up to PARLEY_ACTION_WAIT_S for the
     engine's decision: 200 (applied or nothing to do), 409 (refused), else 202."""
     channel, identifier = _where(request)
     user, role = await on_channel(request, channel, action)
-    actor = Actor(user.id, role)
-    payload = await _payload(request, payload_of, actor, channel)
     reader = request.config_dict[READER]
     customer = await _customer(request, channel, identifier)
     current = await reader.state(channel, customer)
     if current is None:
         raise errors.not_found(f"no conversation {identifier} on channel {channel}")
     now = request.config_dict[CLOCK]()
-    if isinstance(payload, AgentReply):
-        payload = await _sendable(request, channel, payload, current.last_customer_at, now)
+    payload = await build(request, Actor(user.id, role), channel, customer, now)
     record = current.customer
     event = Event(
         id=uuid.uuid4().hex,
@@ -127,71 +130,78 @@ async def _act(request: web.Request, action: Action, payload_of: type) -> web.Re
     )
 
 
-async def _payload(request: web.Request, kind: type, actor: Actor, channel: str) -> Payload:
-    if kind is AgentReply:
-        reply = await read_body(request, ReplyBody)
-        if not (reply.text or "").strip() and not (reply.template or "").strip():
-            raise errors.invalid("text", "a reply needs text or a template")
-        if reply.text and reply.template:
-            raise errors.invalid("template", "send text or a template, not both")
-        return AgentReply(
-            actor=actor, text=reply.text, template=reply.template, language=reply.language
-        )
-    if kind is Move:
-        return Move(actor=actor, queue=(await read_body(request, MoveTo)).queue)
-    if kind is Assign:
-        assignee = (await read_body(request, AssigneeBody)).user
-        await _check_assignee(request, channel, assignee)
-        return Assign(actor=actor, assignee=assignee)
-    if kind is Unassign:
-        return Unassign(actor=actor)
-    if kind is AddTag:
-        return AddTag(actor=actor, tag=_clean("tag", (await read_body(request, TagBody)).tag))
-    if kind is AddTopic:
-        topic = _clean("topic", (await read_body(request, TopicBody)).topic)
-        return AddTopic(actor=actor, topic=topic)
-    return AddNote(actor=actor, text=_clean("text", (await read_body(request, NoteBody)).text))
-
-
-async def _sendable(
-    request: web.Request,
-    channel: str,
-    reply: AgentReply,
-    last_customer_at: float | None,
-    now: float,
-) -> AgentReply:
-    """WhatsApp's rules, checked before anything is produced: free-form text only within
-    24 hours of the customer's last message (409 template_required), and a template only
-    when registered and approved on the channel (422)."""
-    if not reply.template:
-        if not window.is_open(last_customer_at, now):
-            raise errors.conflict(
-                "template_required",
-                "the customer last wrote more than 24 hours ago: only an approved template "
-                'can be sent now (send {"template": name, "language": code})',
-            )
-        return reply
-    client = request.config_dict[REDIS]
-    language = reply.language
-    if language is None:
-        languages = [
-            t.language for t in await templates(client, channel) if t.name == reply.template
-        ]
-        if not languages:
-            raise errors.invalid("template", f"no template {reply.template} on this channel")
-        if len(languages) != 1:
-            raise errors.invalid("language", f"say which language of {reply.template} to send")
-        language = languages[0]
-    found = await template(client, channel, reply.template, language)
+async def _conversation(request: web.Request, channel: str, customer: str) -> ConversationRecord:
+    found = await request.config_dict[READER].conversation(channel, customer)
     if found is None:
-        raise errors.invalid(
-            "template", f"no template {reply.template} ({language}) on this channel"
-        )
-    if found.status != APPROVED:
-        raise errors.invalid(
-            "template", f"template {reply.template} ({language}) is {found.status}"
-        )
-    return msgspec.structs.replace(reply, language=language)
+        raise errors.not_found(f"no conversation {customer} on channel {channel}")
+    return found
+
+
+async def _reply(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    conversation = await _conversation(request, channel, customer)
+    return await replies.reply(request, channel, conversation, actor, now)
+
+
+async def _reaction(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    conversation = await _conversation(request, channel, customer)
+    return await replies.reaction(request, conversation, actor, now)
+
+
+async def _read(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    typing = False
+    if request.can_read_body:
+        typing = (await read_body(request, ReadBody)).typing
+    return MarkRead(actor=actor, typing=typing)
+
+
+async def _typing(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    return MarkRead(actor=actor, typing=True)
+
+
+async def _move(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    return Move(actor=actor, queue=(await read_body(request, MoveTo)).queue)
+
+
+async def _assign(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    assignee = (await read_body(request, AssigneeBody)).user
+    await _check_assignee(request, channel, assignee)
+    return Assign(actor=actor, assignee=assignee)
+
+
+async def _unassign(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    return Unassign(actor=actor)
+
+
+async def _tag(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    return AddTag(actor=actor, tag=_clean("tag", (await read_body(request, TagBody)).tag))
+
+
+async def _topic(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    return AddTopic(actor=actor, topic=_clean("topic", (await read_body(request, TopicBody)).topic))
+
+
+async def _note(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    return AddNote(actor=actor, text=_clean("text", (await read_body(request, NoteBody)).text))
 
 
 def _clean(field: str, value: str) -> str:
@@ -214,31 +224,45 @@ async def _check_assignee(request: web.Request, channel: str, user_id: str) -> N
 
 
 async def reply(request: web.Request) -> web.Response:
-    return await _act(request, Action.REPLY, AgentReply)
+    return await _act(request, Action.REPLY, _reply)
+
+
+async def react(request: web.Request) -> web.Response:
+    return await _act(request, Action.REPLY, _reaction)
+
+
+async def mark_read(request: web.Request) -> web.Response:
+    """The agent opened the conversation: the customer's last message is marked read
+    (once; not where the channel turned read receipts off)."""
+    return await _act(request, Action.REPLY, _read)
+
+
+async def typing(request: web.Request) -> web.Response:
+    return await _act(request, Action.REPLY, _typing)
 
 
 async def move(request: web.Request) -> web.Response:
-    return await _act(request, Action.MOVE, Move)
+    return await _act(request, Action.MOVE, _move)
 
 
 async def assign(request: web.Request) -> web.Response:
-    return await _act(request, Action.ASSIGN, Assign)
+    return await _act(request, Action.ASSIGN, _assign)
 
 
 async def unassign(request: web.Request) -> web.Response:
-    return await _act(request, Action.ASSIGN, Unassign)
+    return await _act(request, Action.ASSIGN, _unassign)
 
 
 async def add_tag(request: web.Request) -> web.Response:
-    return await _act(request, Action.ANNOTATE, AddTag)
+    return await _act(request, Action.ANNOTATE, _tag)
 
 
 async def add_note(request: web.Request) -> web.Response:
-    return await _act(request, Action.ANNOTATE, AddNote)
+    return await _act(request, Action.ANNOTATE, _note)
 
 
 async def add_topic(request: web.Request) -> web.Response:
-    return await _act(request, Action.ANNOTATE, AddTopic)
+    return await _act(request, Action.ANNOTATE, _topic)
 
 
 async def action_status(request: web.Request) -> web.Response:
@@ -265,6 +289,17 @@ ENDPOINTS = [
     Endpoint("POST", f"{ONE}/replies", reply, "Reply (contributors and up)", 200,
              ActionApplied, body=ReplyBody, errors=_ACTION_ERRORS, extra=_ACTION,
              tag="actions"),
+    Endpoint("POST", f"{ONE}/reactions", react,
+             "React to a message with an emoji (\"\" takes it back); contributors and up",
+             200, ActionApplied, body=ReactionBody, errors=_ACTION_ERRORS, extra=_ACTION,
+             tag="actions"),
+    Endpoint("POST", f"{ONE}/read", mark_read,
+             "Opened: mark the customer's last message read (once); contributors and up",
+             200, ActionApplied, body=ReadBody, errors=_ACTION_ERRORS, extra=_ACTION,
+             tag="actions"),
+    Endpoint("POST", f"{ONE}/typing", typing,
+             "Show the customer a typing indicator (marks their last message read)", 200,
+             ActionApplied, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
     Endpoint("POST", f"{ONE}/move", move, "Move to pending or resolved", 200,
              ActionApplied, body=MoveTo, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
     Endpoint("PUT", f"{ONE}/assignee", assign, "Assign (contributors and up)", 200,

@@ -7,6 +7,7 @@ from http import HTTPStatus
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from parley.graph import GraphError
 from parley.http import error_response
 
 
@@ -47,6 +48,14 @@ def bad_parameter(field: str, message: str) -> ApiError:
     return ApiError(HTTPStatus.BAD_REQUEST, "invalid_parameter", message, field)
 
 
+def graph_failed(error: GraphError) -> ApiError:
+    """Meta said no (4xx: the number, token or request is wrong): 422; Meta did not
+    answer, or failed (timeouts, 5xx): 502, try again."""
+    if error.status is not None and error.status < 500:
+        return ApiError(422, "graph_refused", f"Meta refused: {error}")
+    return ApiError(502, "graph_unavailable", f"the Graph API failed: {error}")
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -55,12 +64,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_TIMEOUT_S = 10.0
 
 
+def _moves_a_file(request: web.Request) -> bool:
+    return request.path.startswith("/v1/media/") or (
+        request.method == "POST" and request.path.endswith("/uploads")
+    )
+
+
 @web.middleware
 async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/v1/"):  # `/v1` itself: aiohttp's own plain 404
         return await handler(request)
+    # Files take as long as the network does: their reads and writes are bounded by
+    # aiohttp's own timeouts instead.
+    bound = None if _moves_a_file(request) else REQUEST_TIMEOUT_S
     try:
-        async with asyncio.timeout(REQUEST_TIMEOUT_S):
+        async with asyncio.timeout(bound):
             return await handler(request)
     except (TimeoutError, RedisError, OSError):
         return error_response(

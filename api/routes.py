@@ -4,7 +4,17 @@ from typing import Any
 
 from aiohttp import web
 
-from api import channels, conversations, inbox_lists, numbers, people, session, stream
+from api import (
+    channels,
+    conversations,
+    inbox_lists,
+    media,
+    numbers,
+    people,
+    session,
+    stream,
+    templates,
+)
 from api.spec import Endpoint, openapi
 
 TITLE = "Parley API"
@@ -20,6 +30,8 @@ ENDPOINTS: list[Endpoint] = [
     *channels.ENDPOINTS,
     *conversations.ENDPOINTS,
     *numbers.ENDPOINTS,
+    *templates.ENDPOINTS,
+    *media.ENDPOINTS,
     *inbox_lists.ENDPOINTS,
     *stream.ENDPOINTS,
     *session.ENDPOINTS,

@@ -8,14 +8,17 @@ storage change cannot change /v1 by accident.
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
 from parley.channels import PhoneNumberId, WabaId
+from parley.events import Choice, Interactive, Place
 from parley.registration import Registration, Status
 from parley.state import Queue
+from parley.whatsapp import template_variables
 from store import reports
 from store.directory import TeamRecord, UserRecord
 from store.reader import (
@@ -24,6 +27,7 @@ from store.reader import (
     MessageRecord,
     NoteRecord,
     PageRecord,
+    QuotedRecord,
     ReportRecord,
     SummaryRecord,
 )
@@ -146,6 +150,8 @@ class ChannelPatch(Body, frozen=True):
     # The WhatsApp Business Account the number belongs to, whose template webhooks change
     # this channel's templates; null: none (template webhooks change nothing here).
     waba_id: WabaId | UnsetType | None = UNSET
+    # Mark the customer's messages read (blue ticks) when an agent opens the conversation.
+    read_receipts: bool | UnsetType = UNSET
     all_users: GrantRole | UnsetType | None = UNSET
     all_teams: GrantRole | UnsetType | None = UNSET
 
@@ -158,6 +164,7 @@ class ChannelOut(msgspec.Struct, frozen=True, kw_only=True):
     auto_resolve_pending: str
     send_rate: int | None
     waba_id: str | None  # the WhatsApp Business Account
+    read_receipts: bool  # customers see blue ticks when an agent opens the conversation
     all_users: GrantRole | None
     all_teams: GrantRole | None
     role: str  # the caller's role on it: viewer, contributor, supervisor or admin
@@ -197,12 +204,77 @@ class Customer(msgspec.Struct, frozen=True, kw_only=True):
     marketing_opt_out: bool = False
 
 
+class MediaOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A message's file: `fetching` (the customer's, on its way into Parley), `stored`
+    (download it from `url`), or `failed` (`error` says why)."""
+
+    kind: str  # image, video, audio, document, sticker
+    state: Literal["fetching", "stored", "failed"]
+    mime_type: str | None = None
+    filename: str | None = None
+    voice: bool = False  # a voice note
+    size: int | None = None
+    error: str | None = None
+    url: str | None = None
+
+
+class PlaceOut(msgspec.Struct, frozen=True, kw_only=True):
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None
+    address: str | None = None
+
+
+class CardOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A contact card the customer shared."""
+
+    name: str | None = None
+    phones: list[str] = []
+
+
+class QuotedOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The message a reply quotes, while the conversation's log still holds it."""
+
+    id: str
+    direction: str
+    preview: str
+
+
+class ChoiceBody(Body, frozen=True):
+    """A reply button or a list row: WhatsApp's limits (button titles 20 characters,
+    row titles 24, descriptions 72) are checked with the message, naming the field."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    description: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class SectionBody(Body, frozen=True):
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    rows: list[ChoiceBody] = []
+
+
+class InteractiveBody(Body, frozen=True):
+    """Reply buttons (`buttons`, up to 3), or a list (`sections` of rows, up to 10 in
+    all, opened by a button labelled `button`)."""
+
+    body: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    buttons: list[ChoiceBody] = []
+    button: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    sections: list[SectionBody] = []
+    header: Annotated[str, msgspec.Meta(min_length=1, max_length=60)] | None = None
+    footer: Annotated[str, msgspec.Meta(min_length=1, max_length=60)] | None = None
+
+
 class MessageOut(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     direction: str  # inbound, outbound, or system (e.g. the customer's number changed)
+    # text, image, video, audio, document, sticker, location, contacts, interactive,
+    # template, button, reaction, ...: what WhatsApp called it
     type: str
     at: datetime
-    text: str | None = None
+    preview: str  # one readable phrase: "Photo: the caption", "Location: Café Bleu"
+    text: str | None = None  # the text, or a file's caption
     template: str | None = None
     user: str | None = None
     author: str | None = None  # who wrote it, in a group
@@ -217,6 +289,12 @@ class MessageOut(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None  # why it failed: Meta's code and title, or Parley's reason
     pricing: str | None = None  # Meta's "<category>/<type>"
     callback_data: str | None = None
+    media: MediaOut | None = None
+    place: PlaceOut | None = None  # a location
+    cards: list[CardOut] = []  # shared contacts
+    interactive: InteractiveBody | None = None  # the buttons or list an agent sent
+    business_reaction: str | None = None  # an agent's reaction to it
+    quoted: QuotedOut | None = None  # the message `reply_to` names
 
 
 class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
@@ -253,12 +331,73 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
 # --- Actions: each an event on the conversation's partition ---------------------------
 
 
+# A media store key: what POST /v1/channels/{channel}/uploads answers.
+MediaKey = Annotated[
+    str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$(?!\n)", description="an uploaded file's key")
+]
+MediaKind = Literal["image", "video", "audio", "document", "sticker"]
+
+
+class AttachmentBody(Body, frozen=True):
+    """A file uploaded first; `kind` defaults to what its type is sent as (a document
+    when nothing else), `filename` to none (documents show it)."""
+
+    key: MediaKey
+    kind: MediaKind | None = None
+    filename: Annotated[str, msgspec.Meta(min_length=1, max_length=240)] | None = None
+
+
+class TemplateParametersBody(Body, frozen=True):
+    """A template's variables: the header's (text, or a file), the body's {{1}}..{{n}}
+    in order, and each URL button's by its index among the template's buttons."""
+
+    header_text: Annotated[str, msgspec.Meta(min_length=1, max_length=60)] | None = None
+    header_media: AttachmentBody | None = None
+    body: list[Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]] = []
+    buttons: dict[int, Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]] = {}
+
+
 class ReplyBody(Body, frozen=True):
-    """Free-form text, or an approved template by name."""
+    """One of: free-form `text`; a file (`attachment`, with `text` as its caption where
+    WhatsApp takes one); `interactive` reply buttons or a list; an approved `template`
+    by name with its `parameters`. `reply_to` quotes a message of the conversation (its
+    id or wamid)."""
 
     text: Text | None = None
     template: Label | None = None
     language: Language | None = None
+    parameters: TemplateParametersBody | None = None
+    attachment: AttachmentBody | None = None
+    interactive: InteractiveBody | None = None
+    reply_to: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
+
+
+class ReactionBody(Body, frozen=True):
+    """React to a message (its id or wamid) with one emoji; "" takes the reaction back."""
+
+    message: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    emoji: Annotated[str, msgspec.Meta(max_length=16)]
+
+
+class ReadBody(Body, frozen=True):
+    """`typing`: also show the customer that an agent is writing (about 25 s)."""
+
+    typing: bool = False
+
+
+class UploadQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    kind: MediaKind | None = None  # default: what the file's type is sent as
+    filename: Annotated[str, msgspec.Meta(min_length=1, max_length=240)] | None = None
+
+
+class Upload(msgspec.Struct, frozen=True, kw_only=True):
+    """A file kept for sending: name it by `key` in a reply's `attachment`."""
+
+    key: str
+    kind: str  # what it is sent as: image, video, audio, document or sticker
+    mime_type: str
+    size: int
+    filename: str | None = None
 
 
 class MoveTo(Body, frozen=True):
@@ -371,6 +510,9 @@ class Pin(Body, frozen=True):
 class TemplateIn(Body, frozen=True):
     category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
     status: Literal["APPROVED", "PENDING", "REJECTED", "PAUSED", "DISABLED"] = "APPROVED"
+    # As Meta lists them (HEADER, BODY, FOOTER, BUTTONS): a send's variables are checked
+    # against them. Usually synced from the business account instead (templates/sync).
+    components: list[dict[str, Any]] = []
 
 
 class TemplateOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -380,6 +522,17 @@ class TemplateOut(msgspec.Struct, frozen=True, kw_only=True):
     status: str  # APPROVED, PENDING, REJECTED, PAUSED, DISABLED...
     reason: str | None = None  # Meta's, when rejected or paused
     updated_at: float
+    components: list[dict[str, Any]] = []  # HEADER, BODY, FOOTER, BUTTONS, as Meta gives them
+    # What a send must give (`parameters`): "header_text", "header_media:<kind>",
+    # "body:<n>" and "button:<index>", from the components.
+    variables: list[str] = []
+
+
+class TemplateSynced(msgspec.Struct, frozen=True, kw_only=True):
+    """The channel's templates are now its business account's list."""
+
+    waba_id: str
+    templates: int
 
 
 class TemplateList(msgspec.Struct, frozen=True, kw_only=True):
@@ -500,7 +653,7 @@ def note_out(record: NoteRecord) -> Note:
     return Note(user=record.user, text=record.text, at=_when(record.at))
 
 
-def message_out(record: MessageRecord) -> MessageOut:
+def message_out(record: MessageRecord, channel: str, customer: str) -> MessageOut:
     return MessageOut(
         id=record.id,
         direction=record.direction,
@@ -520,7 +673,73 @@ def message_out(record: MessageRecord) -> MessageOut:
         error=record.error,
         pricing=record.pricing,
         callback_data=record.callback_data,
+        media=media_out(record, channel, customer),
+        place=_place_out(record.place),
+        cards=[CardOut(name=card.name, phones=list(card.phones)) for card in record.cards],
+        interactive=_interactive_out(record.interactive),
+        business_reaction=record.business_reaction,
+        quoted=_quoted_out(record.quoted),
+        preview=record.preview,
     )
+
+
+def media_url(channel: str, customer: str, message: str) -> str:
+    return (
+        f"/v1/media/{quote(channel, safe='')}/{quote(customer, safe='')}/{quote(message, safe='')}"
+    )
+
+
+def media_out(record: MessageRecord, channel: str, customer: str) -> MediaOut | None:
+    media = record.media
+    if media is None:
+        return None
+    state: Literal["fetching", "stored", "failed"] = "fetching"
+    if media.state in ("stored", "failed"):
+        state = "stored" if media.state == "stored" else "failed"
+    return MediaOut(
+        kind=media.kind,
+        state=state,
+        mime_type=media.mime_type,
+        filename=media.filename,
+        voice=media.voice,
+        size=media.size,
+        error=media.error,
+        url=media_url(channel, customer, record.id) if state == "stored" else None,
+    )
+
+
+def _place_out(place: Place | None) -> PlaceOut | None:
+    if place is None:
+        return None
+    return PlaceOut(
+        latitude=place.latitude, longitude=place.longitude, name=place.name, address=place.address
+    )
+
+
+def _choice_out(choice: Choice) -> ChoiceBody:
+    return ChoiceBody(id=choice.id, title=choice.title, description=choice.description)
+
+
+def _interactive_out(interactive: Interactive | None) -> InteractiveBody | None:
+    if interactive is None:
+        return None
+    return InteractiveBody(
+        body=interactive.body,
+        buttons=[_choice_out(button) for button in interactive.buttons],
+        button=interactive.button,
+        sections=[
+            SectionBody(title=section.title, rows=[_choice_out(row) for row in section.rows])
+            for section in interactive.sections
+        ],
+        header=interactive.header,
+        footer=interactive.footer,
+    )
+
+
+def _quoted_out(quoted: QuotedRecord | None) -> QuotedOut | None:
+    if quoted is None:
+        return None
+    return QuotedOut(id=quoted.id, direction=quoted.direction, preview=quoted.preview)
 
 
 def conversation_view(record: ConversationRecord) -> ConversationView:
@@ -536,7 +755,9 @@ def conversation_view(record: ConversationRecord) -> ConversationView:
         tags=list(record.tags),
         topics=list(record.topics),
         notes=[note_out(note) for note in record.notes],
-        messages=[message_out(message) for message in record.messages],
+        messages=[
+            message_out(message, record.channel, record.customer.id) for message in record.messages
+        ],
         version=record.version,
     )
 
@@ -624,4 +845,6 @@ def template_out(record: Template) -> TemplateOut:
         status=record.status,
         reason=record.reason,
         updated_at=record.updated_at,
+        components=record.components,
+        variables=template_variables(record.components),
     )

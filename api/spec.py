@@ -28,6 +28,7 @@ ERROR_TEXT = {
     422: "A body field that does not fit (named in `field`)",
     502: "The Graph API refused or failed (Meta's code and title in `message`)",
 }
+BINARY = {"type": "string", "format": "binary"}
 _PATH_PARAMETER = re.compile(r"{(\w+)}")
 
 
@@ -46,6 +47,7 @@ class Endpoint:
     tag: str = "api"
     public: bool = False  # needs no token
     media: str = "application/json"  # the success body's media type
+    file_body: bool = False  # the request body is a file (its type in Content-Type)
 
 
 def add_routes(app: web.Application, endpoints: Sequence[Endpoint], *, mount: str) -> None:
@@ -93,6 +95,8 @@ def _operation(endpoint: Endpoint, ref: dict[Any, Any]) -> dict[str, Any]:
     }
     if endpoint.public:
         operation["security"] = []
+    if endpoint.file_body:
+        operation["requestBody"] = {"required": True, "content": {"*/*": {"schema": BINARY}}}
     if endpoint.body is not None:
         operation["requestBody"] = {
             "required": True,
@@ -105,7 +109,7 @@ def _operation(endpoint: Endpoint, ref: dict[Any, Any]) -> dict[str, Any]:
     for status, (text, kind) in endpoint.extra.items():
         responses[str(status)] = _response(text, kind, ref)
     errors = {**({} if endpoint.public else COMMON_ERRORS)}
-    if endpoint.body is not None:
+    if endpoint.body is not None or endpoint.file_body:
         errors.update({400: COMMON_ERRORS[400], 413: ERROR_TEXT[413], 422: ERROR_TEXT[422]})
     errors.update({status: ERROR_TEXT[status] for status in endpoint.errors})
     for status, text in sorted(errors.items()):
@@ -116,6 +120,8 @@ def _operation(endpoint: Endpoint, ref: dict[Any, Any]) -> dict[str, Any]:
 def _response(
     text: str, kind: Any, ref: dict[Any, Any], *, media: str = "application/json"
 ) -> dict[str, Any]:
+    if kind is None and media != "application/json":
+        return {"description": text, "content": {media: {"schema": BINARY}}}
     if kind is None:
         return {"description": text}
     return {"description": text, "content": {media: {"schema": ref[kind]}}}

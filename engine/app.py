@@ -1,6 +1,7 @@
-"""The engine's app factory: Redis, the Kafka consumer and the sender's HTTP session as
-owned resources; the consumer loop, the sender and the sweeper as tasks that start
-together under one stop event and stop together; /healthz, /readyz and /metrics on
+"""The engine's app factory: Redis, the Kafka consumer, the Graph API's HTTP session and
+the media store as owned resources; the consumer loop, the sender, the media fetcher,
+the media expiry and the sweeper as tasks that start together under one stop event and
+stop together; /healthz, /readyz and /metrics on
 PARLEY_METRICS_PORT.
 
 The probes answer from the first second: the consumer joins its group (seconds) inside
@@ -26,8 +27,12 @@ from redis.exceptions import RedisError
 from engine.appkeys import (
     CHANNELS,
     CLOCK,
+    CREDENTIALS,
+    FETCHER,
+    GRAPH,
     JOINED,
     LOOP,
+    MEDIA,
     METRICS,
     REDIS,
     REGISTRY,
@@ -39,19 +44,23 @@ from engine.appkeys import (
 )
 from engine.applier import Applier
 from engine.consumer import CommitOnRevoke, EngineLoop
+from engine.fetcher import Fetcher, run_fetcher
 from engine.sender import Credentials, Sender, run_sender
 from engine.sweeper import Sweeper
+from engine.template_sync import sync_all
+from mediastore import MediaStoreError, open_media_store, retention_cutoff
 from metrics import EngineMetrics
 from metrics.exposition import metrics_response
 from parley.channels import Channel
 from parley.graph import GraphClient
 from parley.kafka import ensure_topics
-from parley.loops import Workers, run_every
+from parley.loops import EXPECTED, Workers, run_every
 from parley.redis import connect_redis, redis_reachable
 from parley.settings import Settings
 from store import reader
 from store.channels import channel_ids, seed_channels
 from store.conversations import ConversationStore
+from store.fetches import Fetches
 
 log = logging.getLogger(__name__)
 # Shutdown fits in the 10 s a SIGTERM allows. Phase one: every task gets the same grace,
@@ -65,6 +74,7 @@ CONSUMER_CLOSE_S = 2.0
 # (each resolution is atomic, so an abandoned pass leaves nothing half done).
 SWEEP_TIMEOUT_S = 60.0
 FETCH_MAX_WAIT_MS = 25
+MEDIA_EXPIRY_S = 3600.0
 
 
 def create_app(
@@ -87,7 +97,9 @@ def create_app(
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_consumer)
     if send:
+        app.cleanup_ctx.append(_graph)
         app.cleanup_ctx.append(_sender)
+        app.cleanup_ctx.append(_fetcher)
     if sweep:
         app.cleanup_ctx.append(_sweeper)
     # Last, so that its cleanup (stopping every task) runs before the resources close.
@@ -148,19 +160,55 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
             log.warning("consumer not closed in time")
 
 
+async def _graph(app: web.Application) -> AsyncIterator[None]:
+    """What the sender and the fetcher share: the Graph API's session, the channels'
+    tokens and the media store."""
+    media = open_media_store(app[SETTINGS])
+    try:
+        async with aiohttp.ClientSession() as session:
+            app[GRAPH] = GraphClient(session, app[SETTINGS].graph_url)
+            app[CREDENTIALS] = Credentials(
+                app[REDIS], {channel.id: channel.access_token for channel in app[CHANNELS]}
+            )
+            app[MEDIA] = media
+            yield
+    finally:
+        await media.close()
+
+
+def _member() -> str:
+    """This process's name in the consumer groups of the outbox and fetch streams."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 async def _sender(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession() as session:
-        credentials = Credentials(
-            app[REDIS], {channel.id: channel.access_token for channel in app[CHANNELS]}
-        )
-        app[SENDER] = Sender(
-            app[REDIS],
-            GraphClient(session, app[SETTINGS].graph_url),
-            credentials,
-            app[METRICS],
-            consumer=f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}",
-        )
-        yield
+    app[SENDER] = Sender(
+        app[REDIS],
+        app[GRAPH],
+        app[CREDENTIALS],
+        app[METRICS],
+        consumer=_member(),
+        media=app[MEDIA],
+    )
+    yield
+
+
+async def _fetcher(app: web.Application) -> AsyncIterator[None]:
+    client = app[REDIS]
+
+    async def channels() -> list[str]:
+        return await channel_ids(client)
+
+    app[FETCHER] = Fetcher(
+        Fetches(client, _member()),
+        app[GRAPH],
+        app[MEDIA],
+        app[CREDENTIALS].token,
+        app[METRICS],
+        channels=channels,
+        concurrency=app[SETTINGS].media_fetches,
+    )
+    yield
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
@@ -175,6 +223,11 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     workers.start(_consume(app), "consumer")
     if SENDER in app:
         workers.start(run_sender(app[SENDER], workers.stopping), "sender")
+    if FETCHER in app:
+        workers.start(run_fetcher(app[FETCHER], workers.stopping), "fetcher")
+        workers.start(_expire_media(app), "media-expiry")
+        if app[SETTINGS].template_sync_s > 0:
+            workers.start(_sync_templates(app), "template-sync")
     if SWEEPER in app:
         workers.start(_sweep(app), "sweeper")
     try:
@@ -219,6 +272,30 @@ async def _sweep(app: web.Application) -> None:
         on_error=failed,
         timeout_s=SWEEP_TIMEOUT_S,
     )
+
+
+async def _expire_media(app: web.Application) -> None:
+    """Files older than the retention are deleted once an hour (each engine tries; a
+    file already gone is not an error)."""
+    media, clock, settings = app[MEDIA], app[CLOCK], app[SETTINGS]
+
+    async def expire() -> None:
+        removed = await media.expire(retention_cutoff(settings, clock()))
+        if removed:
+            log.info("media expired", extra={"files": removed})
+
+    await run_every(
+        MEDIA_EXPIRY_S, expire, app[WORKERS].stopping, expected=(*EXPECTED, MediaStoreError)
+    )
+
+
+async def _sync_templates(app: web.Application) -> None:
+    client, graph, credentials = app[REDIS], app[GRAPH], app[CREDENTIALS]
+
+    async def sync() -> None:
+        await sync_all(client, graph, credentials.token, app[CLOCK])
+
+    await run_every(app[SETTINGS].template_sync_s, sync, app[WORKERS].stopping)
 
 
 async def healthz(request: web.Request) -> web.Response:

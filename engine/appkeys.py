@@ -7,10 +7,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from engine.consumer import EngineLoop
-from engine.sender import Sender
+from engine.fetcher import Fetcher
+from engine.sender import Credentials, Sender
 from engine.sweeper import Sweeper
+from mediastore import MediaStore
 from metrics import EngineMetrics
 from parley.channels import Channel
+from parley.graph import GraphClient
 from parley.loops import Workers
 from parley.redis import RedisClient
 from parley.settings import Settings
@@ -26,7 +29,11 @@ STORE = web.AppKey("store", ConversationStore)
 LOOP = web.AppKey("loop", EngineLoop)
 SWEEPER = web.AppKey("sweeper", Sweeper)
 SENDER = web.AppKey("sender", Sender)
-# The consumer loop, the sender and the sweeper, under one stop event (`stopping`).
+FETCHER = web.AppKey("fetcher", Fetcher)
+GRAPH = web.AppKey("graph", GraphClient)
+CREDENTIALS = web.AppKey("credentials", Credentials)
+MEDIA = web.AppKey("media", MediaStore)
+# The consumer loop, the sender, the fetcher and the sweeper, under one stop event (`stopping`).
 WORKERS = web.AppKey("workers", Workers)
 # Set once the consumer has joined its group: /readyz says "starting" until then.
 JOINED = web.AppKey("joined", asyncio.Event)

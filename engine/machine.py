@@ -20,6 +20,8 @@ from engine.model import (
     NoteAdded,
     Opened,
     Reacted,
+    ReactionSent,
+    ReadSent,
     Resolved,
     ResolvedBy,
     Revoked,
@@ -42,9 +44,11 @@ from parley.events import (
     Event,
     Identity,
     IdentityChange,
+    MarkRead,
     MessageStatus,
     Move,
     Preference,
+    React,
     Reaction,
     Revoke,
     Unassign,
@@ -54,6 +58,7 @@ from parley.state import AUTO_RESOLVE_QUEUES, Conversation, Outcome, Queue
 NO_CONVERSATION = "no conversation"
 MOVE_TARGETS = frozenset({Queue.PENDING, Queue.RESOLVED})
 MARKETING = "marketing_messages"
+WELCOME = "request_welcome"
 
 
 def transition(
@@ -118,6 +123,12 @@ def transition(
             return _annotate(state, at, "note", payload.text, note)
         case AddTopic():
             return _annotate(state, at, "topic", payload.topic, TopicAdded(payload.topic))
+        case React():
+            if state is None:
+                return _rejected(state, NO_CONVERSATION)
+            return _applied(_touch(state, at), ReactionSent(payload.target, payload.emoji))
+        case MarkRead():
+            return _mark_read(state, payload.typing, settings)
     assert_never(payload)
 
 
@@ -157,18 +168,46 @@ def _customer_message(
     if message.shared_phone and not identity.group_id:
         # Answering a contact request: the number is the customer's own.
         told = msgspec.structs.replace(identity, phone=message.shared_phone)
+    # What read receipts mark read (a chat opened is no message to mark).
+    inbound = message.wamid if message.type != WELCOME else None
     if state is None or state.queue is Queue.RESOLVED:
         opened = _new_cycle(state, at, last_customer_at=at)
         customer = _merge(opened.customer, told)
-        return _applied(msgspec.structs.replace(opened, customer=customer), Opened())
+        last = inbound or opened.last_inbound
+        return _applied(
+            msgspec.structs.replace(opened, customer=customer, last_inbound=last), Opened()
+        )
     queue = state.queue
     if queue is Queue.PENDING:
         queue = Queue.NEW if state.assignee is None else Queue.OPEN
     last_customer_at = at if state.last_customer_at is None else max(state.last_customer_at, at)
     customer = _merge(state.customer, told)
     return _applied(
-        _touch(state, at, queue=queue, last_customer_at=last_customer_at, customer=customer)
+        _touch(
+            state,
+            at,
+            queue=queue,
+            last_customer_at=last_customer_at,
+            customer=customer,
+            last_inbound=inbound or state.last_inbound,
+        )
     )
+
+
+def _mark_read(state: Conversation | None, typing: bool, settings: ChannelSettings) -> Decision:
+    """An agent opened the conversation (or is writing in it): the customer's last
+    message is marked read once; the typing indicator goes with a read, so it too is
+    sent only where read receipts are on. Neither is activity."""
+    if state is None:
+        return _rejected(state, NO_CONVERSATION)
+    if not settings.read_receipts:
+        return _ignored(state, "read receipts are off on this channel")
+    if state.last_inbound is None:
+        return _ignored(state, "no message from the customer to mark read")
+    if state.read == state.last_inbound and not typing:
+        return _ignored(state, "already marked read")
+    marked = msgspec.structs.replace(state, read=state.last_inbound)
+    return _applied(marked, ReadSent(state.last_inbound, typing))
 
 
 def _about(state: Conversation | None, identity: Identity, effect: Effect) -> Decision:
@@ -218,8 +257,13 @@ def _reply(
     settings: ChannelSettings,
     at: float,
 ) -> Decision:
-    if _blank(reply.text) and _blank(reply.template):
-        return _rejected(state, "reply needs text or a template")
+    if (
+        _blank(reply.text)
+        and _blank(reply.template)
+        and reply.attachment is None
+        and reply.interactive is None
+    ):
+        return _rejected(state, "reply needs text, a template, a file or choices")
     user = reply.actor.user
     effects: list[Effect] = []
     if state is None:
@@ -239,7 +283,18 @@ def _reply(
         queue = Queue.OPEN if state.queue is Queue.NEW else state.queue
         state = msgspec.structs.replace(state, queue=queue, assignee=user)
         effects.append(Assigned(user, auto=True))
-    effects.append(SendReply(user, reply.text, reply.template, reply.language))
+    effects.append(
+        SendReply(
+            user,
+            reply.text,
+            reply.template,
+            reply.language,
+            reply.parameters,
+            reply.attachment,
+            reply.interactive,
+            reply.reply_to,
+        )
+    )
     if state.first_response_at is None:
         state = msgspec.structs.replace(state, first_response_at=at)
         effects.append(FirstResponse(at - state.opened_at))

@@ -5,6 +5,7 @@ from enum import StrEnum
 
 import msgspec
 
+from parley.events import Attachment, Interactive, TemplateParameters
 from parley.state import Conversation, Outcome
 
 
@@ -43,6 +44,10 @@ class SendReply(msgspec.Struct, frozen=True, tag=True):
     text: str | None
     template: str | None
     language: str | None = None
+    parameters: TemplateParameters | None = None
+    attachment: Attachment | None = None
+    interactive: Interactive | None = None
+    reply_to: str | None = None
 
 
 class TagAdded(msgspec.Struct, frozen=True, tag=True):
@@ -100,6 +105,20 @@ class EchoSent(msgspec.Struct, frozen=True, tag=True):
     text: str | None
 
 
+class ReactionSent(msgspec.Struct, frozen=True, tag=True):
+    """An agent's reaction to a message, for the customer ("" takes it back)."""
+
+    target: str
+    emoji: str
+
+
+class ReadSent(msgspec.Struct, frozen=True, tag=True):
+    """Mark the customer's message read (and show that an agent is typing)."""
+
+    wamid: str
+    typing: bool
+
+
 Effect = (
     Opened
     | Assigned
@@ -116,6 +135,8 @@ Effect = (
     | Revoked
     | IdentityChanged
     | EchoSent
+    | ReactionSent
+    | ReadSent
 )
 
 

@@ -5,6 +5,8 @@ send, and an agent action's result. Pure."""
 
 from collections.abc import Sequence
 
+import msgspec
+
 from engine.model import (
     Decision,
     EchoSent,
@@ -14,6 +16,8 @@ from engine.model import (
     NoteAdded,
     Opened,
     Reacted,
+    ReactionSent,
+    ReadSent,
     Resolved,
     ResolvedBy,
     Revoked,
@@ -22,11 +26,21 @@ from engine.model import (
     TagAdded,
     TopicAdded,
 )
-from parley.events import AGENT_ACTIONS, CustomerMessage, Identity, Payload
+from parley.events import AGENT_ACTIONS, CustomerMessage, Identity, MessageStatus, Payload
 from parley.state import Conversation, Outcome
 from store import delivery, reports, writes
-from store.outbox import Outgoing
-from store.writes import BUSINESS_APP, INBOUND, OUTBOUND, SYSTEM, ActionResult, LogLine, Op
+from store.fetches import FetchJob
+from store.outbox import MESSAGE, REACTION, READ, Outgoing
+from store.writes import (
+    BUSINESS_APP,
+    INBOUND,
+    OUTBOUND,
+    SYSTEM,
+    ActionResult,
+    LogLine,
+    MediaLine,
+    Op,
+)
 
 
 def records(
@@ -53,7 +67,11 @@ def records(
         ops += _effects(event_id, at, decision.effects, customer, new.customer)
         if isinstance(payload, CustomerMessage):
             ops.append(writes.Log(inbound(payload, at)))
-        ops.append(writes.Publish(_change(channel, customer, kind, event_id, old, new, ops)))
+            if payload.media is not None:
+                job = FetchJob(wamid=payload.wamid, customer=customer, media=payload.media)
+                ops.append(writes.Fetch(job))
+        change = _change(channel, customer, kind, event_id, old, new, ops)
+        ops.append(writes.Publish(change, when_known=isinstance(payload, MessageStatus)))
     if isinstance(payload, AGENT_ACTIONS):
         result = ActionResult(outcome=decision.outcome, reason=decision.reason)
         ops.append(writes.Done(event_id, result))
@@ -100,30 +118,19 @@ def _effects(
                 ops.append(writes.Log(line))
             case Opened():
                 ops.append(writes.Count(at, reports.OPENED))
-            case SendReply(user=user, text=text, template=template, language=language):
+            case SendReply():
                 ops.append(writes.Count(at, reports.REPLIES))
-                outgoing = Outgoing(
-                    id=event_id,
-                    customer=customer,
-                    user=user,
-                    phone=identity.phone,
-                    user_id=identity.user_id,
-                    group_id=identity.group_id,
-                    text=text,
-                    template=template,
-                    language=language,
+                ops.append(writes.Send(_outgoing(event_id, customer, identity, effect)))
+                ops.append(writes.Log(_sent_line(event_id, at, effect)))
+            case ReactionSent(target=target, emoji=emoji):
+                reaction = _to(event_id, customer, identity, kind=REACTION, user="")
+                ops.append(
+                    writes.Send(msgspec.structs.replace(reaction, target=target, emoji=emoji))
                 )
-                ops.append(writes.Send(outgoing))
-                line = LogLine(
-                    id=event_id,
-                    direction=OUTBOUND,
-                    type="template" if template else "text",
-                    at=at,
-                    text=text,
-                    template=template,
-                    user=user,
-                )
-                ops.append(writes.Log(line))
+                ops.append(writes.BusinessReacted(target, emoji))
+            case ReadSent(wamid=wamid, typing=typing):
+                read = _to(event_id, customer, identity, kind=READ, user="")
+                ops.append(writes.Send(msgspec.structs.replace(read, target=wamid, typing=typing)))
             case FirstResponse(seconds=seconds):
                 ops.append(writes.CountTime(at, reports.FIRST_RESPONSE, seconds))
             case Resolved(by=by, cycle_seconds=seconds):
@@ -159,7 +166,61 @@ def _change(
         last_activity_at=new.last_activity_at,
         last_customer_message_at=new.last_customer_at,
         customer_name=new.customer.name or new.customer.username,
-        preview=next((line.text or line.template or line.type for line in lines), None),
+        preview=next((writes.preview(line) for line in lines), None),
+    )
+
+
+def _to(event_id: str, customer: str, identity: Identity, *, kind: str, user: str) -> Outgoing:
+    return Outgoing(
+        id=event_id,
+        customer=customer,
+        user=user,
+        phone=identity.phone,
+        user_id=identity.user_id,
+        group_id=identity.group_id,
+        kind=kind,
+    )
+
+
+def _outgoing(event_id: str, customer: str, identity: Identity, reply: SendReply) -> Outgoing:
+    return msgspec.structs.replace(
+        _to(event_id, customer, identity, kind=MESSAGE, user=reply.user),
+        text=reply.text,
+        template=reply.template,
+        language=reply.language,
+        parameters=reply.parameters,
+        attachment=reply.attachment,
+        interactive=reply.interactive,
+        reply_to=reply.reply_to,
+    )
+
+
+def _sent_line(event_id: str, at: float, reply: SendReply) -> LogLine:
+    kind = "text"
+    media = None
+    if reply.template:
+        kind = "template"
+    elif reply.attachment is not None:
+        kind = reply.attachment.kind
+        media = MediaLine(
+            kind=kind,
+            mime_type=reply.attachment.mime_type,
+            filename=reply.attachment.filename,
+            key=reply.attachment.key,
+        )
+    elif reply.interactive is not None:
+        kind = "interactive"
+    return LogLine(
+        id=event_id,
+        direction=OUTBOUND,
+        type=kind,
+        at=at,
+        text=reply.text or (reply.interactive.body if reply.interactive else None),
+        template=reply.template,
+        user=reply.user,
+        reply_to=reply.reply_to,
+        media=media,
+        interactive=reply.interactive,
     )
 
 
@@ -168,6 +229,14 @@ def inbound(message: CustomerMessage, at: float) -> LogLine:
     if message.author is not None:
         author = message.author.name or message.author.username or message.author.phone
         author = author or message.author.user_id
+    media = None
+    if message.media is not None:
+        media = MediaLine(
+            kind=message.type,
+            mime_type=message.media.mime_type,
+            filename=message.media.filename,
+            voice=message.media.voice,
+        )
     return LogLine(
         id=message.wamid,
         direction=INBOUND,
@@ -176,4 +245,7 @@ def inbound(message: CustomerMessage, at: float) -> LogLine:
         text=message.text,
         author=author,
         reply_to=message.context_wamid,
+        media=media,
+        place=message.place,
+        cards=message.cards,
     )

@@ -16,10 +16,10 @@ could reach the customer twice. The agent sees `unconfirmed` and can send it aga
 
 import asyncio
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from aiolimiter import AsyncLimiter
 from redis.exceptions import RedisError
@@ -33,14 +33,16 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from mediastore import MediaStore
 from metrics import EngineMetrics
-from parley import registration
+from parley import registration, whatsapp
+from parley.events import Attachment
 from parley.graph import GraphClient, GraphError, Recipient
-from parley.loops import run_every
+from parley.loops import run_taker
 from parley.redis import RedisClient
 from store import delivery, registrations
 from store.channels import channel_ids, load_channel_settings
-from store.outbox import Entry, Outbox, Outgoing
+from store.outbox import REACTION, READ, Entry, Outbox, Outgoing
 
 log = logging.getLogger(__name__)
 # On stopping, how long replies in hand may take to finish (within the engine's grace).
@@ -106,8 +108,10 @@ class Sender:
         max_in_hand: int = 2000,
         max_sending: int = 64,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        media: MediaStore | None = None,
     ) -> None:
         self._client = client
+        self._media = media  # agents' files, uploaded to the Graph API when sent
         self._outbox = Outbox(client, consumer)
         self._graph = graph
         self._credentials = credentials
@@ -230,16 +234,55 @@ class Sender:
             to = Recipient(
                 phone=outgoing.to_phone, user_id=outgoing.user_id, group_id=outgoing.group_id
             )
-            if outgoing.template:
-                return await self._graph.send_template(
-                    channel, token, to, outgoing.template, outgoing.language or "en_US"
+            if outgoing.kind == READ:
+                await self._graph.mark_read(
+                    channel, token, outgoing.target or "", typing=outgoing.typing
                 )
-            return await self._graph.send_text(channel, token, to, outgoing.text or "")
+                return ""  # a read receipt has no wamid
+            message = await self._message(channel, token, outgoing)
+            return await self._graph.send(channel, token, to, message, reply_to=outgoing.reply_to)
         finally:
             self._metrics.outbound_seconds.observe(time.perf_counter() - started)
 
+    async def _message(self, channel: str, token: str, outgoing: Outgoing) -> dict[str, Any]:
+        """The message object WhatsApp is sent; an agent's file is uploaded first."""
+        if outgoing.kind == REACTION:
+            return whatsapp.reaction_message(outgoing.target or "", outgoing.emoji or "")
+        if outgoing.template:
+            parameters = outgoing.parameters
+            header = parameters.header_media if parameters else None
+            media_id = None if header is None else await self._upload(channel, token, header)
+            return whatsapp.template_message(
+                outgoing.template,
+                outgoing.language or "en_US",
+                parameters,
+                header_media_id=media_id,
+            )
+        if outgoing.attachment is not None:
+            attachment = outgoing.attachment
+            media_id = await self._upload(channel, token, attachment)
+            return whatsapp.media_message(
+                attachment.kind, media_id, caption=outgoing.text, filename=attachment.filename
+            )
+        if outgoing.interactive is not None:
+            return whatsapp.interactive_message(outgoing.interactive)
+        return whatsapp.text_message(outgoing.text or "")
+
+    async def _upload(self, channel: str, token: str, attachment: Attachment) -> str:
+        """The file from the media store, uploaded to the Graph API: its media id. A file
+        that is gone (past the store's retention) fails the send, never retried."""
+        found = await self._media.get(attachment.key) if self._media else None
+        if found is None:
+            raise GraphError(None, None, "the file is no longer in the media store", False)
+        data, mime_type = found
+        return await self._graph.upload(
+            channel, token, data, mime_type, attachment.filename or attachment.key[:16]
+        )
+
     async def _finish(self, entry: Entry, wamid: str | None, failure: str | None) -> None:
         outcome = delivery.ACCEPTED if wamid else delivery.FAILED
+        if entry.outgoing.kind == READ:
+            outcome = delivery.FAILED if failure else READ
         self._metrics.outbound.labels(entry.channel, outcome).inc()
         if failure:
             log.warning(
@@ -300,37 +343,14 @@ async def run_sender(
     *,
     monotonic: Callable[[], float] = time.monotonic,
 ) -> None:
-    """The sender's loop: take replies as they come (looking again every POLL_S when
-    there were none), recover every `recover_every_s`, and ride out Redis errors
-    (RETRY_S apart). On stopping, finish what is in hand within DRAIN_S: its records
-    must land before the process exits. A reply cut off, here or by cancelling the task,
-    stays pending and is marked unconfirmed by the next sender's recovery, never sent
-    twice."""
-    last_recovery = -math.inf
-
-    async def step() -> bool:
-        nonlocal last_recovery
-        if monotonic() - last_recovery >= recover_every_s:
-            await sender.recover()
-            last_recovery = monotonic()
-        return await sender.run_once() > 0  # took some: there may be more at once
-
-    def failed(error: Exception) -> None:
-        log.warning("sender pass failed", extra={"error": type(error).__name__})
-
-    try:
-        await run_every(POLL_S, step, stopping, on_error=failed, error_wait_s=RETRY_S)
-    except asyncio.CancelledError:
-        await sender.cancel()  # past the deadline: no time to finish anything
-        raise
-    except Exception:
-        await _finish_in_hand(sender)  # the replies in hand do not depend on the loop
-        raise
-    await _finish_in_hand(sender)
-
-
-async def _finish_in_hand(sender: Sender) -> None:
-    try:
-        await asyncio.wait_for(sender.drain(), DRAIN_S)
-    except TimeoutError:
-        await sender.cancel()
+    """The sender's loop (`run_taker`). A reply cut off stays pending and is marked
+    unconfirmed by the next sender's recovery, never sent twice."""
+    await run_taker(
+        sender,
+        stopping,
+        poll_s=POLL_S,
+        retry_s=RETRY_S,
+        drain_s=DRAIN_S,
+        recover_every_s=recover_every_s,
+        monotonic=monotonic,
+    )

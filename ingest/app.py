@@ -13,12 +13,13 @@ from redis.exceptions import RedisError
 
 from api.app import MOUNT as API_MOUNT
 from api.app import create_app as create_api
-from api.appkeys import DIRECTORY, FEED_HUB, GRAPH, READER, SESSIONS
+from api.appkeys import DIRECTORY, FEED_HUB, GRAPH, MEDIA, READER, SESSIONS, TOKENS
 from api.feed import FeedHub
 from inbox.routes import routes as inbox_routes
 from ingest import handlers, health
 from ingest.appkeys import CHANNELS, CLOCK, METRICS, PRODUCER, REDIS, REGISTRY, SETTINGS
 from ingest.routing import ChannelRegistry
+from mediastore import open_media_store
 from metrics import IngestMetrics
 from parley import registration
 from parley.channels import Channel
@@ -130,9 +131,22 @@ async def _seed(client: RedisClient, channels: Iterable[Channel]) -> None:
 
 
 async def _graph(app: web.Application) -> AsyncIterator[None]:
-    async with aiohttp.ClientSession() as session:
-        app[GRAPH] = GraphClient(session, app[SETTINGS].graph_url)
-        yield
+    """The Graph API client, the channels' tokens and the media store, for the API."""
+    directory = app[CHANNELS]
+
+    def token(channel: str) -> str | None:
+        found = directory.by_id.get(channel)
+        return None if found is None else found.access_token
+
+    media = open_media_store(app[SETTINGS])
+    try:
+        async with aiohttp.ClientSession() as session:
+            app[GRAPH] = GraphClient(session, app[SETTINGS].graph_url)
+            app[TOKENS] = token
+            app[MEDIA] = media
+            yield
+    finally:
+        await media.close()
 
 
 async def _registered_channels(app: web.Application) -> AsyncIterator[None]:

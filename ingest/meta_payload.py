@@ -40,6 +40,21 @@ class Context(msgspec.Struct, frozen=True):
     frequently_forwarded: bool | None = None
 
 
+class MediaObject(msgspec.Struct, frozen=True):  # image, video, audio, document, sticker
+    id: str
+    mime_type: str | None = None
+    sha256: str | None = None
+    filename: str | None = None
+    voice: bool | None = None
+
+
+class LocationObject(msgspec.Struct, frozen=True):
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None
+    address: str | None = None
+
+
 class Reaction(msgspec.Struct, frozen=True):
     message_id: str
     emoji: str | None = None  # absent when the customer took the reaction back
@@ -72,6 +87,12 @@ class MessageItem(msgspec.Struct, frozen=True):
     group_id: str | None = None
     context: Context | None = None
     reaction: Reaction | None = None
+    image: MediaObject | None = None
+    video: MediaObject | None = None
+    audio: MediaObject | None = None
+    document: MediaObject | None = None
+    sticker: MediaObject | None = None
+    location: LocationObject | None = None
     edit: Original | None = None
     revoke: Original | None = None
     system: System | None = None

@@ -15,6 +15,7 @@ import msgspec
 
 from ingest.meta_payload import (
     Contact,
+    MediaObject,
     MessageEcho,
     MessageItem,
     Metadata,
@@ -27,14 +28,17 @@ from ingest.meta_payload import (
     decode_value,
 )
 from parley.events import (
+    Card,
     CustomerMessage,
     Echo,
     Edit,
     Event,
     Identity,
     IdentityChange,
+    Media,
     MessageStatus,
     Payload,
+    Place,
     Preference,
     Reaction,
     Revoke,
@@ -215,6 +219,9 @@ class _Reader:
                     and (message.context.forwarded or message.context.frequently_forwarded)
                 ),
                 shared_phone=_shared_phone(item) if message.type == "contacts" else None,
+                media=_media(message),
+                place=_place(message),
+                cards=_cards(item) if message.type == "contacts" else [],
             )
         return self._event(message.id, identity, message.timestamp, payload)
 
@@ -372,6 +379,48 @@ def _shared_phone(item: dict[str, Any]) -> str | None:
                 if isinstance(phone, dict) and isinstance(phone.get("wa_id"), str):
                     return str(phone["wa_id"]) or None
     return None
+
+
+MEDIA_KINDS = ("image", "video", "audio", "document", "sticker")
+
+
+def _media(message: MessageItem) -> Media | None:
+    found = getattr(message, message.type, None) if message.type in MEDIA_KINDS else None
+    if not isinstance(found, MediaObject):
+        return None
+    return Media(
+        id=found.id,
+        mime_type=found.mime_type,
+        sha256=found.sha256,
+        filename=found.filename,
+        voice=bool(found.voice),
+    )
+
+
+def _place(message: MessageItem) -> Place | None:
+    place = message.location
+    if message.type != "location" or place is None:
+        return None
+    return Place(
+        latitude=place.latitude, longitude=place.longitude, name=place.name, address=place.address
+    )
+
+
+def _cards(item: dict[str, Any]) -> list[Card]:
+    """The contact cards shared: each one's formatted name and numbers."""
+    cards = []
+    for card in _list(item.get("contacts")):
+        if not isinstance(card, dict):
+            continue
+        name = card.get("name")
+        formatted = name.get("formatted_name") if isinstance(name, dict) else None
+        phones = [
+            str(phone.get("phone") or phone.get("wa_id"))
+            for phone in _list(card.get("phones"))
+            if isinstance(phone, dict) and (phone.get("phone") or phone.get("wa_id"))
+        ]
+        cards.append(Card(name=formatted if isinstance(formatted, str) else None, phones=phones))
+    return cards
 
 
 def _list(value: Any) -> list[Any]:

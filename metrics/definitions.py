@@ -172,6 +172,18 @@ class EngineMetrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
+        self.media_fetched = Counter(
+            "parley_media_fetched_total",
+            "Customers' files the fetcher finished, by channel and outcome (stored, failed).",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.media_fetch_seconds = Histogram(
+            "parley_media_fetch_seconds",
+            "One customer file, from asking the Graph API for its link to stored.",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=registry,
+        )
         self.last_sweep = Gauge(
             "parley_sweeper_last_success_timestamp_seconds",
             "When the sweeper last finished a pass without error (Unix time).",

@@ -41,6 +41,8 @@ class ChannelSettings(msgspec.Struct, frozen=True, kw_only=True):
     auto_resolve_pending_s: int | None = DEFAULT_AUTO_RESOLVE_S
     # Replies sent per second at most (per engine instance); None: no limit.
     send_rate: int | None = DEFAULT_SEND_RATE
+    # Mark a customer's message read when an agent opens the conversation.
+    read_receipts: bool = True
     # The WhatsApp Business Account the number belongs to: Meta's template webhooks name
     # it, and change the templates of its channels only. None: no template updates.
     waba_id: str | None = None
@@ -74,6 +76,7 @@ class _ChannelEntry(msgspec.Struct, forbid_unknown_fields=False):
     auto_resolve_pending: str = format_period(DEFAULT_AUTO_RESOLVE_S)
     send_rate: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = DEFAULT_SEND_RATE
     waba_id: WabaId | None = None
+    read_receipts: bool = True
 
 
 def clean_display_name(raw: str) -> str:
@@ -133,6 +136,7 @@ def _channel_from_entry(entry: _ChannelEntry, label: str) -> Channel:
             auto_resolve_pending_s=periods["auto_resolve_pending"],
             send_rate=entry.send_rate,
             waba_id=entry.waba_id,
+            read_receipts=entry.read_receipts,
         ),
     )
 

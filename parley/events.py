@@ -59,11 +59,37 @@ class _Payload(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     """Base of every payload: the `kind` tag names what happened."""
 
 
+class Media(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A file a customer sent (image, audio or voice note, video, document, sticker): Meta
+    keeps it under `id` until Parley fetches it."""
+
+    id: str
+    mime_type: str | None = None
+    sha256: str | None = None
+    filename: str | None = None
+    voice: bool = False
+
+
+class Place(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None
+    address: str | None = None
+
+
+class Card(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A contact card the customer shared: a name and the numbers on it."""
+
+    name: str | None = None
+    phones: list[str] = []
+
+
 class CustomerMessage(_Payload, frozen=True, tag="customer.message"):
     """The customer wrote (or, `request_welcome`, opened the chat). `text` is what an
     agent reads of it (the body, a caption, the option chosen...), read from Meta's
     payload by the receiver; `author` is the participant who wrote in a group;
-    `shared_phone` is the phone a customer shared answering a contact request."""
+    `shared_phone` is the phone a customer shared answering a contact request; `media`,
+    `place` and `cards` are what a media, location or contacts message carries."""
 
     wamid: str
     type: str
@@ -72,6 +98,9 @@ class CustomerMessage(_Payload, frozen=True, tag="customer.message"):
     context_wamid: str | None = None
     forwarded: bool = False
     shared_phone: str | None = None
+    media: Media | None = None
+    place: Place | None = None
+    cards: list[Card] = []
 
 
 class Reaction(_Payload, frozen=True, tag="customer.reaction"):
@@ -134,13 +163,76 @@ class Echo(_Payload, frozen=True, tag="business.echo"):
     text: str | None = None
 
 
+class Attachment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A file an agent sends: uploaded to Parley's media store first (`key`)."""
+
+    key: str
+    kind: str  # image, video, audio, document or sticker
+    mime_type: str
+    filename: str | None = None
+
+
+class TemplateParameters(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The values of a template's variables: the header's (text, or a file by media
+    store key), the body's {{1}}..{{n}} in order, and each URL button's by index."""
+
+    header_text: str | None = None
+    header_media: Attachment | None = None
+    body: list[str] = []
+    buttons: dict[int, str] = {}
+
+
+class Choice(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    id: str
+    title: str
+    description: str | None = None
+
+
+class Section(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    title: str | None = None
+    rows: list[Choice] = []
+
+
+class Interactive(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Reply buttons (`buttons`) or a list (`sections`, opened with `button`)."""
+
+    body: str
+    buttons: list[Choice] = []
+    button: str | None = None
+    sections: list[Section] = []
+    header: str | None = None
+    footer: str | None = None
+
+
 class AgentReply(_Payload, frozen=True, tag="agent.reply"):
-    """An agent's reply: free-form text, or an approved template by name."""
+    """An agent's reply: free-form text, a file with an optional caption (`text`),
+    reply buttons or a list, or an approved template by name with its variables;
+    `reply_to` quotes a message of the conversation."""
 
     actor: Actor
     text: str | None = None
     template: str | None = None
     language: str | None = None  # the template's language code, e.g. "en_US"
+    parameters: TemplateParameters | None = None
+    attachment: Attachment | None = None
+    interactive: Interactive | None = None
+    reply_to: str | None = None
+
+
+class React(_Payload, frozen=True, tag="agent.react"):
+    """An agent reacts to a message with an emoji ("" takes the reaction back)."""
+
+    actor: Actor
+    target: str
+    emoji: str
+
+
+class MarkRead(_Payload, frozen=True, tag="agent.read"):
+    """An agent opened the conversation (`typing`: and is writing): the customer's last
+    message is marked read, with the typing indicator when asked."""
+
+    actor: Actor
+    typing: bool = False
 
 
 class Move(_Payload, frozen=True, tag="agent.move"):
@@ -175,8 +267,8 @@ class AddTopic(_Payload, frozen=True, tag="agent.topic"):
 
 
 # What agents ask for through the API; each carries its actor.
-AGENT_ACTIONS = (AgentReply, Move, Assign, Unassign, AddTag, AddNote, AddTopic)
-AgentAction = AgentReply | Move | Assign | Unassign | AddTag | AddNote | AddTopic
+AGENT_ACTIONS = (AgentReply, Move, Assign, Unassign, AddTag, AddNote, AddTopic, React, MarkRead)
+AgentAction = AgentReply | Move | Assign | Unassign | AddTag | AddNote | AddTopic | React | MarkRead
 # What Meta tells us about a customer.
 FromMeta = (
     CustomerMessage | Reaction | Edit | Revoke | IdentityChange | Preference | MessageStatus | Echo

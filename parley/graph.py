@@ -1,4 +1,6 @@
-"""The one Graph API client: WhatsApp Cloud API sends and phone number registration.
+"""The one Graph API client: WhatsApp Cloud API sends (every message type), media
+(upload, URL, download), read receipts and typing, message templates, and phone number
+registration.
 
 A send goes to a `Recipient`: a phone number, a business-scoped user id (BSUID) or a
 group, as Meta's 2026 Cloud API takes them.
@@ -8,8 +10,10 @@ help; the caller owns the retry policy (the sender uses tenacity). Tokens go in 
 Authorization header only and never into an error's text.
 """
 
+import io
+from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import msgspec
@@ -19,7 +23,11 @@ import msgspec
 # (Re-engagement message: over 24 hours since the customer last wrote), 190 (access
 # token invalid or expired), 100 (invalid parameter), 136025 (verify code error), 131062
 # (Business-scoped User ID (BSUID) recipients are not supported for this message: e.g.
-# an authentication template sent to a BSUID; send it to the phone instead)...
+# an authentication template sent to a BSUID; send it to the phone instead), 131009
+# (Parameter value is not valid), 131053 (Media upload error: a file of the wrong type or
+# size, or a media id Meta does not have), 132000 (Number of parameters does not match
+# the expected number of params: a template sent without one of its variables), 132001
+# (Template does not exist in that language, or is not approved)...
 RATE_LIMIT_CODES = frozenset(
     {
         4,  # API Too Many Calls: the app's Graph API call rate limit
@@ -43,6 +51,12 @@ RETRYABLE_CODES = RATE_LIMIT_CODES | TRANSIENT_CODES
 TITLE_MAX = 300
 # Any real answer is a few hundred bytes; more is not a Graph API answer.
 BODY_MAX = 1024 * 1024
+# A page of templates asked for at once, and the most pages followed (Meta allows a
+# business account a few thousand templates: a longer list is a server going round).
+TEMPLATES_PAGE = 100
+TEMPLATES_MAX_PAGES = 500
+TEMPLATE_FIELDS = "id,name,language,status,category,components"
+DOWNLOAD_CHUNK = 64 * 1024
 
 
 class Recipient(msgspec.Struct, frozen=True):
@@ -98,6 +112,29 @@ class GraphError(Exception):
         super().__init__(" ".join(parts))
 
 
+class MediaInfo(msgspec.Struct, frozen=True):
+    """A media id's short-lived download URL (Meta: valid for 5 minutes, fetched with
+    the same bearer token) and what the file is."""
+
+    url: str
+    mime_type: str
+    sha256: str
+    file_size: int
+
+
+class TemplateDefinition(msgspec.Struct, frozen=True):
+    """A message template as the business account's `message_templates` list gives it:
+    `components` as Meta sends them (HEADER with `format`, BODY with {{1}}..{{n}} in
+    `text`, FOOTER, BUTTONS with QUICK_REPLY, URL and PHONE_NUMBER buttons)."""
+
+    name: str
+    language: str
+    status: str
+    category: str
+    components: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    id: str | None = None
+
+
 class _ErrorData(msgspec.Struct):
     details: str | None = None
 
@@ -127,13 +164,53 @@ class _Success(msgspec.Struct):
     success: bool
 
 
+class _MediaAnswer(msgspec.Struct):
+    url: str
+    mime_type: str
+    sha256: str
+    file_size: int | str  # Meta's examples show both
+
+
+class _Cursors(msgspec.Struct):
+    before: str | None = None
+    after: str | None = None
+
+
+class _Paging(msgspec.Struct):
+    cursors: _Cursors | None = None
+    next: str | None = None
+
+
+class _Template(msgspec.Struct):
+    name: str
+    language: str
+    status: str = ""
+    category: str = ""
+    components: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    id: str | None = None
+
+
+class _TemplatePage(msgspec.Struct):
+    data: list[_Template]
+    paging: _Paging | None = None
+
+
 _error_decoder = msgspec.json.Decoder(_ErrorBody)
 _send_decoder = msgspec.json.Decoder(_SendAnswer)
 _success_decoder = msgspec.json.Decoder(_Success)
+_id_decoder = msgspec.json.Decoder(_MessageId)
+_media_decoder = msgspec.json.Decoder(_MediaAnswer)
+_template_page_decoder = msgspec.json.Decoder(_TemplatePage)
+# The fields `send` adds to a message object; a message naming them is refused.
+ENVELOPE = frozenset({"messaging_product", "recipient_type", "to", "recipient", "context"})
 
 
 class GraphClient:
-    """Calls `base_url` (e.g. "https://graph.facebook.com/v21.0") on `session`."""
+    """Calls `base_url` (e.g. "https://graph.facebook.com/v21.0") on `session`.
+
+    `timeout_s` bounds a whole call; a media upload or download is bounded by
+    `timeout_s` per read or write instead, so a large file on a slow link is not cut
+    short while it still moves."""
 
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, *, timeout_s: float = 10.0
@@ -141,36 +218,218 @@ class GraphClient:
         self._session = session
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=timeout_s, sock_connect=timeout_s, sock_read=timeout_s
+        )
 
-    async def send_text(self, phone_number_id: str, token: str, to: Recipient, text: str) -> str:
+    # Messages
+
+    async def send(
+        self,
+        phone_number_id: str,
+        token: str,
+        to: Recipient,
+        message: Mapping[str, Any],
+        *,
+        reply_to: str | None = None,
+    ) -> str:
+        """Sends one message object, e.g. `{"type": "image", "image": {"id": media_id,
+        "caption": "..."}}`, `{"type": "interactive", "interactive": {...}}`, `{"type":
+        "reaction", "reaction": {"message_id": wamid, "emoji": "👍"}}`, adding
+        `messaging_product`, the recipient's fields and, with `reply_to` (a wamid), the
+        `context` that quotes it. Returns the wamid.
+
+        ValueError, before any request, when `to` names no one or `message` has no
+        `type` with its object, or names a field this adds."""
+        kind = message.get("type")
+        if not isinstance(kind, str) or not kind or kind not in message:
+            raise ValueError(
+                "a message needs a type and its object, e.g. {'type': 'image', 'image': {...}}"
+            )
+        clash = ENVELOPE & message.keys()
+        if clash:
+            raise ValueError(f"a message must not name {sorted(clash)}: send() adds them")
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            **to.request_fields(),
+            **message,
+        }
+        if reply_to is not None:
+            if not reply_to:
+                raise ValueError("reply_to must be the wamid of the message quoted")
+            payload["context"] = {"message_id": reply_to}
+        return await self._send(phone_number_id, token, payload)
+
+    async def send_text(
+        self,
+        phone_number_id: str,
+        token: str,
+        to: Recipient,
+        text: str,
+        *,
+        reply_to: str | None = None,
+    ) -> str:
         """Sends a free-form text (only inside the 24-hour window); returns the wamid.
         ValueError, before any request, when `to` names no one."""
-        return await self._send(
+        return await self.send(
             phone_number_id,
             token,
-            {
-                "messaging_product": "whatsapp",
-                **to.request_fields(),
-                "type": "text",
-                "text": {"preview_url": False, "body": text},
-            },
+            to,
+            {"type": "text", "text": {"preview_url": False, "body": text}},
+            reply_to=reply_to,
         )
 
     async def send_template(
-        self, phone_number_id: str, token: str, to: Recipient, name: str, language: str
+        self,
+        phone_number_id: str,
+        token: str,
+        to: Recipient,
+        name: str,
+        language: str,
+        *,
+        components: Sequence[Mapping[str, Any]] | None = None,
     ) -> str:
         """Sends an approved template (allowed outside the window); returns the wamid.
+        `components` fill its variables as Meta documents them: `{"type": "header",
+        "parameters": [{"type": "image", "image": {"id": ...}}]}`, `{"type": "body",
+        "parameters": [{"type": "text", "text": ...}, ...]}`, `{"type": "button",
+        "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": ...}]}`.
         ValueError, before any request, when `to` names no one."""
-        return await self._send(
-            phone_number_id,
-            token,
-            {
-                "messaging_product": "whatsapp",
-                **to.request_fields(),
-                "type": "template",
-                "template": {"name": name, "language": {"code": language}},
-            },
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if components is not None:
+            template["components"] = [dict(component) for component in components]
+        return await self.send(
+            phone_number_id, token, to, {"type": "template", "template": template}
         )
+
+    async def mark_read(
+        self, phone_number_id: str, token: str, wamid: str, *, typing: bool = False
+    ) -> None:
+        """Marks a received message (and the earlier ones) read: the customer sees blue
+        ticks. `typing` also shows a typing indicator (until the next send, or 25 s)."""
+        payload: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": wamid,
+        }
+        if typing:
+            payload["typing_indicator"] = {"type": "text"}
+        await self._succeed(phone_number_id, "messages", token, payload, what="mark as read")
+
+    # Media
+
+    async def upload(
+        self, phone_number_id: str, token: str, data: bytes, mime_type: str, filename: str
+    ) -> str:
+        """Uploads a file for the number to send (multipart `messaging_product`, `type`,
+        `file`, as Meta documents); returns its media id. Meta refuses a type or size
+        it does not take with 131053 (see `media_problem` to check before)."""
+        if not mime_type:
+            raise ValueError("an upload needs its MIME type")
+        form = aiohttp.FormData()
+        form.add_field("messaging_product", "whatsapp")
+        form.add_field("type", mime_type)
+        # A stream, not bytes: aiohttp warns that a large bytes body blocks the loop.
+        form.add_field(
+            "file", io.BytesIO(data), filename=filename or "file", content_type=mime_type
+        )
+        url = f"{self._base}/{quote(phone_number_id, safe='')}/media"
+        status, body = await self._call("POST", url, token, data=form, streaming=True)
+        try:
+            media_id = _id_decoder.decode(body).id
+        except msgspec.DecodeError:
+            media_id = ""
+        if not media_id:
+            raise GraphError(status, None, "unexpected answer to an upload", False)
+        return media_id
+
+    async def media(
+        self, media_id: str, token: str, *, phone_number_id: str | None = None
+    ) -> MediaInfo:
+        """The media's download URL (valid for 5 minutes; ask again for a new one),
+        MIME type, SHA-256 and size. With `phone_number_id`, Meta answers only when the
+        media belongs to that number."""
+        url = f"{self._base}/{quote(media_id, safe='')}"
+        params = {"phone_number_id": phone_number_id} if phone_number_id else None
+        status, body = await self._call("GET", url, token, params=params)
+        try:
+            answer = _media_decoder.decode(body)
+            size = int(answer.file_size)
+        except (msgspec.DecodeError, ValueError):
+            raise GraphError(status, None, "unexpected answer to a media lookup", False) from None
+        if not answer.url or size < 0:
+            raise GraphError(status, None, "unexpected answer to a media lookup", False)
+        return MediaInfo(answer.url, answer.mime_type, answer.sha256, size)
+
+    async def download(self, url: str, token: str, *, max_bytes: int) -> bytes:
+        """The file at a media URL (from `media`), fetched with the bearer token, read as
+        it streams and refused past `max_bytes` (not retryable: it will not shrink).
+
+        An expired or refused URL is a GraphError with its HTTP status (404 once
+        expired, 401/403 refused), not retryable as such: ask `media` for a new URL."""
+        if max_bytes < 0:
+            raise ValueError("max_bytes cannot be negative")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise GraphError(None, None, "a media URL must be http(s)", False)
+        headers = {"Authorization": f"Bearer {token}"}
+        try:
+            async with self._session.get(
+                url, headers=headers, timeout=self._stream_timeout
+            ) as response:
+                status, reason = response.status, response.reason or ""
+                if not 200 <= status < 300:
+                    raise _error_from(status, reason, await _read_capped(response), token)
+                declared = response.content_length
+                if declared is not None and declared > max_bytes:
+                    raise _too_large(status, max_bytes)
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK):
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise _too_large(status, max_bytes)
+        except TimeoutError:
+            raise GraphError(None, None, "timeout", True) from None
+        except (aiohttp.ClientError, OSError):
+            raise GraphError(None, None, "connection failed", True) from None
+        return bytes(data)
+
+    # Templates
+
+    async def templates(self, waba_id: str, token: str) -> list[TemplateDefinition]:
+        """Every message template of the business account, following the pages to the
+        end; components as Meta sends them."""
+        url = f"{self._base}/{quote(waba_id, safe='')}/message_templates"
+        found: list[TemplateDefinition] = []
+        after: str | None = None
+        seen: set[str] = set()
+        for _ in range(TEMPLATES_MAX_PAGES):
+            params = {"fields": TEMPLATE_FIELDS, "limit": str(TEMPLATES_PAGE)}
+            if after is not None:
+                params["after"] = after
+            status, body = await self._call("GET", url, token, params=params)
+            try:
+                page = _template_page_decoder.decode(body)
+            except msgspec.DecodeError:
+                raise GraphError(
+                    status, None, "unexpected answer to a template list", False
+                ) from None
+            found.extend(
+                TemplateDefinition(
+                    item.name, item.language, item.status, item.category, item.components, item.id
+                )
+                for item in page.data
+            )
+            paging = page.paging
+            after = paging.cursors.after if paging and paging.cursors else None
+            if not paging or not paging.next or not after:
+                return found
+            if after in seen:
+                break
+            seen.add(after)
+        # Returning what was read would pass a part of the list for all of it.
+        raise GraphError(None, None, "the template list did not end", False)
+
+    # Registration
 
     async def request_code(
         self, phone_number_id: str, token: str, method: str, language: str
@@ -192,6 +451,8 @@ class GraphClient:
             phone_number_id, "register", token, {"messaging_product": "whatsapp", "pin": pin}
         )
 
+    # Internals
+
     async def _send(self, phone_number_id: str, token: str, payload: dict[str, Any]) -> str:
         status, body = await self._post(phone_number_id, "messages", token, payload)
         try:
@@ -204,7 +465,13 @@ class GraphClient:
         return answer.messages[0].id
 
     async def _succeed(
-        self, phone_number_id: str, edge: str, token: str, payload: dict[str, Any]
+        self,
+        phone_number_id: str,
+        edge: str,
+        token: str,
+        payload: dict[str, Any],
+        *,
+        what: str | None = None,
     ) -> None:
         status, body = await self._post(phone_number_id, edge, token, payload)
         try:
@@ -212,18 +479,44 @@ class GraphClient:
                 return
         except msgspec.DecodeError:
             pass
-        raise GraphError(status, None, f"{edge} did not succeed", False)
+        raise GraphError(status, None, f"{what or edge} did not succeed", False)
 
     async def _post(
         self, phone_number_id: str, edge: str, token: str, payload: dict[str, Any]
     ) -> tuple[int, bytes]:
         """The status and body of a 2xx answer; raises GraphError for anything else."""
         url = f"{self._base}/{quote(phone_number_id, safe='')}/{edge}"
-        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        return await self._call(
+            "POST",
+            url,
+            token,
+            data=msgspec.json.encode(payload),
+            headers={"Content-Type": "application/json"},
+        )
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        *,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        streaming: bool = False,
+    ) -> tuple[int, bytes]:
+        """The status and body of a 2xx answer; raises GraphError for anything else.
+        `streaming`: bounded per read or write, not as a whole (an upload)."""
+        headers = {"Authorization": f"Bearer {token}", **(headers or {})}
         # `from None` throughout: aiohttp's exceptions can carry the request's headers.
         try:
-            async with self._session.post(
-                url, data=msgspec.json.encode(payload), headers=headers, timeout=self._timeout
+            async with self._session.request(
+                method,
+                url,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=self._stream_timeout if streaming else self._timeout,
             ) as response:
                 body = await _read_capped(response)
                 status, reason = response.status, response.reason or ""
@@ -234,6 +527,10 @@ class GraphClient:
         if 200 <= status < 300:
             return status, body
         raise _error_from(status, reason, body, token)
+
+
+def _too_large(status: int, max_bytes: int) -> GraphError:
+    return GraphError(status, None, f"the media is larger than {max_bytes} bytes", False)
 
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:

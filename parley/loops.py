@@ -9,8 +9,10 @@ and its result collected, so a crash is logged rather than lost.
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from redis.exceptions import RedisError
 
@@ -78,6 +80,62 @@ async def wait_for_stop(stopping: asyncio.Event, timeout_s: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout_s):
             await stopping.wait()
+
+
+class Taker(Protocol):
+    """Work taken from streams and finished in the background: the sender, the fetcher."""
+
+    async def run_once(self) -> int: ...
+    async def recover(self) -> int: ...
+    async def drain(self) -> None: ...
+    async def cancel(self) -> None: ...
+
+
+async def run_taker(
+    taker: Taker,
+    stopping: asyncio.Event,
+    *,
+    poll_s: float,
+    retry_s: float,
+    drain_s: float,
+    recover_every_s: float,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> None:
+    """Take work as it comes (looking again every `poll_s` when there was none), recover
+    every `recover_every_s`, and ride out Redis errors (`retry_s` apart). On stopping,
+    finish what is in hand within `drain_s`: its records must land before the process
+    exits. Work cut off, here or by cancelling the task, stays pending on its stream for
+    the next recovery."""
+    last_recovery = -math.inf
+
+    async def step() -> bool:
+        nonlocal last_recovery
+        if monotonic() - last_recovery >= recover_every_s:
+            await taker.recover()
+            last_recovery = monotonic()
+        return await taker.run_once() > 0  # took some: there may be more at once
+
+    def failed(error: Exception) -> None:
+        log.warning(
+            "pass failed", extra={"taker": type(taker).__name__, "error": type(error).__name__}
+        )
+
+    try:
+        await run_every(poll_s, step, stopping, on_error=failed, error_wait_s=retry_s)
+    except asyncio.CancelledError:
+        await taker.cancel()  # past the deadline: no time to finish anything
+        raise
+    except Exception:
+        await _finish_in_hand(taker, drain_s)  # what is in hand does not depend on the loop
+        raise
+    await _finish_in_hand(taker, drain_s)
+
+
+async def _finish_in_hand(taker: Taker, drain_s: float) -> None:
+    try:
+        await asyncio.wait_for(taker.drain(), drain_s)
+    except TimeoutError:
+        await taker.cancel()
 
 
 class Workers:

@@ -6,6 +6,7 @@ from typing import Annotated
 import msgspec
 
 PREFIX = "PARLEY_"
+SECRETS = frozenset({"admin_token", "media_s3_secret_key"})
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,10 +35,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     consumer_group: str = "parley-engine"
     sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     log_level: str = "INFO"
+    # Where customers' and agents' media is kept: "file:///a/directory" or "s3://bucket"
+    # (S3-compatible: the endpoint, region and keys below, else botocore's own chain).
+    media_url: str = "file://media"
+    media_s3_endpoint: str | None = None
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key: str | None = None
+    media_s3_secret_key: str | None = None
+    # The largest file kept (WhatsApp's own limit is 100 MB, for documents).
+    media_max_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 100 * 1024 * 1024
+    media_retention_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
+    # Media downloads from the Graph API at once, per engine.
+    media_fetches: Annotated[int, msgspec.Meta(ge=1, le=256)] = 32
+    # How often the engine syncs each business account's templates (0: never; the API's
+    # POST .../templates/sync still does on demand).
+    template_sync_s: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
 
     def __repr__(self) -> str:
         shown = {
-            field: ("***" if field == "admin_token" and value else value)
+            field: ("***" if field in SECRETS and value else value)
             for field, value in msgspec.structs.asdict(self).items()
         }
         return f"Settings({shown})"

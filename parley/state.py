@@ -45,3 +45,5 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     version: int = 0
     customer: Identity = Identity()
     marketing: str | None = None  # "stop" once the customer stopped marketing messages
+    last_inbound: str | None = None  # the wamid of the customer's last message
+    read: str | None = None  # the last inbound wamid marked read for the customer

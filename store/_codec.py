@@ -9,7 +9,7 @@ from parley.events import Identity
 from parley.state import Conversation, Queue
 
 # The state a "write" sets, in apply.lua's order; LAST_ACTIVITY scores the queue sets.
-STATE_FIELDS = ("q", "a", "la", "oa", "lc", "fr")
+STATE_FIELDS = ("q", "a", "la", "oa", "lc", "fr", "li", "rd")
 LAST_ACTIVITY = STATE_FIELDS.index("la") + 1  # apply.lua's 1-based position
 VERSION = "v"
 # The customer record, kept in the same hash: written only when it changes.
@@ -35,12 +35,15 @@ def to_ms(seconds: float) -> int:
 def decode_conversation(values: Sequence[bytes | None], customer: str) -> Conversation | None:
     """The state from HMGET FIELDS of customer `customer`'s hash; None when the
     conversation does not exist."""
-    queue, assignee, activity, opened, last_customer, first_response, version = values[:7]
+    queue, assignee, activity, opened, last_customer, first_response, inbound, read = values[
+        : len(STATE_FIELDS)
+    ]
+    version = values[len(STATE_FIELDS)]
     if queue is None:
         return None
     known = {
         name: value.decode()
-        for name, value in zip(CUSTOMER_FIELDS, values[7:-1], strict=True)
+        for name, value in zip(CUSTOMER_FIELDS, values[len(STATE_FIELDS) + 1 : -1], strict=True)
         if value is not None
     }
     if not known:
@@ -57,6 +60,8 @@ def decode_conversation(values: Sequence[bytes | None], customer: str) -> Conver
         version=int(version or 0),
         customer=Identity(**known),
         marketing=marketing.decode() if marketing else None,
+        last_inbound=inbound.decode() if inbound else None,
+        read=read.decode() if read else None,
     )
 
 
@@ -81,6 +86,8 @@ def state_arguments(state: Conversation) -> list[str]:
         str(to_ms(state.opened_at)),
         _text(state.last_customer_at),
         _text(state.first_response_at),
+        state.last_inbound or "",
+        state.read or "",
     ]
 
 

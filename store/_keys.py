@@ -119,6 +119,11 @@ def saved_replies(channel: str) -> str:
     return f"{tag(channel)}:saved"
 
 
+def fetches(channel: str) -> str:
+    """Stream of media waiting to be fetched from the Graph API (store/fetches.py)."""
+    return f"{tag(channel)}:fetch"
+
+
 def feed(channel: str) -> str:
     """Stream of the channel's applied changes (store.writes.Change), capped."""
     return f"{tag(channel)}:feed"

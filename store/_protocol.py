@@ -25,16 +25,19 @@ from store._codec import (
 )
 from store._scripts import ScriptCall
 from store.aliases import USERNAME
+from store.fetches import encode_job
 from store.writes import (
     AddNote,
     AddTag,
     AddTopic,
+    BusinessReacted,
     Count,
     CountTime,
     Deleted,
     Delivered,
     Done,
     Edited,
+    Fetch,
     Log,
     Op,
     Publish,
@@ -139,8 +142,13 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
                 value = _encoder.encode(result).decode()
                 yield _Record("result", keys.result(channel, event_id), value)
                 yield _Record("wake", keys.wake(channel, event_id), "1")
-            case Publish(change=change):
-                yield _Record("feed", keys.feed(channel), _encoder.encode(change).decode())
+            case Publish(change=change, when_known=when_known):
+                yield _Record(
+                    "feed",
+                    keys.feed(channel),
+                    _encoder.encode(change).decode(),
+                    "known" if when_known else "",
+                )
             case Send(outgoing=outgoing):
                 yield _Record("outbox", keys.outbox(channel), _encoder.encode(outgoing).decode())
             case Delivered(wamid=wamid, status=status):
@@ -161,6 +169,14 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
                     if emoji
                     else _Record("drop", messages, field)
                 )
+            case BusinessReacted(target=target, emoji=emoji):
+                field = delivery.business_reaction_field(target)
+                if emoji:
+                    yield _Record("put", messages, field, emoji)
+                else:
+                    yield _Record("drop", messages, field)
+            case Fetch(job=job):
+                yield _Record("fetch", keys.fetches(channel), encode_job(job))
             case Edited(target=target, text=text):
                 yield _Record("put", messages, delivery.edit_field(target), text or "")
             case Deleted(target=target):

@@ -29,6 +29,7 @@ def encode_settings(settings: ChannelSettings) -> dict[str, str]:
         "auto_resolve_pending_s": _period(settings.auto_resolve_pending_s),
         "send_rate": _period(settings.send_rate),
         WABA_ID: settings.waba_id or "",
+        "read_receipts": "1" if settings.read_receipts else "0",
     }
 
 
@@ -44,6 +45,7 @@ def decode_settings(fields: Mapping[Any, Any]) -> ChannelSettings | None:
         auto_resolve_pending_s=_seconds(text.get("auto_resolve_pending_s", OFF)),
         send_rate=_seconds(text.get("send_rate", str(DEFAULT_SEND_RATE))),
         waba_id=text.get(WABA_ID) or None,
+        read_receipts=text.get("read_receipts", "1") == "1",
     )
 
 

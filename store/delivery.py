@@ -10,7 +10,9 @@ The hash (`keys.messages`) holds, per reply Parley sent:
 - `pc:<wamid>` -> its pricing, "<category>/<type>"; `cb:<wamid>` -> the callback data.
 And per message of either side, what the customer did to it later:
 - `r:<wamid>` -> the customer's reaction (an emoji);
-- `t:<wamid>` -> the text of the customer's edit; `d:<wamid>` -> "1" once deleted.
+- `t:<wamid>` -> the text of the customer's edit; `d:<wamid>` -> "1" once deleted;
+- `m:<wamid>` -> the message's file: fetched and stored, or why not (JSON);
+- `br:<wamid>` -> an agent's reaction to it.
 A reply with none of these yet is `queued`: the sender has not finished with it.
 """
 
@@ -70,6 +72,16 @@ def edit_field(wamid: str) -> str:
 
 def deleted_field(wamid: str) -> str:
     return f"d:{wamid}"
+
+
+def media_field(wamid: str) -> str:
+    """The file of a message: what became of fetching it (store/fetches.py)."""
+    return f"m:{wamid}"
+
+
+def business_reaction_field(wamid: str) -> str:
+    """The business's (an agent's) reaction to a message."""
+    return f"br:{wamid}"
 
 
 def outcome(

@@ -11,26 +11,37 @@ from typing import cast
 import msgspec
 from redis.exceptions import ResponseError
 
+from parley.events import Attachment, Interactive, TemplateParameters
 from parley.redis import RedisClient, as_text
 from store import _keys as keys
 from store import delivery
 
 GROUP = "senders"
+MESSAGE, REACTION, READ = "message", "reaction", "read"
 
 
 class Outgoing(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """A reply for the sender: the customer (their id keys the records) and where
-    WhatsApp should deliver it."""
+    """Work for the sender: the customer (their id keys the records), where WhatsApp
+    should deliver it, and what: a `message` (text, template, file, choices), an agent's
+    `reaction` to `target`, or a `read` receipt for `target` (with `typing`)."""
 
-    id: str  # the reply's event id: the key of its delivery record
+    id: str  # the event id: the key of a message's delivery record
     user: str
     customer: str = ""
     phone: str | None = None
     user_id: str | None = None
     group_id: str | None = None
+    kind: str = MESSAGE
     text: str | None = None
     template: str | None = None
     language: str | None = None
+    parameters: TemplateParameters | None = None
+    attachment: Attachment | None = None
+    interactive: Interactive | None = None
+    reply_to: str | None = None
+    target: str | None = None  # the wamid a reaction or a read is about
+    emoji: str | None = None
+    typing: bool = False
     wa_id: str | None = None  # release 0.1 queued replies by phone alone
 
     @property
@@ -97,7 +108,9 @@ class Outbox:
         outgoing = entry.outgoing
         messages = keys.messages(entry.channel, outgoing.owner)
         async with self._client.pipeline(transaction=True) as pipe:
-            if wamid:
+            if outgoing.kind == READ and failure is None:
+                pass  # a read receipt leaves nothing to show
+            elif wamid:
                 pipe.hset(messages, delivery.wamid_field(outgoing.id), wamid)
                 pipe.hsetnx(messages, wamid, delivery.ACCEPTED)
             else:

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import msgspec
 
-from parley.events import GROUP_PREFIX, Identity
+from parley.events import GROUP_PREFIX, Card, Identity, Interactive, Place
 from parley.redis import RedisClient, as_text
 from parley.state import Conversation, Queue
 from store import _keys as keys
@@ -23,7 +23,8 @@ from store import _scripts, delivery, reports
 from store._codec import FIELDS, decode_conversation
 from store._protocol import NAME_SEPARATOR
 from store.aliases import USERNAME, candidates
-from store.writes import OUTBOUND, ActionResult, LogLine
+from store.fetches import MediaRecord
+from store.writes import OUTBOUND, ActionResult, LogLine, MediaLine, preview
 
 
 class CustomerRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,6 +46,28 @@ class NoteRecord(msgspec.Struct, frozen=True, kw_only=True):
     at: float
 
 
+class MediaView(msgspec.Struct, frozen=True, kw_only=True):
+    """A message's file: `fetching` (a customer's, not in the media store yet), `stored`
+    (under `key`), or `failed` (with `error`: the customer's file could not be had)."""
+
+    kind: str  # image, video, audio, document, sticker
+    state: str
+    mime_type: str | None = None
+    filename: str | None = None
+    voice: bool = False
+    size: int | None = None
+    key: str | None = None
+    error: str | None = None
+
+
+class QuotedRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """The message a reply quotes, as far as the log still holds it."""
+
+    id: str
+    direction: str
+    preview: str
+
+
 class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A line of the conversation's log, with what happened to it since."""
 
@@ -52,6 +75,7 @@ class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
     direction: str  # inbound, outbound, or system (e.g. the customer's number changed)
     type: str
     at: float
+    preview: str  # the line as one readable phrase ("Photo: caption", "Location: ...")
     text: str | None = None
     template: str | None = None
     user: str | None = None
@@ -67,6 +91,12 @@ class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None  # why it failed: Meta's code and title, or Parley's reason
     pricing: str | None = None  # Meta's "<category>/<type>"
     callback_data: str | None = None
+    media: MediaView | None = None
+    place: Place | None = None
+    cards: list[Card] = []
+    interactive: Interactive | None = None  # the buttons or list an agent sent
+    business_reaction: str | None = None  # an agent's reaction to it
+    quoted: QuotedRecord | None = None  # the message `reply_to` names, when still logged
 
 
 class ConversationRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,6 +160,8 @@ class _StoredNote(msgspec.Struct, frozen=True):
 
 _note = msgspec.json.Decoder(_StoredNote)
 _line = msgspec.json.Decoder(LogLine)
+_media_record = msgspec.json.Decoder(MediaRecord)
+FETCHING, STORED = "fetching", "stored"
 _result = msgspec.json.Decoder(ActionResult)
 
 
@@ -184,9 +216,28 @@ class Reader:
             tags=sorted(as_text(tag) for tag in tags),
             topics=sorted(as_text(topic) for topic in topics),
             notes=[_note_record(_note.decode(note)) for note in notes],
-            messages=[_message(line, about) for line in lines],
+            messages=_quoting([_message(line, about) for line in lines]),
             version=state.version,
         )
+
+    async def media(self, channel: str, customer: str, message: str) -> MediaView | None:
+        """The file of a message (by its id): a customer's stays findable by its record
+        after the log has moved past it. One round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hget(keys.messages(channel, customer), delivery.media_field(message))
+        pipe.lrange(keys.log(channel, customer), 0, -1)
+        fetched, log = await pipe.execute()
+        fetched_text = None if fetched is None else as_text(fetched)
+        line = next((ln for ln in map(_line.decode, log) if ln.id == message), None)
+        if line is not None:
+            return _media_view(line.media, fetched_text)
+        if fetched_text is None:
+            return None
+        record = _media_record.decode(fetched_text)
+        return MediaView(
+            kind="document", state=record.state, mime_type=record.mime_type,
+            filename=record.filename, size=record.size, key=record.key, error=record.error,
+        )  # fmt: skip
 
     async def state(self, channel: str, customer: str) -> Conversation | None:
         """The conversation's state as the engine decides on it; None when there is none."""
@@ -255,7 +306,7 @@ class Reader:
                     opened_at=state.opened_at,
                     last_activity_at=state.last_activity_at,
                     last_customer_at=state.last_customer_at,
-                    preview=(line.text or line.template or line.type) if line else None,
+                    preview=preview(line) if line else None,
                 )
             )
         return summaries
@@ -381,6 +432,8 @@ async def _about_messages(
             delivery.reaction_field,
             delivery.edit_field,
             delivery.deleted_field,
+            delivery.media_field,
+            delivery.business_reaction_field,
         )
     ]
     if fields:
@@ -418,6 +471,7 @@ def _message(line: LogLine, about: dict[str, str]) -> MessageRecord:
         direction=line.direction,
         type=line.type,
         at=line.at,
+        preview=preview(msgspec.structs.replace(line, text=text)),
         text=text,
         template=line.template,
         user=line.user,
@@ -432,7 +486,53 @@ def _message(line: LogLine, about: dict[str, str]) -> MessageRecord:
         error=sent.error if sent else None,
         pricing=about.get(delivery.pricing_field(wamid)) if wamid else None,
         callback_data=about.get(delivery.callback_field(wamid)) if wamid else None,
+        media=_media_view(line.media, about.get(delivery.media_field(wamid)) if wamid else None),
+        place=line.place,
+        cards=line.cards,
+        interactive=line.interactive,
+        business_reaction=about.get(delivery.business_reaction_field(wamid)) or None
+        if wamid
+        else None,
     )
+
+
+def _media_view(line: MediaLine | None, fetched: str | None) -> MediaView | None:
+    """An agent's file is in the store from the start (`line.key`); a customer's is
+    being fetched until the fetcher records what became of it."""
+    if line is None:
+        return None
+    view = MediaView(
+        kind=line.kind, state=FETCHING, mime_type=line.mime_type, filename=line.filename,
+        voice=line.voice,
+    )  # fmt: skip
+    if line.key is not None:
+        return msgspec.structs.replace(view, state=STORED, key=line.key)
+    if fetched is None:
+        return view
+    record = _media_record.decode(fetched)
+    return msgspec.structs.replace(
+        view,
+        state=record.state,
+        key=record.key,
+        size=record.size,
+        error=record.error,
+        mime_type=record.mime_type or line.mime_type,
+    )
+
+
+def _quoting(messages: list[MessageRecord]) -> list[MessageRecord]:
+    """Each reply with the message it quotes, found by wamid among those logged."""
+    by_wamid = {m.wamid or m.id: m for m in messages}
+    return [
+        msgspec.structs.replace(message, quoted=_quoted(by_wamid[message.reply_to]))
+        if message.reply_to in by_wamid
+        else message
+        for message in messages
+    ]
+
+
+def _quoted(message: MessageRecord) -> QuotedRecord:
+    return QuotedRecord(id=message.id, direction=message.direction, preview=message.preview)
 
 
 def encode_cursor(cursor: _Cursor) -> str:

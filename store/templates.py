@@ -11,10 +11,12 @@ and changes the templates of the channels whose settings name that account, only
 
 import asyncio
 from collections.abc import Iterable
+from typing import Any
 
 import msgspec
 from redis.exceptions import WatchError
 
+from parley.graph import TemplateDefinition
 from parley.redis import RedisClient
 from store import _keys as keys
 from store.channels import channels_by_waba
@@ -33,6 +35,9 @@ class Template(msgspec.Struct, frozen=True, kw_only=True):
     status: str  # APPROVED, PENDING, REJECTED, PAUSED, DISABLED...
     reason: str | None = None  # Meta's, when rejected or paused
     updated_at: float
+    # As the business account lists them (HEADER, BODY, FOOTER, BUTTONS): what a send's
+    # variables are checked against. Empty for a template registered by hand.
+    components: list[dict[str, Any]] = []
 
 
 class TemplateUpdate(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,6 +68,35 @@ async def save_template(client: RedisClient, channel: str, template: Template) -
 
 async def delete_template(client: RedisClient, channel: str, name: str, language: str) -> bool:
     return bool(await client.hdel(keys.templates(channel), _field(name, language)))
+
+
+async def replace_templates(client: RedisClient, channel: str, found: Iterable[Template]) -> int:
+    """The channel's templates become exactly `found` (the business account's list, which
+    is the truth: a template deleted there can no longer be sent), in one transaction;
+    the number kept."""
+    key = keys.templates(channel)
+    kept = {_field(t.name, t.language): t for t in found}
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.delete(key)
+        if kept:
+            pipe.hset(key, mapping={f: msgspec.json.encode(t) for f, t in kept.items()})
+        await pipe.execute()
+    return len(kept)
+
+
+def from_definitions(definitions: Iterable[TemplateDefinition], now: float) -> list[Template]:
+    """The business account's templates as a channel keeps them."""
+    return [
+        Template(
+            name=d.name,
+            language=d.language,
+            category=d.category,
+            status=d.status,
+            updated_at=now,
+            components=d.components,
+        )
+        for d in definitions
+    ]
 
 
 async def templates(client: RedisClient, channel: str) -> list[Template]:

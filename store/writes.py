@@ -10,12 +10,25 @@ from collections.abc import Sequence
 
 import msgspec
 
+from parley.events import Card, Interactive, Place
 from parley.state import Conversation, Outcome
 from store.aliases import Claim
+from store.fetches import FetchJob
 from store.outbox import Outgoing
 
 INBOUND, OUTBOUND, SYSTEM = "inbound", "outbound", "system"
 BUSINESS_APP = "business_app"
+
+
+class MediaLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A file on a log line: its kind and type as the message said (what became of it is
+    on the message's record, `delivery.media_field`)."""
+
+    kind: str  # image, video, audio, document, sticker
+    mime_type: str | None = None
+    filename: str | None = None
+    voice: bool = False
+    key: str | None = None  # an agent's file: its media store key
 
 
 class LogLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -31,6 +44,47 @@ class LogLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     author: str | None = None  # who wrote, in a group: a name, else an identifier
     reply_to: str | None = None  # the wamid it answers
     source: str | None = None  # business_app: sent from the WhatsApp Business app
+    media: MediaLine | None = None  # the file it carries
+    place: Place | None = None  # a location
+    cards: list[Card] = []  # shared contacts
+    interactive: Interactive | None = None  # the buttons or list an agent sent
+
+
+_KIND_NAMES = {
+    "image": "Photo",
+    "video": "Video",
+    "audio": "Audio",
+    "document": "Document",
+    "sticker": "Sticker",
+}
+PREVIEW_MAX = 200
+
+
+def preview(line: LogLine) -> str:
+    """The line as one readable phrase, for lists, previews and the change feed: "Photo:
+    the caption", "Voice message", "Location: Café Bleu", "Contact: Ana Lima", "List:
+    Pick a size", "Template: order_update"; plain text as it is."""
+    text = (line.text or "").strip()
+    label: str | None = None
+    if line.media is not None:
+        label = "Voice message" if line.media.voice else _KIND_NAMES.get(line.media.kind, "File")
+        text = text or (line.media.filename or "")
+    elif line.place is not None:
+        label = "Location"
+        text = ", ".join(part for part in (line.place.name, line.place.address) if part)
+    elif line.cards:
+        label = "Contact" if len(line.cards) == 1 else "Contacts"
+        text = ", ".join(
+            card.name or (card.phones[0] if card.phones else "?") for card in line.cards
+        )
+    elif line.interactive is not None:
+        label = "List" if line.interactive.sections else "Buttons"
+    elif line.template:
+        label, text = "Template", line.template
+    elif not text:
+        return line.type
+    phrase = f"{label}: {text}" if label and text else (label or text)
+    return phrase if len(phrase) <= PREVIEW_MAX else phrase[: PREVIEW_MAX - 1] + "…"
 
 
 class StoredNote(msgspec.Struct, frozen=True):
@@ -138,6 +192,19 @@ class Reacted(_Op, frozen=True):
     emoji: str | None  # None: taken back
 
 
+class BusinessReacted(_Op, frozen=True):
+    """An agent's reaction to a message ("" taken back)."""
+
+    target: str
+    emoji: str
+
+
+class Fetch(_Op, frozen=True):
+    """Queue a customer's file to be fetched into the media store."""
+
+    job: FetchJob
+
+
 class Edited(_Op, frozen=True):
     target: str
     text: str | None
@@ -148,9 +215,11 @@ class Deleted(_Op, frozen=True):
 
 
 class Publish(_Op, frozen=True):
-    """Put the change on its channel's feed, in the step that applies it."""
+    """Put the change on its channel's feed, in the step that applies it (`when_known`:
+    only if the event's status named a message Parley sent)."""
 
     change: Change
+    when_known: bool = False
 
 
 class Record(_Op, frozen=True):
@@ -172,6 +241,8 @@ Op = (
     | Delivered
     | Sent
     | Reacted
+    | BusinessReacted
+    | Fetch
     | Edited
     | Deleted
     | Publish

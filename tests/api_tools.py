@@ -13,10 +13,12 @@ from redis.asyncio.client import Pipeline
 from engine.app import create_app as create_engine
 from engine.applier import Applier
 from ingest.app import create_app as create_receiver
+from mediastore import MediaStore
 from parley.channels import Channel
 from parley.settings import Settings
 from parley.state import Queue
 from store.conversations import ConversationStore
+from store.fetches import Fetches, MediaRecord
 from tests import factory as f
 from tests.clock import Clock
 
@@ -24,6 +26,25 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 AiohttpClient = Callable[..., Awaitable[TestClient]]  # type: ignore[type-arg]
+
+
+async def put_file_message(
+    redis: Redis, media: MediaStore, channel: str, wa_id: str, at: float, wamid: str, data: bytes
+) -> str:
+    """A customer's image in their conversation, already fetched into `media` as the
+    engine's fetcher leaves it (its job taken and finished); the file's key."""
+    store = ConversationStore(redis)
+    await store.start()
+    [result] = await Applier(store, Clock(at)).apply([f.customer_file(channel, wa_id, at, wamid)])
+    assert result.decision is not None, result
+    stored = await media.put(data, "image/png")
+    fetches = Fetches(redis, "test-fetcher")
+    [job] = [job for job in await fetches.take(channel, 100) if job.job.wamid == wamid]
+    record = MediaRecord(
+        state="stored", key=stored.key, mime_type=stored.mime_type, size=stored.size
+    )
+    await fetches.finish(job, record)
+    return stored.key
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ its own topic names and an empty Redis database.
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -76,8 +77,9 @@ def topic() -> str:
 
 
 @pytest.fixture
-def settings(kafka_bootstrap: str, redis_url: str, topic: str) -> Settings:
+def settings(kafka_bootstrap: str, redis_url: str, topic: str, tmp_path: Path) -> Settings:
     return Settings(
+        media_url=f"file://{tmp_path / 'media'}",
         kafka_bootstrap=kafka_bootstrap,
         redis_url=redis_url,
         topic=topic,

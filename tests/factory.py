@@ -12,6 +12,7 @@ from parley.events import (
     CustomerMessage,
     Event,
     Identity,
+    Media,
     MessageStatus,
     Move,
     Payload,
@@ -40,6 +41,15 @@ def event(
 def customer(channel: str, wa_id: str, at: float, wamid: str | None = None) -> Event:
     wamid = wamid or f"wamid.{uuid.uuid4().hex}"
     return event(channel, wa_id, CustomerMessage(wamid=wamid, type="text", text="hi"), at, wamid)
+
+
+def customer_file(
+    channel: str, wa_id: str, at: float, wamid: str, kind: str = "image", media_id: str = "m1"
+) -> Event:
+    """The customer sends a file (`kind`: image, video, audio, document or sticker)."""
+    media = Media(id=media_id, mime_type="image/png", filename="photo.png")
+    message = CustomerMessage(wamid=wamid, type=kind, text="the broken part", media=media)
+    return event(channel, wa_id, message, at, wamid)
 
 
 def reply(channel: str, wa_id: str, at: float, user: str = "alice") -> Event:

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from api.routes import ENDPOINTS
+from mediastore import open_media_store
 from parley.channels import Channel
 from parley.settings import Settings
 from parley.state import Queue
@@ -25,6 +26,7 @@ from tests.api_tools import (
     bearer,
     call,
     put_conversation,
+    put_file_message,
     start_api,
     user_with_role,
 )
@@ -38,6 +40,8 @@ UNKNOWN = "999999999999999"  # a channel id that exists nowhere
 WA_ID = "31611111111"
 T0 = time.time() - 600
 EVENT_ID = "0" * 32
+PHOTO = "wamid.PHOTO"  # the customer's image, fetched: a message to react to and download
+PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 64
 # No engine consumes it, so one topic serves the whole module (not one per test).
 TOPIC = f"parley-test-access-{uuid.uuid4().hex[:8]}"
 
@@ -96,6 +100,11 @@ async def start(
     await ok(api, "PUT", f"/v1/channels/{CHANNEL}/templates/welcome/en_US", {"category": "UTILITY"})
     await ok(api, "PUT", f"/v1/channels/{CHANNEL}/saved-replies/welcome", {"text": "Welcome!"})
     await put_conversation(redis, CHANNEL, WA_ID, Queue.NEW, T0)
+    media = open_media_store(settings)
+    try:
+        await put_file_message(redis, media, CHANNEL, WA_ID, T0, PHOTO, PNG)
+    finally:
+        await media.close()
     return World(api, callers)
 
 
@@ -146,6 +155,14 @@ TABLE: dict[str, tuple[Call, tuple[int, int, int, int, int]]] = {
     "add topic":           (Call("POST", f"{V}/topics", {"topic": "billing"}),              (404, 202, 202, 202, 202)),
     "reply":               (Call("POST", f"{V}/replies", {"text": "Hello!"}),               (404, 403, 202, 202, 202)),
     "assign":              (Call("PUT", f"{V}/assignee", {"user": AGENT}),                  (404, 403, 202, 202, 202)),
+    "react":               (Call("POST", f"{V}/reactions", {"message": PHOTO, "emoji": "👍"}), (404, 403, 202, 202, 202)),
+    "mark read":           (Call("POST", f"{V}/read", {}),                                  (404, 403, 202, 202, 202)),
+    "typing":              (Call("POST", f"{V}/typing"),                                    (404, 403, 202, 202, 202)),
+    # A JSON body is a file too: a document (any type), so it is kept.
+    "upload":              (Call("POST", f"{C}/uploads", {"a": 1}),                         (404, 403, 201, 201, 201)),
+    "download a file":     (Call("GET", f"/v1/media/{{channel}}/{WA_ID}/{PHOTO}"),         (404, 200, 200, 200, 200)),
+    # EU names its business account; no Graph API answers here (a closed port): 502.
+    "sync templates":      (Call("POST", f"{C}/templates/sync"),                            (404, 403, 403, 403, 502)),
     "unassign":            (Call("DELETE", f"{V}/assignee"),                                (404, 403, 202, 202, 202)),
     "report":              (Call("GET", f"{C}/report"),                                     (404, 403, 403, 200, 200)),
     "patch settings":      (Call("PATCH", C, {"auto_assign": False}),                       (404, 403, 403, 403, 200)),
@@ -231,7 +248,13 @@ async def access_of(api: Api, headers: Headers) -> tuple[str | None, list[tuple[
 
 
 def test_the_table_covers_every_endpoint() -> None:
-    filled = {"{customer}": WA_ID, "{event_id}": EVENT_ID, "{user}": AGENT, "{team}": TEAM}
+    filled = {
+        "{customer}": WA_ID,
+        "{event_id}": EVENT_ID,
+        "{user}": AGENT,
+        "{team}": TEAM,
+        "{message}": PHOTO,
+    }
     filled |= {"{name}": "welcome", "{language}": "en_US"}
     routes = set()
     for endpoint in ENDPOINTS:

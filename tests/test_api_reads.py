@@ -433,15 +433,17 @@ async def test_a_conversation_shows_its_recent_messages_in_order(world: World) -
     view = await world.get(f"/v1/conversations/{EU.id}/{wa_id}", viewer)
     nothing_since = {"reaction": None, "edited": False, "deleted": False, "pricing": None}
     nothing_since |= {"callback_data": None, "author": None, "reply_to": None, "source": None}
+    nothing_since |= {"media": None, "place": None, "cards": [], "interactive": None}
+    nothing_since |= {"business_reaction": None, "quoted": None}
     inbound = {"direction": "inbound", "type": "text", "template": None, "user": None}
     inbound |= {"wamid": None, "error": None, **nothing_since}
     outbound = {"direction": "outbound", "user": "ana", "status": "queued"}
     outbound |= {"wamid": None, "error": None, **nothing_since}  # nothing sent it yet
     assert view["messages"] == [
-        {**inbound, "id": "wamid.Q1", "at": iso(T0 + 1), "text": "Where is it?", "status": None},
-        {**outbound, "id": answer.id, "type": "text", "at": iso(T0 + 60), "text": "It left today", "template": None},
-        {**outbound, "id": template.id, "type": "template", "at": iso(T0 + 61), "text": None, "template": "order_update"},
-        {**inbound, "id": "wamid.Q2", "at": iso(T0 + 120), "text": "Thanks!", "status": None},
+        {**inbound, "id": "wamid.Q1", "at": iso(T0 + 1), "text": "Where is it?", "status": None, "preview": "Where is it?"},
+        {**outbound, "id": answer.id, "type": "text", "at": iso(T0 + 60), "text": "It left today", "template": None, "preview": "It left today"},
+        {**outbound, "id": template.id, "type": "template", "at": iso(T0 + 61), "text": None, "template": "order_update", "preview": "Template: order_update"},
+        {**inbound, "id": "wamid.Q2", "at": iso(T0 + 120), "text": "Thanks!", "status": None, "preview": "Thanks!"},
     ]  # fmt: skip
     assert (view["queue"], view["assignee"]) == ("open", "ana")  # EU assigns on reply
     assert view["opened_at"] == iso(T0 + 1)

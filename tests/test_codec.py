@@ -8,6 +8,7 @@ from engine.consumer import CommitPolicy
 from parley.events import Identity
 from parley.state import Conversation, Queue
 from store._codec import (
+    FIELDS,
     as_stored,
     customer_changes,
     decode_conversation,
@@ -64,7 +65,8 @@ def test_storing_is_stable(state: Conversation) -> None:
 
 def test_a_conversation_release_0_1_wrote_is_its_phones() -> None:
     # Release 0.1 stored no customer fields: its ids are phones.
-    legacy = [b"new", None, b"1500000000000", b"1500000000000", None, None, b"1", *[None] * 7]
+    legacy = [b"new", None, b"1500000000000", b"1500000000000", None, None, None, None, b"1"]
+    legacy += [None] * 7
     state = decode_conversation(legacy, ID)
     assert state is not None
     assert state.customer == Identity(phone=ID)
@@ -78,7 +80,7 @@ def test_millisecond_rounding_keeps_order(a: float, b: float) -> None:
 
 
 def test_no_conversation_reads_as_none() -> None:
-    assert decode_conversation([None] * 14, ID) is None
+    assert decode_conversation([None] * len(FIELDS), ID) is None
 
 
 def test_digests_are_short_and_distinct() -> None:

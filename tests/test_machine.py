@@ -16,6 +16,8 @@ from engine.model import (
     NoteAdded,
     Opened,
     Reacted,
+    ReactionSent,
+    ReadSent,
     Resolved,
     ResolvedBy,
     Revoked,
@@ -39,10 +41,12 @@ from parley.events import (
     Event,
     Identity,
     IdentityChange,
+    MarkRead,
     MessageStatus,
     Move,
     Payload,
     Preference,
+    React,
     Reaction,
     Revoke,
     Role,
@@ -67,6 +71,7 @@ NEW = Conversation(
     last_customer_at=1000.0,
     version=7,
     customer=CUSTOMER,
+    last_inbound="wamid.last",
 )
 OPEN = replace(NEW, queue=Queue.OPEN, assignee="bob", first_response_at=1010.0)
 PENDING_BOB = replace(OPEN, queue=Queue.PENDING)
@@ -82,6 +87,10 @@ STATES: dict[str, Conversation | None] = {
 }
 
 MESSAGE = CustomerMessage(wamid="wamid.in", type="text", text="hi")
+INBOUND = {"last_inbound": "wamid.in"}
+REACT = React(actor=ALICE, target="wamid.in", emoji="\U0001f44d")
+OPENED = MarkRead(actor=ALICE)
+NO_READS = ChannelSettings(display_name="EU", read_receipts=False)
 STATUS = MessageStatus(wamid="wamid.out", status="read")
 REACTION = Reaction(wamid="wamid.r", target="wamid.out", emoji="\U0001f44d")
 EDIT = Edit(wamid="wamid.e", target="wamid.in", text="hi again")
@@ -131,7 +140,7 @@ def rows() -> list[Any]:
             "none",
             MESSAGE,
             applied,
-            {**from_none, "last_customer_at": AT, "customer": CUSTOMER},
+            {**from_none, "last_customer_at": AT, "customer": CUSTOMER, **INBOUND},
             (Opened(),),
         ),
         Row(
@@ -143,13 +152,39 @@ def rows() -> list[Any]:
                 "opened_at": AT,
                 "last_customer_at": AT,
                 "first_response_at": None,
+                **INBOUND,
             },
             (Opened(),),
         ),
-        Row("new", MESSAGE, applied, {"last_customer_at": AT}),
-        Row("open", MESSAGE, applied, {"last_customer_at": AT}),
-        Row("pending(bob)", MESSAGE, applied, {"queue": Queue.OPEN, "last_customer_at": AT}),
-        Row("pending", MESSAGE, applied, {"queue": Queue.NEW, "last_customer_at": AT}),
+        Row("new", MESSAGE, applied, {"last_customer_at": AT, **INBOUND}),
+        Row("open", MESSAGE, applied, {"last_customer_at": AT, **INBOUND}),
+        Row(
+            "pending(bob)",
+            MESSAGE,
+            applied,
+            {"queue": Queue.OPEN, "last_customer_at": AT, **INBOUND},
+        ),
+        Row("pending", MESSAGE, applied, {"queue": Queue.NEW, "last_customer_at": AT, **INBOUND}),
+        # an agent's reaction: sent, and the agent acted
+        Row("none", REACT, rejected, "no conversation"),
+        *(
+            Row(start, REACT, applied, {}, (ReactionSent("wamid.in", "\U0001f44d"),))
+            for start in ("new", "open", "pending(bob)", "pending", "resolved")
+        ),
+        # an agent opens the conversation: its last message is marked read, once
+        Row("none", OPENED, rejected, "no conversation"),
+        *(
+            Row(
+                start,
+                OPENED,
+                applied,
+                {"read": "wamid.last"},
+                (ReadSent("wamid.last", typing=False),),
+                active=False,
+            )
+            for start in ("new", "open", "pending(bob)", "pending", "resolved")
+        ),
+        Row("open", OPENED, ignored, "read receipts are off on this channel", settings=NO_READS),
         # message status, and what the customer did to a message: never activity
         *(
             row
@@ -201,8 +236,18 @@ def rows() -> list[Any]:
         Row("pending", ECHO, applied, {"first_response_at": AT}, (SENT_FROM_APP, FIRST)),
         Row("resolved", ECHO, applied, {}, (SENT_FROM_APP,), active=False),
         # agent reply
-        Row("none", AgentReply(actor=ALICE), rejected, "reply needs text or a template"),
-        Row("open", AgentReply(actor=ALICE, text=" "), rejected, "reply needs text or a template"),
+        Row(
+            "none",
+            AgentReply(actor=ALICE),
+            rejected,
+            "reply needs text, a template, a file or choices",
+        ),
+        Row(
+            "open",
+            AgentReply(actor=ALICE, text=" "),
+            rejected,
+            "reply needs text, a template, a file or choices",
+        ),
         Row(
             "new",
             REPLY,
@@ -442,7 +487,9 @@ def test_activity_never_moves_back_for_a_late_timestamp() -> None:
     late = 1050.0  # before OPEN's last activity (1100), after its start
     decision = transition(OPEN, at(MESSAGE, late), AUTO, NOW)
     assert decision.outcome is Outcome.APPLIED
-    assert decision.state == replace(OPEN, last_activity_at=1100.0, last_customer_at=1050.0)
+    # Arrival order decides which message is the last to mark read.
+    expected = replace(OPEN, last_activity_at=1100.0, last_customer_at=1050.0, **INBOUND)
+    assert decision.state == expected
 
 
 def test_late_customer_message_keeps_the_latest_customer_time() -> None:

@@ -23,7 +23,8 @@
 --
 -- Records: sadd a; rpush a; log a (then keep the last log_length); count a (HINCRBY 1,
 -- kept report_ttl); result a (kept result_ttl); wake a (kept wake_ttl); outbox a (XADD);
--- feed a (XADD, the stream capped at about feed_length);
+-- fetch a (XADD, a media fetch job); feed a b (XADD, the stream capped at about
+-- feed_length; with b "known", only if the event's status record found its message);
 -- status a b (set field a to status b if a is there and b ranks higher); detail a b c
 -- (set field b to c if field a is there); put a b (HSET); seed a b (HSETNX); drop a
 -- (HDEL); dropif a b (HDEL a if it holds b); name a / unname a (ZADD 0 / ZREM: the
@@ -99,6 +100,9 @@ local function apply_one(key, arg)
 end
 
 local function apply_records(key, first, last)
+  -- Whether the last status record named a message Parley sent: a status of a wamid it
+  -- never sent writes nothing, and publishes nothing either ("feed" with b "known").
+  local known = true
   for i = first, last, 4 do
     local op, a, b, c, target = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], KEYS[key]
     key = key + 1
@@ -119,10 +123,15 @@ local function apply_records(key, first, last)
       redis.call('EXPIRE', target, config.wake_ttl)
     elseif op == 'outbox' then
       redis.call('XADD', target, '*', 'm', a)
+    elseif op == 'fetch' then
+      redis.call('XADD', target, '*', 'j', a)
     elseif op == 'feed' then
-      redis.call('XADD', target, 'MAXLEN', '~', config.feed_length, '*', 'c', a)
+      if b ~= 'known' or known then
+        redis.call('XADD', target, 'MAXLEN', '~', config.feed_length, '*', 'c', a)
+      end
     elseif op == 'status' then
       local current = redis.call('HGET', target, a)
+      known = current and true or false
       if current and (RANK[b] or 0) > (RANK[current] or 0) then
         redis.call('HSET', target, a, b)
       end

@@ -1,0 +1,105 @@
+"""Each channel's media fetches: files customers sent, waiting to be downloaded from the
+Graph API into the media store. Queued by apply.lua in the step that applies the
+message (so none is lost, and a duplicate webhook queues none twice), taken by the
+engine's fetchers through a consumer group, and finished with their outcome recorded
+on the message (`delivery.media_field`) in the transaction that acknowledges them."""
+
+from typing import Any, cast
+
+import msgspec
+from redis.exceptions import ResponseError
+
+from parley.events import Media
+from parley.redis import RedisClient, as_text
+from store import _keys as keys
+from store import delivery
+
+GROUP = "fetchers"
+
+
+class FetchJob(msgspec.Struct, frozen=True, kw_only=True):
+    wamid: str
+    customer: str
+    media: Media
+
+
+class MediaRecord(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """What became of a message's file: `stored` (under `key` in the media store), or
+    `failed` with `error`."""
+
+    state: str
+    key: str | None = None
+    mime_type: str | None = None
+    size: int | None = None
+    filename: str | None = None
+    error: str | None = None
+
+
+class Taken(msgspec.Struct, frozen=True):
+    channel: str
+    id: str
+    job: FetchJob
+
+
+_decoder = msgspec.json.Decoder(FetchJob)
+_encoder = msgspec.json.Encoder()
+
+
+class Fetches:
+    """The fetch streams of every channel. Raises redis errors."""
+
+    def __init__(self, client: RedisClient, consumer: str) -> None:
+        self._client = client
+        self._consumer = consumer
+        self._groups: set[str] = set()
+
+    async def take(self, channel: str, count: int) -> list[Taken]:
+        await self._ensure_group(channel)
+        found = await self._client.xreadgroup(
+            GROUP, self._consumer, {keys.fetches(channel): ">"}, count=count
+        )
+        return [
+            Taken(channel, as_text(entry_id), _decoder.decode(fields[b"j"]))
+            for _, entries in cast(list[tuple[Any, list[tuple[Any, dict[bytes, bytes]]]]], found)
+            for entry_id, fields in entries
+        ]
+
+    async def claim_idle(self, channel: str, idle_ms: int) -> list[Taken]:
+        """Jobs another fetcher took over `idle_ms` ago and never finished, now ours:
+        fetching again is harmless (the store is content-addressed)."""
+        await self._ensure_group(channel)
+        claimed: list[Taken] = []
+        start = "0-0"
+        while True:
+            answer = await self._client.xautoclaim(
+                keys.fetches(channel), GROUP, self._consumer, idle_ms, start, count=100
+            )
+            start = as_text(answer[0])
+            for entry_id, fields in answer[1]:
+                if fields is not None:
+                    claimed.append(Taken(channel, as_text(entry_id), _decoder.decode(fields[b"j"])))
+            if start == "0-0":
+                return claimed
+
+    async def finish(self, taken: Taken, record: MediaRecord) -> None:
+        """The file's outcome on its message, and the job acknowledged, together."""
+        messages = keys.messages(taken.channel, taken.job.customer)
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.hset(messages, delivery.media_field(taken.job.wamid), _encoder.encode(record))
+            pipe.xack(keys.fetches(taken.channel), GROUP, taken.id)
+            pipe.xdel(keys.fetches(taken.channel), taken.id)
+            await pipe.execute()
+
+    async def _ensure_group(self, channel: str) -> None:
+        if channel in self._groups:
+            return
+        try:
+            await self._client.xgroup_create(keys.fetches(channel), GROUP, id="0", mkstream=True)
+        except ResponseError as error:  # BUSYGROUP: it exists
+            if "BUSYGROUP" not in str(error):
+                raise
+        self._groups.add(channel)
+
+
+def encode_job(job: FetchJob) -> str:
+    return _encoder.encode(job).decode()
