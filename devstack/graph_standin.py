@@ -15,7 +15,9 @@ answers; delivery statuses come back as signed webhooks in Meta's 2026 shape
 Media: uploads are checked against Meta's types and sizes; `GET /{media-id}` gives a
 download URL on the stand-in that needs the bearer token and expires after
 `media_url_ttl_s` (404 afterwards, as Meta's CDN answers); `seed_media` plays a
-customer's media for inbound webhooks.
+customer's media for inbound webhooks. Tests can hold a media id's lookups
+(`hold_media`), hand out a URL that has already expired (`expire_next_media_url`), and
+read what the media edges were asked (`media_lookups`, `media_downloads`).
 
 Humans drive it over /_standin/* (sent messages, reads, the last verification code,
 faults to queue, users, groups, media and its URLs, templates).
@@ -463,6 +465,11 @@ class StandIn:
         self.media: dict[str, StoredMedia] = {}
         self.reads: list[ReadReceipt] = []
         self._media_urls: dict[str, tuple[str, float]] = {}  # hash -> (media id, expiry)
+        # What was asked of the media edges, in order: for tests to see when, and how often.
+        self.media_lookups: list[str] = []  # media ids asked for a URL
+        self.media_downloads: list[tuple[str, int]] = []  # (media id, HTTP status answered)
+        self._media_holds: dict[str, asyncio.Event] = {}
+        self._expire_next: set[str] = set()
         self.users = dict(users)
         self.groups: dict[str, list[tuple[str | None, str]]] = {
             group_id: list(participants) for group_id, participants in (groups or {}).items()
@@ -516,6 +523,16 @@ class StandIn:
         count = len(self._media_urls)
         self._media_urls.clear()
         return count
+
+    def hold_media(self, media_id: str) -> asyncio.Event:
+        """Lookups of `media_id` (`GET /{media-id}`) wait until the event returned is set,
+        as a slow Meta would: for tests that look at what happens before the file is had."""
+        return self._media_holds.setdefault(media_id, asyncio.Event())
+
+    def expire_next_media_url(self, media_id: str) -> None:
+        """The next URL handed out for `media_id` has expired by the time it is used (404),
+        as when more than `media_url_ttl_s` passes between the lookup and the download."""
+        self._expire_next.add(media_id)
 
     def set_templates(self, waba_id: str, templates: Sequence[Template]) -> None:
         """The business account's templates, replacing what it had."""
@@ -720,6 +737,10 @@ class StandIn:
     async def media_url(self, request: web.Request, media_id: str) -> web.Response:
         """`GET /{media-id}`: a fresh download URL (good for `media_url_ttl_s`), the
         MIME type, SHA-256 and size."""
+        self.media_lookups.append(media_id)
+        hold = self._media_holds.get(media_id)
+        if hold is not None:
+            await hold.wait()
         media = self.media.get(media_id)
         owner = request.query.get("phone_number_id")
         if (
@@ -734,6 +755,9 @@ class StandIn:
                 del self._media_urls[key]
         key = secrets.token_urlsafe(24)
         expiry = now + self.media_url_ttl_s
+        if media_id in self._expire_next:
+            self._expire_next.discard(media_id)
+            expiry = now  # gone before it can be used
         self._media_urls[key] = (media_id, expiry)
         query = {"mid": media_id, "ext": str(int(expiry)), "hash": key}
         url = request.url.origin().with_path(MEDIA_PATH).with_query(query)
@@ -751,17 +775,21 @@ class StandIn:
     async def download(self, request: web.Request) -> web.StreamResponse:
         """A media URL: the file, for the bearer token of a number that may have it;
         404 once the URL has expired (or never was), 401 without a good token."""
+        media_id = request.query.get("mid", "")
         issued = self._media_urls.get(request.query.get("hash", ""))
         if (
             issued is None
-            or issued[0] != request.query.get("mid")
+            or issued[0] != media_id
             or issued[1] <= self.clock()
             or issued[0] not in self.media
         ):
+            self.media_downloads.append((media_id, 404))
             return web.Response(status=404, text="Not Found")
         media = self.media[issued[0]]
         if not self._may_fetch(_token(request), media):
+            self.media_downloads.append((media_id, 401))
             return web.Response(status=401, text="Unauthorized")
+        self.media_downloads.append((media_id, 200))
         return web.Response(body=media.data, headers={"Content-Type": media.mime_type})
 
     async def message_templates(self, request: web.Request, waba_id: str) -> web.Response:

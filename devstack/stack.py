@@ -65,6 +65,8 @@ def main() -> int:
             servers.append(redis)
             env["PARLEY_REDIS_URL"] = f"redis://127.0.0.1:{redis.port}/0"
         env.setdefault("PARLEY_CHANNELS_FILE", str(DEMO_CHANNELS))
+        # Customers' and agents' files, in a directory beside the run's other state.
+        env.setdefault("PARLEY_MEDIA_URL", f"file://{ROOT / '.run' / 'media'}")
         # A fresh bootstrap admin token per run unless one is given; it goes in the env
         # file (which only this user can read), never on the screen.
         env.setdefault("PARLEY_ADMIN_TOKEN", secrets.token_urlsafe(24))
@@ -100,6 +102,7 @@ def main() -> int:
                     "PARLEY_ADMIN_TOKEN",
                     "PARLEY_API",
                     "PARLEY_GRAPH_URL",
+                    "PARLEY_MEDIA_URL",
                 )
             )
         )
@@ -122,6 +125,7 @@ Parley is running.
   engine    http://{host}:{metrics_port}/readyz   http://{host}:{metrics_port}/metrics
   kafka     {env["PARLEY_KAFKA_BOOTSTRAP"]}   redis {env["PARLEY_REDIS_URL"]}
   channels  {env["PARLEY_CHANNELS_FILE"]}
+  media     {env["PARLEY_MEDIA_URL"]}
   settings  {ENV_FILE} (load it in another terminal: set -a; . .run/parley.env; set +a)
 Ctrl-C stops everything.
 """,

@@ -110,6 +110,7 @@ class Fetcher:
 
     def _start(self, job: Taken) -> None:
         self._in_hand[job.id] = asyncio.create_task(self._fetch(job), name=f"fetch-{job.id}")
+        self._metrics.media_in_hand.set(self.in_hand)
 
     async def _fetch(self, job: Taken) -> None:
         try:
@@ -122,6 +123,7 @@ class Fetcher:
             log.exception("media fetch left pending", extra={"channel": job.channel})
         finally:
             self._in_hand.pop(job.id, None)
+            self._metrics.media_in_hand.set(self.in_hand)
 
     async def _download(self, job: Taken) -> MediaRecord:
         media = job.job.media

@@ -184,6 +184,11 @@ class EngineMetrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=registry,
         )
+        self.media_in_hand = Gauge(
+            "parley_media_fetches_in_hand",
+            "Customers' files this engine has taken to fetch and not finished (bounded).",
+            registry=registry,
+        )
         self.last_sweep = Gauge(
             "parley_sweeper_last_success_timestamp_seconds",
             "When the sweeper last finished a pass without error (Unix time).",

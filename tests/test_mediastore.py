@@ -1,6 +1,6 @@
 """The media store: one contract suite, run against the local directory store and against a
-real S3-speaking server (moto's, started here on a free loopback port, spoken to over HTTP
-through aiobotocore like any bucket), then what is particular to each and the factory.
+real S3-speaking server (moto's, on a free loopback port, spoken to over HTTP through
+aiobotocore like any bucket: tests/s3_tools.py), then what is particular to each and the factory.
 
 Age: retention goes by the time an object was stored, which the tests move back rather than
 wait for. Each backend says how (`Backend.age`): the local store's files get an older
@@ -14,7 +14,6 @@ import hashlib
 import os
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,10 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiobotocore.session import get_session
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
-from moto.server import ThreadedMotoServer
 
 from mediastore import (
     BadMimeType,
@@ -39,13 +36,11 @@ from mediastore import (
     retention_cutoff,
 )
 from parley.settings import Settings
+from tests.s3_tools import ACCESS_KEY, SECRET_KEY, moto_server, new_bucket, raw_client, s3_names
 
 LIMIT = 6 * 1024 * 1024
 MIB = 1024 * 1024
 DAY = 24 * 3600.0
-# moto accepts any keys; passing them keeps the tests off the machine's own AWS setup.
-ACCESS_KEY = "test-access-key"
-SECRET_KEY = "test-secret-key-never-shown"
 
 
 def sha(data: bytes) -> str:
@@ -67,30 +62,7 @@ class Backend:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def raw_client(endpoint: str) -> Any:
-    """A plain aiobotocore S3 client, to make buckets and look at what the store wrote."""
-    return get_session().create_client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=ACCESS_KEY,
-        aws_secret_access_key=SECRET_KEY,
-    )
-
-
-async def new_bucket(client: Any) -> str:
-    name = f"media-{uuid.uuid4().hex[:12]}"
-    await client.create_bucket(Bucket=name)
-    return name
+    yield from moto_server()
 
 
 @pytest.fixture
@@ -107,11 +79,6 @@ async def bucket(s3_client: Any) -> str:
 def backdate_s3(bucket: str, name: str, seconds: float) -> None:
     stored = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_bucket(bucket).keys[name]
     stored.last_modified -= timedelta(seconds=seconds)
-
-
-async def s3_names(client: Any, bucket: str) -> list[str]:
-    listed = await client.list_objects_v2(Bucket=bucket)
-    return sorted(item["Key"] for item in listed.get("Contents", []))
 
 
 def s3_store(endpoint: str, bucket: str, **options: Any) -> S3MediaStore:

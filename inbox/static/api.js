@@ -40,6 +40,30 @@ function describe(status, error) {
   return `${said || `HTTP ${status}`}${where}`;
 }
 
+function parse(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+// The ApiError of a failed answer; a 401 outside sign-in ends the session.
+function failure(path, status, data) {
+  const error = data?.error ?? {};
+  const failed = new ApiError(
+    status,
+    error.code ?? `http_${status}`,
+    describe(status, error),
+    error.field ?? null,
+  );
+  if (status === 401 && path !== SESSION && onUnauthorized) onUnauthorized(failed);
+  return failed;
+}
+
+const NO_ANSWER = "Parley did not answer: check the connection and try again.";
+
 /** fetch one API call; resolves to the parsed JSON body (null for 204). */
 export async function request(method, path, body) {
   const headers = { Accept: "application/json" };
@@ -55,29 +79,38 @@ export async function request(method, path, body) {
       cache: "no-store",
     });
   } catch {
-    throw new ApiError(0, "network", "Parley did not answer: check the connection and try again.");
+    throw new ApiError(0, "network", NO_ANSWER);
   }
-  const text = response.status === 204 ? "" : await response.text();
-  let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
-  if (!response.ok) {
-    const error = data?.error ?? {};
-    const failure = new ApiError(
-      response.status,
-      error.code ?? `http_${response.status}`,
-      describe(response.status, error),
-      error.field ?? null,
-    );
-    if (response.status === 401 && path !== SESSION && onUnauthorized) onUnauthorized(failure);
-    throw failure;
-  }
+  const data = parse(response.status === 204 ? "" : await response.text());
+  if (!response.ok) throw failure(path, response.status, data);
   return data;
+}
+
+/**
+ * POST a file as the request's body (its type as Content-Type), as the uploads
+ * endpoint takes it. XMLHttpRequest, since fetch reports no upload progress:
+ * onProgress(fraction) as it goes. `signal` aborts it (rejects with code "aborted").
+ */
+export function upload(path, file, { onProgress = null, signal = null } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+    if (csrf) xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable && onProgress) onProgress(event.loaded / event.total);
+    });
+    xhr.addEventListener("load", () => {
+      const data = parse(xhr.responseText);
+      if (xhr.status >= 200 && xhr.status < 300) resolve(data);
+      else reject(failure(path, xhr.status, data));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, "network", NO_ANSWER)));
+    xhr.addEventListener("abort", () => reject(new ApiError(0, "aborted", "The upload was cancelled.")));
+    signal?.addEventListener("abort", () => xhr.abort());
+    xhr.send(file);
+  });
 }
 
 export const get = (path) => request("GET", path);

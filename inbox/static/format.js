@@ -63,3 +63,18 @@ export function refreshAges(root = document) {
     node.textContent = ago(Number(node.dataset.ago));
   }
 }
+
+/** "820 bytes", "12 KB", "3.4 MB": a file's size; "" when unknown. */
+export function fileSize(bytes) {
+  if (bytes === null || bytes === undefined) return "";
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+/** "37.44216° N, 122.16154° W". */
+export function coordinates(latitude, longitude) {
+  const part = (value, positive, negative) =>
+    `${Math.abs(value).toFixed(5)}° ${value < 0 ? negative : positive}`;
+  return `${part(latitude, "N", "S")}, ${part(longitude, "E", "W")}`;
+}

@@ -1,9 +1,13 @@
 // The conversation's messages, in and out: delivery ticks (queued, accepted, sent,
 // delivered, read, played, failed with Meta's reason), the author of group messages,
+// files, places, contact cards, an agent's buttons or list, the message a reply quotes,
 // reactions, edits and deletions. Kept by message id, so a refresh adds what is new
-// (announced by the log) and updates ticks in place.
-import { clear, h, srOnly, svg } from "./el.js";
+// (announced by the log) and updates ticks in place; each message's actions (reply,
+// react) stay put across refreshes, so focus on them survives.
+import { clear, h, srOnly, svg, uid } from "./el.js";
 import { shortWhen, toMs, when } from "./format.js";
+import { cardsPart, interactivePart, mediaPart, placePart, quotePart, reactionsPart } from "./message_parts.js";
+import { messageActions } from "./reactions.js";
 
 const TICKS = {
   queued: { label: "Queued", icon: "clock" },
@@ -43,27 +47,44 @@ function tick(status) {
   return h("span", { class: `tick tick-${status}`, title: spec.label }, icon, h("span", { class: "tick-label" }, spec.label));
 }
 
-function body(message) {
-  if (message.deleted) return h("p", { class: "text deleted" }, "This message was deleted.");
-  if (message.text) return h("p", { class: "text" }, message.text);
-  if (message.template) return h("p", { class: "text" }, `Template: ${message.template}`);
-  return h("p", { class: "text kind" }, `[${message.type}]`);
+function body(message, id) {
+  if (message.deleted) return h("div", { class: "body", id }, h("p", { class: "text deleted" }, "This message was deleted."));
+  const text = message.text ? h("p", { class: "text" }, message.text) : null;
+  const parts = [
+    message.media ? mediaPart(message.media, message.text) : null,
+    message.place ? placePart(message.place) : null,
+    message.cards?.length ? cardsPart(message.cards) : null,
+    message.interactive ? interactivePart(message.interactive) : text,
+  ];
+  if (!parts.some(Boolean)) {
+    parts.push(
+      message.template
+        ? h("p", { class: "text" }, `Template: ${message.template}`)
+        : h("p", { class: "text kind" }, message.preview || `[${message.type}]`),
+    );
+  }
+  return h("div", { class: "body", id }, parts);
 }
 
 const SPEAKER = { inbound: "Customer: ", outbound: "Sent: ", system: "Notice: " };
 
-function fill(item, message) {
+/** Whether WhatsApp knows the message, so that a reply may quote it. */
+const quotable = (message) =>
+  !message.deleted &&
+  (message.direction === "inbound" || (message.direction === "outbound" && Boolean(message.wamid)));
+
+function fill(content, message, { bodyId, quoteTarget }) {
   const at = toMs(message.at);
-  item.className = `msg ${message.direction}`;
-  item.dataset.status = message.status ?? "";
+  let quote = null;
+  if (message.quoted) quote = quotePart(message.quoted, quoteTarget);
+  else if (message.reply_to) quote = h("div", { class: "quote" }, h("span", { class: "quote-who" }, "Replying to an earlier message"));
   clear(
-    item,
+    content,
     message.author ? h("p", { class: "author" }, message.author) : null,
     srOnly(SPEAKER[message.direction] ?? ""),
-    body(message),
-    message.reaction
-      ? h("p", { class: "reaction" }, srOnly("Customer's reaction: "), message.reaction)
-      : null,
+    quote,
+    body(message, bodyId),
+    reactionsPart(message),
     message.status === "failed"
       ? h("p", { class: "failure" }, `Not delivered: ${message.error ?? "no reason given"}`)
       : null,
@@ -79,27 +100,60 @@ function fill(item, message) {
   );
 }
 
-export function messageLog() {
+/**
+ * `actions` (for those who may reply, else null): reply(message) and
+ * react(message, emoji) -> Promise<boolean>.
+ */
+export function messageLog({ actions = null } = {}) {
   const list = h("ol", { class: "messages", role: "log", "aria-label": "Messages", tabindex: "0" });
-  const items = new Map(); // message id -> {node, key}
+  const items = new Map(); // message id -> {node, content, bodyId, bar, key, message}
   let first = true;
 
-  function update(messages) {
+  function goTo(id) {
+    const item = items.get(id);
+    if (!item) return;
+    item.node.scrollIntoView({ block: "center" });
+    item.node.focus();
+  }
+
+  function itemFor(message) {
+    let item = items.get(message.id);
+    if (!item) {
+      const content = h("div", { class: "msg-content" });
+      item = { node: h("li", { tabindex: "-1" }, content), content, bodyId: uid("msg"), bar: null, key: null, message };
+      items.set(message.id, item);
+    }
+    item.message = message;
+    if (actions && !item.bar && quotable(message)) {
+      const mine = item;
+      item.bar = messageActions({
+        reply: () => actions.reply(mine.message),
+        react: (emoji) => actions.react(mine.message, emoji),
+        describedBy: item.bodyId,
+        reactable: message.direction === "inbound",
+      });
+      item.node.append(item.bar.node);
+    }
+    return item;
+  }
+
+  /** The messages as the API gives them; `canReact`: within WhatsApp's window. */
+  function update(messages, { canReact = true } = {}) {
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
     const keep = new Set();
     let previous = null;
     for (const message of messages) {
       keep.add(message.id);
-      let item = items.get(message.id);
-      if (!item) {
-        item = { node: h("li"), key: null };
-        items.set(message.id, item);
-      }
-      const key = JSON.stringify(message);
+      const item = itemFor(message);
+      const quoted = message.quoted && items.has(message.quoted.id) ? goTo : null;
+      const key = JSON.stringify([message, Boolean(quoted)]);
       if (item.key !== key) {
-        fill(item.node, message);
+        item.node.className = `msg ${message.direction}`;
+        item.node.dataset.status = message.status ?? "";
+        fill(item.content, message, { bodyId: item.bodyId, quoteTarget: quoted });
         item.key = key;
       }
+      item.bar?.update(message.business_reaction, canReact);
       const place = previous ? previous.nextSibling : list.firstChild;
       if (place !== item.node) list.insertBefore(item.node, place);
       previous = item.node;

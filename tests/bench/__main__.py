@@ -2,7 +2,15 @@
 
 import asyncio
 
-from tests.bench import api_bench, engine_bench, ingest_bench, outbound_bench, sweeper_bench
+from tests.bench import (
+    api_bench,
+    engine_bench,
+    ingest_bench,
+    media_bench,
+    outbound_bench,
+    stream_bench,
+    sweeper_bench,
+)
 
 
 async def main() -> None:
@@ -11,6 +19,8 @@ async def main() -> None:
     await sweeper_bench.main()
     await api_bench.main()
     await outbound_bench.main()
+    await stream_bench.main()
+    await media_bench.main()
 
 
 if __name__ == "__main__":

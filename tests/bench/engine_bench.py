@@ -51,7 +51,7 @@ async def drain(bootstrap: str, redis_url: str, topic: str, total: int, naive: b
     )
     await consumer.start()
     applier_type = NaiveApplier if naive else Applier
-    applier = applier_type(client, scripts, time.time)
+    applier = applier_type(scripts, time.time)
     loop = EngineLoop(
         consumer, applier, scripts, EngineMetrics(CollectorRegistry()), CommitPolicy()
     )
