@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-from parley.events import Interactive, TemplateParameters
+from parley.events import Choice, Interactive, TemplateParameters
 
 KB = 1024
 MB = 1024 * 1024
@@ -93,7 +93,9 @@ def _size_text(size: int) -> str:
 
 BUTTONS_MAX, BUTTON_TITLE_MAX, CHOICE_ID_MAX = 3, 20, 256
 ROWS_MAX, ROW_TITLE_MAX, ROW_DESCRIPTION_MAX, SECTION_TITLE_MAX = 10, 24, 72, 24
-INTERACTIVE_BODY_MAX = 1024
+ROW_ID_MAX = 200
+# Meta: a reply-buttons body holds 1,024 characters, a list's 4,096.
+BUTTONS_BODY_MAX, LIST_BODY_MAX = 1024, 4096
 MEDIA_HEADERS = ("IMAGE", "VIDEO", "DOCUMENT")
 _VARIABLE = re.compile(r"{{\s*(\d+)\s*}}")
 
@@ -117,12 +119,18 @@ def animated_webp(data: bytes) -> bool:
 
 def interactive_problems(interactive: Interactive) -> Iterator[tuple[str, str]]:
     """(field, problem) for every way WhatsApp would refuse these choices."""
-    if len(interactive.body) > INTERACTIVE_BODY_MAX:
-        yield "interactive.body", f"at most {INTERACTIVE_BODY_MAX} characters"
+    for field, text in _texts(interactive):
+        if not text.strip():
+            yield field, "must not be blank"
+    body_max = LIST_BODY_MAX if interactive.sections else BUTTONS_BODY_MAX
+    if len(interactive.body) > body_max:
+        yield "interactive.body", f"at most {body_max} characters"
     if bool(interactive.buttons) == bool(interactive.sections):
         yield "interactive", "send either buttons or a list (sections), not both or neither"
     if len(interactive.buttons) > BUTTONS_MAX:
         yield "interactive.buttons", f"at most {BUTTONS_MAX} reply buttons"
+    if len({button.title for button in interactive.buttons}) != len(interactive.buttons):
+        yield "interactive.buttons", "every button needs its own title"
     for index, button in enumerate(interactive.buttons):
         if len(button.title) > BUTTON_TITLE_MAX:
             yield f"interactive.buttons[{index}].title", f"at most {BUTTON_TITLE_MAX} characters"
@@ -137,8 +145,14 @@ def interactive_problems(interactive: Interactive) -> Iterator[tuple[str, str]]:
         for s, section in enumerate(interactive.sections):
             if section.title and len(section.title) > SECTION_TITLE_MAX:
                 yield f"interactive.sections[{s}].title", f"at most {SECTION_TITLE_MAX} characters"
+            if not section.title and len(interactive.sections) > 1:
+                yield f"interactive.sections[{s}].title", "several sections need a title each"
+            if not section.rows:
+                yield f"interactive.sections[{s}].rows", "a section has at least one row"
             for r, row in enumerate(section.rows):
                 where = f"interactive.sections[{s}].rows[{r}]"
+                if len(row.id) > ROW_ID_MAX:
+                    yield f"{where}.id", f"at most {ROW_ID_MAX} characters"
                 if len(row.title) > ROW_TITLE_MAX:
                     yield f"{where}.title", f"at most {ROW_TITLE_MAX} characters"
                 if row.description and len(row.description) > ROW_DESCRIPTION_MAX:
@@ -151,6 +165,28 @@ def _choices(interactive: Interactive) -> Iterator[Any]:
     yield from interactive.buttons
     for section in interactive.sections:
         yield from section.rows
+
+
+def _texts(interactive: Interactive) -> Iterator[tuple[str, str]]:
+    """(field, text) of every text the message shows or sends back."""
+    for name in ("body", "header", "footer", "button"):
+        text = getattr(interactive, name)
+        if text is not None:
+            yield f"interactive.{name}", text
+    for index, button in enumerate(interactive.buttons):
+        yield from _choice_texts(f"interactive.buttons[{index}]", button)
+    for s, section in enumerate(interactive.sections):
+        if section.title is not None:
+            yield f"interactive.sections[{s}].title", section.title
+        for r, row in enumerate(section.rows):
+            yield from _choice_texts(f"interactive.sections[{s}].rows[{r}]", row)
+
+
+def _choice_texts(where: str, choice: Choice) -> Iterator[tuple[str, str]]:
+    yield f"{where}.id", choice.id
+    yield f"{where}.title", choice.title
+    if choice.description is not None:
+        yield f"{where}.description", choice.description
 
 
 def template_problems(
@@ -168,12 +204,16 @@ def template_problems(
                 yield "parameters.header_text", "the template's header has a variable"
             if not wanted and given.header_text:
                 yield "parameters.header_text", "the template's header has no variable"
+            if given.header_media is not None:
+                yield "parameters.header_media", "the template's header is text, not a file"
         elif form in MEDIA_HEADERS:
             media = given.header_media
             if media is None:
                 yield "parameters.header_media", f"the template's header is a {form.lower()}"
             elif media.kind != form.lower():
                 yield "parameters.header_media", f"the header must be a {form.lower()}"
+            if given.header_text:
+                yield "parameters.header_text", f"the template's header is a {form.lower()}"
     elif given.header_text or given.header_media:
         yield "parameters", "the template has no header"
     body = _component(components, "BODY")
@@ -186,6 +226,11 @@ def template_problems(
     for index, text in enumerate(given.body):
         if not text.strip():
             yield f"parameters.body[{index}]", "must not be blank"
+    if given.header_text is not None and not given.header_text.strip():
+        yield "parameters.header_text", "must not be blank"
+    for index, text in given.buttons.items():
+        if not text.strip():
+            yield f"parameters.buttons.{index}", "must not be blank"
     url_buttons = _url_buttons(components)
     for index in url_buttons:
         if index not in given.buttons:

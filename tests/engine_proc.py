@@ -54,6 +54,8 @@ def start_engine(
         "PARLEY_METRICS_PORT": str(metrics_port or free_port()),
         "PARLEY_CHANNELS_FILE": str(channels_file),
         "PARLEY_LOG_LEVEL": "WARNING",
+        # Files in the test's own directory, never the checkout's.
+        "PARLEY_MEDIA_URL": f"file://{channels_file.parent / 'media'}",
         # Nothing may call the real Graph API: replies fail fast on a closed port.
         "PARLEY_GRAPH_URL": CLOSED_GRAPH_URL,
     }

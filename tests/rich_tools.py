@@ -13,9 +13,9 @@ import hashlib
 import json
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
@@ -110,6 +110,16 @@ MEDIA_CASES = [
 ]
 
 
+T = TypeVar("T")
+
+
+async def until(check: Callable[[], Awaitable[T | None]], timeout_s: float = 15.0) -> T:
+    """`eventually` for a check that answers None until it has its value: the value."""
+    found = await eventually(check, timeout_s)
+    assert found is not None
+    return found
+
+
 def media_webhook(
     case: MediaCase, channel: str, phone: str, wamid: str, at: int, media_id: str
 ) -> dict[str, Any]:
@@ -162,8 +172,9 @@ def new_phone() -> str:
 
 
 def new_wamid() -> str:
-    """A wamid in Meta's style without "/" (ours go in URL paths here)."""
-    return "wamid.HBgL" + uuid.uuid4().hex.upper() + "AA=="
+    """A wamid in Meta's style: standard base64, with "+", "/" and "=" in it (a file's
+    URL names its message by wamid)."""
+    return "wamid.HBgL+" + uuid.uuid4().hex.upper() + "/AA=="
 
 
 def new_media_id() -> str:

@@ -174,6 +174,7 @@ def _env(settings: Settings, channels_file: Path, **extra: str) -> dict[str, str
         "PARLEY_ADMIN_TOKEN": ADMIN_TOKEN,
         "PARLEY_ACTION_WAIT_S": "0.5",
         "PARLEY_LOG_LEVEL": "WARNING",
+        "PARLEY_MEDIA_URL": settings.media_url,
         **extra,
     }
 

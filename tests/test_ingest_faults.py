@@ -100,6 +100,7 @@ async def test_sigterm_stops_the_receiver_cleanly_within_10_seconds(
         "PARLEY_TOPIC": settings.topic,
         "PARLEY_HTTP_PORT": str(port),
         "PARLEY_CHANNELS_FILE": str(channels),
+        "PARLEY_MEDIA_URL": settings.media_url,
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "ingest"], cwd=ROOT, env=env, stderr=subprocess.PIPE

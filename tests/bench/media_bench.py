@@ -19,7 +19,6 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -32,7 +31,7 @@ from parley.events import CustomerMessage, Event, Identity, Media, encode
 from parley.kafka import ensure_topics
 from parley.redis import connect_redis
 from parley.runtime import tune_gc
-from tests.bench.api_bench import stop, wait_ready
+from tests.bench.api_bench import channels_file, stop, wait_ready
 from tests.bench.common import p99, report, servers
 from tests.bench.engine_bench import drain
 from tests.bench.ingest_bench import ROOT, load
@@ -68,16 +67,6 @@ def webhooks(count: int, media: bool) -> list[tuple[bytes, str]]:
         body = json.dumps(webhook(EU.id, {"contacts": contacts, "messages": messages})).encode()
         calls.append((body, sign(body, EU.app_secret)))
     return calls
-
-
-def channels_file(directory: str) -> Path:
-    path = Path(directory) / "channels.toml"
-    path.write_text(
-        f'[[channels]]\nid = "{EU.id}"\napp_secret = "{EU.app_secret}"\n'
-        f'verify_token = "v"\naccess_token = "{EU.access_token}"\ndisplay_name = "EU"\n'
-        'auto_resolve_new = "off"\nauto_resolve_pending = "off"\n'
-    )
-    return path
 
 
 async def receiver(bootstrap: str, redis_url: str, tmp: str) -> list[tuple[str, str]]:
