@@ -23,12 +23,14 @@ demo: $(STAMP)
 
 # promtool (Debian's prometheus package) checks the metrics and the alert rules, and the
 # Prometheus end-to-end test runs the real server; Debian's chromium is the browser the
-# inbox page's tests drive headless (nothing here may download a browser). Installed when
-# missing and allowed.
+# inbox page's tests drive headless (nothing here may download a browser), with Noto's
+# colour emoji so that reactions show in the screenshots. Installed when missing and
+# allowed.
 tools:
 	@missing=""; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$$missing fonts-noto-color-emoji"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \

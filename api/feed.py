@@ -16,8 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from redis.exceptions import RedisError
 
-from store.conversations import FEED_LENGTH
-from store.feed import START, Entry, Feed, newer
+from store.feed import FEED_LENGTH, START, Entry, Feed, newer
 
 log = logging.getLogger(__name__)
 RING = 1024  # changes kept in memory per channel

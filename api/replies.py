@@ -143,7 +143,9 @@ async def _attachment(request: web.Request, body: AttachmentBody, field: str) ->
     problem = whatsapp.media_problem(kind, mime_type, size, animated=animated)
     if problem is not None:
         raise errors.invalid(field, problem)
-    return Attachment(key=body.key, kind=kind, mime_type=mime_type, filename=body.filename)
+    return Attachment(
+        key=body.key, kind=kind, mime_type=mime_type, filename=body.filename, size=size
+    )
 
 
 def _caption_fits(kind: str, caption: str | None) -> None:

@@ -29,6 +29,7 @@ from engine.model import (
 from parley.events import AGENT_ACTIONS, CustomerMessage, Identity, MessageStatus, Payload
 from parley.state import Conversation, Outcome
 from store import delivery, reports, writes
+from store.changes import Change
 from store.fetches import FetchJob
 from store.outbox import MESSAGE, REACTION, READ, Outgoing
 from store.writes import (
@@ -151,10 +152,10 @@ def _change(
     old: Conversation | None,
     new: Conversation,
     ops: Sequence[Op],
-) -> writes.Change:
+) -> Change:
     version = old.version if old is not None else 0
     lines = [op.line for op in ops if isinstance(op, writes.Log)]
-    return writes.Change(
+    return Change(
         channel=channel,
         customer=customer,
         kind=kind,
@@ -207,6 +208,7 @@ def _sent_line(event_id: str, at: float, reply: SendReply) -> LogLine:
             mime_type=reply.attachment.mime_type,
             filename=reply.attachment.filename,
             key=reply.attachment.key,
+            size=reply.attachment.size,
         )
     elif reply.interactive is not None:
         kind = "interactive"

@@ -170,6 +170,7 @@ class Attachment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     kind: str  # image, video, audio, document or sticker
     mime_type: str
     filename: str | None = None
+    size: int | None = None  # bytes
 
 
 class TemplateParameters(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -124,8 +124,13 @@ def fetches(channel: str) -> str:
     return f"{tag(channel)}:fetch"
 
 
+# Changes kept on each channel's feed (about: Redis trims whole nodes): what a client
+# away that long can still resume from; ~200 bytes each.
+FEED_LENGTH = 10_000
+
+
 def feed(channel: str) -> str:
-    """Stream of the channel's applied changes (store.writes.Change), capped."""
+    """Stream of the channel's applied changes (store.changes.Change), capped."""
     return f"{tag(channel)}:feed"
 
 

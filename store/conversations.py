@@ -35,16 +35,13 @@ LOG_LENGTH = 20
 # How long an action's result can be asked for, and how long an unclaimed wake-up waits.
 RESULT_TTL_S = 600  # 384 bytes an action while kept: at 1,000 actions/s, 230 MB
 WAKE_TTL_S = 60
-# Changes kept on each channel's feed (about: Redis trims whole nodes): what a client
-# away that long can still resume from; ~200 bytes each.
-FEED_LENGTH = 10_000
 LIMITS = Limits(
     dedupe_ttl=keys.DEDUPE_RETENTION_S,
     report_ttl=reports.RETENTION_S,
     log_length=LOG_LENGTH,
     result_ttl=RESULT_TTL_S,
     wake_ttl=WAKE_TTL_S,
-    feed_length=FEED_LENGTH,
+    feed_length=keys.FEED_LENGTH,
 )
 
 

@@ -13,7 +13,10 @@ from redis.exceptions import ResponseError
 
 from parley.redis import RedisClient, as_text
 from store import _keys as keys
-from store.writes import Change
+from store.changes import Change
+
+# What the feed keeps of each channel (public for the API's hub, which reads no further).
+FEED_LENGTH = keys.FEED_LENGTH
 
 START = "0-0"
 

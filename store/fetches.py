@@ -11,10 +11,14 @@ from redis.exceptions import ResponseError
 
 from parley.events import Media
 from parley.redis import RedisClient, as_text
+from parley.state import Conversation
 from store import _keys as keys
 from store import delivery
+from store._codec import FIELDS, decode_conversation
+from store.changes import Change
 
 GROUP = "fetchers"
+MEDIA_FETCHED = "media.fetched"  # the kind of the change a finished fetch publishes
 
 
 class FetchJob(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,12 +86,19 @@ class Fetches:
                 return claimed
 
     async def finish(self, taken: Taken, record: MediaRecord) -> None:
-        """The file's outcome on its message, and the job acknowledged, together."""
-        messages = keys.messages(taken.channel, taken.job.customer)
+        """The file's outcome on its message, the job acknowledged, and a change on the
+        channel's feed (so that a page showing "fetching" hears of it), together."""
+        channel, customer = taken.channel, taken.job.customer
+        fields = await self._client.hmget(keys.conversation(channel, customer), FIELDS)
+        state = decode_conversation(cast(list[bytes | None], fields), customer)
         async with self._client.pipeline(transaction=True) as pipe:
+            messages = keys.messages(channel, customer)
             pipe.hset(messages, delivery.media_field(taken.job.wamid), _encoder.encode(record))
-            pipe.xack(keys.fetches(taken.channel), GROUP, taken.id)
-            pipe.xdel(keys.fetches(taken.channel), taken.id)
+            pipe.xack(keys.fetches(channel), GROUP, taken.id)
+            pipe.xdel(keys.fetches(channel), taken.id)
+            if state is not None:
+                change = _encoder.encode(_fetched(channel, customer, taken.id, state))
+                pipe.xadd(keys.feed(channel), {"c": change}, maxlen=keys.FEED_LENGTH)
             await pipe.execute()
 
     async def _ensure_group(self, channel: str) -> None:
@@ -99,6 +110,23 @@ class Fetches:
             if "BUSYGROUP" not in str(error):
                 raise
         self._groups.add(channel)
+
+
+def _fetched(channel: str, customer: str, job_id: str, state: Conversation) -> Change:
+    """A file arrived: the conversation as it stands, its version unchanged."""
+    return Change(
+        channel=channel,
+        customer=customer,
+        kind=MEDIA_FETCHED,
+        event=f"fetch:{job_id}",
+        version=state.version,
+        was=state.queue.value,
+        queue=state.queue.value,
+        assignee=state.assignee,
+        last_activity_at=state.last_activity_at,
+        last_customer_message_at=state.last_customer_at,
+        customer_name=state.customer.name or state.customer.username,
+    )
 
 
 def encode_job(job: FetchJob) -> str:

@@ -506,7 +506,7 @@ def _media_view(line: MediaLine | None, fetched: str | None) -> MediaView | None
         voice=line.voice,
     )  # fmt: skip
     if line.key is not None:
-        return msgspec.structs.replace(view, state=STORED, key=line.key)
+        return msgspec.structs.replace(view, state=STORED, key=line.key, size=line.size)
     if fetched is None:
         return view
     record = _media_record.decode(fetched)

@@ -13,6 +13,7 @@ import msgspec
 from parley.events import Card, Interactive, Place
 from parley.state import Conversation, Outcome
 from store.aliases import Claim
+from store.changes import Change
 from store.fetches import FetchJob
 from store.outbox import Outgoing
 
@@ -29,6 +30,7 @@ class MediaLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     filename: str | None = None
     voice: bool = False
     key: str | None = None  # an agent's file: its media store key
+    size: int | None = None  # an agent's file: its size in bytes
 
 
 class LogLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -100,24 +102,6 @@ class ActionResult(msgspec.Struct, frozen=True, kw_only=True):
 
     outcome: Outcome
     reason: str | None = None
-
-
-class Change(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """One applied change, as its channel's feed keeps it (docs/inbox.md): enough for a
-    list of conversations to update itself without reading the conversation again."""
-
-    channel: str
-    customer: str
-    kind: str  # the event's kind, or "auto.resolve"
-    event: str  # the event's id
-    version: int  # the conversation's version after the change
-    was: str | None  # the queue before (None: it had none)
-    queue: str
-    assignee: str | None
-    last_activity_at: float
-    last_customer_message_at: float | None = None
-    customer_name: str | None = None
-    preview: str | None = None  # the text of the message this change added, if any
 
 
 class _Op(msgspec.Struct, frozen=True, tag=True):

@@ -15,10 +15,14 @@ the screenshots show is only realistic use.
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
+import struct
 import time
 import uuid
+import zlib
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -35,15 +39,17 @@ from playwright.async_api import (
     Dialog,
     Locator,
     Page,
+    Request,
     Route,
+    ViewportSize,
     async_playwright,
     expect,
 )
 from redis.asyncio import Redis
 
-from devstack.graph_standin import StandIn
+from devstack.graph_standin import Fault, StandIn
 from devstack.graph_standin import create_app as create_standin
-from devstack.samples import WABA_ID, text_message
+from devstack.samples import WABA_ID, text_message, webhook
 from devstack.signing import sign
 from engine.applier import Applier
 from parley.channels import Channel, ChannelSettings
@@ -63,7 +69,7 @@ from store.conversations import ConversationStore
 from tests.api_tools import ADMIN, bearer, call, start_api, start_engine
 from tests.clock import Clock
 
-Api = TestClient  # type: ignore[type-arg]
+Api = TestClient[web.Request, web.Application]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "docs" / "screenshots"
@@ -77,8 +83,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 WEBHOOK = "/webhooks/whatsapp"
 COOKIE = "parley_session"
 LIVE_WITHIN_S = 1.0  # a customer's message is in the list this soon after the webhook
@@ -185,12 +191,27 @@ class Stack(msgspec.Struct, frozen=True, kw_only=True):
         receiver answered 200."""
         wamid = f"wamid.{uuid.uuid4().hex}"
         message = text_message(channel.id, phone, wamid, text, int(time.time() - ago_s), name)
-        body = json.dumps(message).encode()
+        await self.post_webhook(channel, message)
+        return wamid
+
+    async def customer_sends(
+        self, channel: Channel, phone: str, name: str, content: dict[str, Any], ago_s: float = 0
+    ) -> str:
+        """A customer's signed message of any type (`content`: {"type": "image", "image":
+        {...}} and the like, maybe with a "context"); its wamid once answered 200."""
+        wamid = f"wamid.{uuid.uuid4().hex}"
+        message = {"from": phone, "id": wamid, "timestamp": str(int(time.time() - ago_s))}
+        contact = {"profile": {"name": name}, "wa_id": phone}
+        value = {"contacts": [contact], "messages": [{**message, **content}]}
+        await self.post_webhook(channel, webhook(channel.id, value))
+        return wamid
+
+    async def post_webhook(self, channel: Channel, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
         response = await self.api.post(
             WEBHOOK, data=body, headers={"X-Hub-Signature-256": sign(body, channel.app_secret)}
         )
         assert response.status == 200, await response.text()
-        return wamid
 
     async def conversation(
         self, channel: Channel, customer: str, headers: dict[str, str] = ADMIN
@@ -212,7 +233,7 @@ class Stack(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @contextlib.asynccontextmanager
-async def running(kafka_bootstrap: str, redis_url: str) -> AsyncIterator[Stack]:
+async def running(kafka_bootstrap: str, redis_url: str, media: Path) -> AsyncIterator[Stack]:
     topic = f"parley-test-{uuid.uuid4().hex[:12]}"
     clients: list[Api] = []
 
@@ -240,6 +261,7 @@ async def running(kafka_bootstrap: str, redis_url: str) -> AsyncIterator[Stack]:
             produce_timeout_s=3.0,
             sweep_interval_s=0.2,
             graph_url=str(graph.make_url("/v21.0")),
+            media_url=f"file://{media}",  # shared by the engine's fetcher and the API
         )
         await start_engine(serve, settings, CHANNELS)
         api = await start_api(serve, settings, CHANNELS)
@@ -286,8 +308,10 @@ async def people(api: Api) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-async def stack(kafka_bootstrap: str, redis_url: str) -> AsyncIterator[Stack]:
-    async with running(kafka_bootstrap, redis_url) as started:
+async def stack(
+    kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    async with running(kafka_bootstrap, redis_url, tmp_path_factory.mktemp("media")) as started:
         yield started
 
 
@@ -315,10 +339,12 @@ class Ui:
         self.base = base
         self.problems: list[str] = []
         self.requests: list[str] = []  # every URL an inbox page asked for
+        self.posts: list[tuple[str, str]] = []  # (who, URL) of every POST a page made
+        self.allowed: list[re.Pattern[str]] = []  # console errors a test provokes
         self.contexts: list[BrowserContext] = []
         self.pages: list[Page] = []
 
-    async def context(self, viewport: dict[str, int] = DESKTOP, **options: Any) -> BrowserContext:
+    async def context(self, viewport: ViewportSize = DESKTOP, **options: Any) -> BrowserContext:
         context = await self.browser.new_context(
             viewport=viewport, locale="en-GB", timezone_id="Europe/Lisbon", **options
         )
@@ -333,7 +359,7 @@ class Ui:
         page.set_default_timeout(DEADLINE_MS)
 
         def on_console(message: ConsoleMessage) -> None:
-            if message.type == "error":
+            if message.type == "error" and not any(p.search(message.text) for p in self.allowed):
                 self.problems.append(f"{who}: console error: {message.text} {message.location}")
 
         async def on_dialog(dialog: Dialog) -> None:
@@ -343,7 +369,13 @@ class Ui:
         page.on("console", on_console)
         page.on("pageerror", lambda error: self.problems.append(f"{who}: page error: {error}"))
         page.on("dialog", on_dialog)
-        page.on("request", lambda request: self.requests.append(request.url))
+
+        def on_request(request: Request) -> None:
+            self.requests.append(request.url)
+            if request.method == "POST":
+                self.posts.append((who, request.url))
+
+        page.on("request", on_request)
         self.pages.append(page)
         await page.goto(self.base + "/")
         return page
@@ -364,12 +396,15 @@ class Ui:
         await expect(page.get_by_role("textbox", name="Token", exact=True)).to_have_count(0)
         await expect(page.locator(".live")).to_have_attribute("data-state", "live")
         if channel is not None:
+            # By id: an earlier test may have renamed it.
             selector = page.get_by_role("combobox", name="Channel", exact=True)
-            await selector.select_option(label=channel.settings.display_name)
-            await expect(selector.locator("option:checked")).to_have_text(
-                channel.settings.display_name
-            )
+            await selector.select_option(value=channel.id)
+            await expect(selector).to_have_value(channel.id)
         return page
+
+    def allow(self, console_error: str) -> None:
+        """A console error the test provokes (Chromium logs every refused request)."""
+        self.allowed.append(re.compile(console_error))
 
     async def assert_clean(self) -> None:
         """No console error, page error, dialog or CSP violation on any inbox page, and
@@ -631,6 +666,9 @@ async def check_served(stack: Stack, path: str) -> None:
     directives = csp_directives(csp)
     assert directives["script-src"] == ["'self'"], (path, csp)
     assert directives["default-src"] == ["'none'"], (path, csp)
+    # Customers' photos and voice notes come from /v1/media, and from nowhere else.
+    assert directives["img-src"] == ["'self'", "data:"], (path, csp)
+    assert directives["media-src"] == ["'self'"], (path, csp)
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, (path, csp)
     body = await response.text()
     kind = response.content_type
@@ -875,12 +913,12 @@ async def seed_today(stack: Stack) -> None:
     Tom, Grace's waits in Pending; the channel has saved replies."""
     for (phone, name), minutes, text in TODAY:
         await stack.webhook(SHOP, phone, name, text, ago_s=minutes * 60)
-    for customer in CUSTOMERS:
-        count = sum(who == customer for who, _, _ in TODAY)
-        await eventually(
-            lambda phone=customer[0]: stack.conversation(SHOP, phone),
-            lambda view, count=count: view is not None and len(view["messages"]) == count,
-        )
+    for (phone, _), count in Counter(who for who, _, _ in TODAY).items():
+
+        def written(view: Any, count: int = count) -> bool:
+            return view is not None and len(view["messages"]) == count
+
+        await eventually(functools.partial(stack.conversation, SHOP, phone), written)
     mateo, grace = MATEO[0], GRACE[0]
     await stack.act(SHOP, mateo, "PUT", "/assignee", {"user": "tom.becker"})
     await stack.act(
@@ -903,12 +941,12 @@ async def shoot(page: Page, name: str, *, whole: bool = False) -> None:
     """A PNG of the page in docs/screenshots/; `whole` grows the viewport (same width)
     to the main area's full height first, since only that area scrolls."""
     if whole:
+        size = page.viewport_size
+        assert size is not None
         height = await page.evaluate(
             "() => { const main = document.querySelector('main'); return Math.ceil(main.getBoundingClientRect().top + main.scrollHeight); }"
         )
-        await page.set_viewport_size(
-            {"width": page.viewport_size["width"], "height": max(800, height)}
-        )
+        await page.set_viewport_size({"width": size["width"], "height": max(800, height)})
     await page.mouse.move(0, 0)  # no hover highlight in the picture
     await page.evaluate("() => document.activeElement?.blur()")  # and no focus ring
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -1002,3 +1040,573 @@ async def test_screenshots_of_the_inbox_a_conversation_the_report_and_admin(
     await ui.assert_clean()
     for name in ("inbox", "conversation", "report", "admin", "inbox-phone"):
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000
+
+
+# 4. Rich messaging (issue 13): files, places, cards, quotes, reactions, templates
+
+
+def png(width: int, height: int, pixel: Callable[[int, int], tuple[int, int, int]]) -> bytes:
+    """An RGB PNG of `pixel(x, y)`."""
+    raw = b"".join(
+        b"\x00" + bytes(value for x in range(width) for value in pixel(x, y)) for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        checksum = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + checksum
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def parcel(x: int, y: int) -> tuple[int, int, int]:
+    """A photo, of sorts: a taped cardboard box with a crushed corner, on a table."""
+    background = (214 - y // 6, 220 - y // 8, 228 - y // 10)
+    left, top, right, bottom, dent = 60, 50, 260, 200, 55
+    if not (left <= x < right and top <= y < bottom) or x - (right - dent) > y - top:
+        return background
+    if abs((x - (right - dent)) - (y - top)) < 3:
+        return (120, 84, 48)  # the crease where the corner gave way
+    if x < left + 3 or x >= right - 3 or y < top + 3 or y >= bottom - 3:
+        return (140, 100, 60)
+    if 150 <= x < 172:
+        return (226, 206, 160)  # tape
+    return (196, 152, 100)
+
+
+def pdf(text: str) -> bytes:
+    """A one-page PDF that says `text` (ASCII)."""
+    content = f"BT /F1 18 Tf 24 60 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 320 144] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+PHOTO = png(320, 240, parcel)
+FETCH_DELAY_S = 2.5  # longer than it takes to open the conversation
+VOICE = b"OggS" + bytes(400)  # the player need not play it: the page shows one
+
+
+def media_message(
+    stack: Stack,
+    kind: str,
+    data: bytes,
+    mime_type: str,
+    *,
+    caption: str | None = None,
+    filename: str | None = None,
+    voice: bool = False,
+    media_id: str | None = None,
+) -> dict[str, Any]:
+    """A customer's file message (`kind`: image, document, audio...) whose media the
+    stand-in has, as Meta has it before the webhook; the engine fetches it."""
+    media_id = media_id or str(10**15 + uuid.uuid4().int % (9 * 10**15))
+    stored = stack.standin.seed_media(media_id, data, mime_type)
+    body: dict[str, Any] = {"id": media_id, "mime_type": mime_type, "sha256": stored.sha256}
+    if caption is not None:
+        body["caption"] = caption
+    if filename is not None:
+        body["filename"] = filename
+    if voice:
+        body["voice"] = True
+    return {"type": kind, kind: body}
+
+
+def items(page: Page) -> Locator:
+    """The messages of the open conversation (not the lists inside them)."""
+    return messages(page).locator(":scope > li")
+
+
+# The roles of controls and images: each must have a name in the accessibility tree.
+NAMED_ROLES = (
+    "button",
+    "link",
+    "textbox",
+    "combobox",
+    "checkbox",
+    "img",
+    "group",
+    "progressbar",
+    "listbox",
+    "slider",
+)
+NAMELESS = re.compile(rf"^\s*- ({'|'.join(NAMED_ROLES)})( \[[^\]]*\])*:?$")
+
+
+async def assert_named(region: Locator) -> None:
+    """Every control and image in `region`'s accessibility tree (Playwright's ARIA
+    snapshot: `- button "Send"`) has an accessible name."""
+    snapshot = await region.aria_snapshot()
+    nameless = [line.strip() for line in snapshot.splitlines() if NAMELESS.match(line)]
+    assert nameless == [], snapshot
+
+
+async def marked_read(stack: Stack) -> list[str]:
+    """The wamids the stand-in was asked to mark read, in order."""
+    return [receipt.message_id for receipt in stack.standin.reads]
+
+
+def sent_to(stack: Stack, phone: str, kind: str) -> list[dict[str, Any]]:
+    """The bodies of the messages of `kind` the stand-in accepted for `phone`."""
+    return [sent.body for sent in stack.standin.sent if sent.to == phone and sent.type == kind]
+
+
+async def test_a_customers_photo_document_voice_note_place_and_card_show_as_such(
+    stack: Stack, ui: Ui
+) -> None:
+    phone, name = "4915790001234", "Lena Vogel"
+    receipt = pdf("Receipt NW-1013")
+    agent = await ui.sign_in("agent", stack.tokens["maria.lopez"])
+    lost = {"id": "999000111222333", "mime_type": "image/jpeg", "sha256": "unknown"}
+    await stack.customer_sends(DESK, phone, name, {"type": "image", "image": lost})
+    slow = "1000200030004000"  # the photo's media id: Meta takes its time to look it up
+    stack.standin.fail_next(slow, Fault(status=200, delay_s=FETCH_DELAY_S))
+    photo = "The box arrived crushed"
+    for content in [
+        media_message(stack, "image", PHOTO, "image/png", caption=photo, media_id=slow),
+        media_message(
+            stack,
+            "document",
+            receipt,
+            "application/pdf",
+            caption="My receipt",
+            filename="receipt-1013.pdf",
+        ),
+        media_message(stack, "audio", VOICE, "audio/ogg; codecs=opus", voice=True),
+        {
+            "type": "contacts",
+            "contacts": [
+                {
+                    "name": {"formatted_name": "Barbara Johnson", "first_name": "Barbara"},
+                    "phones": [{"phone": "+1 (940) 555-1234", "wa_id": "19405551234"}],
+                }
+            ],
+        },
+        {
+            "type": "location",
+            "location": {
+                "latitude": 38.7106732,
+                "longitude": -9.1420553,
+                "name": "Northwind Chiado",
+                "address": "Rua Garrett 12, Lisboa",
+            },
+        },
+    ]:
+        last = await stack.customer_sends(DESK, phone, name, content)
+
+    # The list shows the last message's preview, from the stream.
+    row = rows(agent, "New").filter(has_text=name)
+    await expect(row).to_contain_text("Location: Northwind Chiado, Rua Garrett 12, Lisboa")
+    customer = await row.get_attribute("data-customer")
+    await row.click()
+    log = messages(agent)
+    await expect(items(agent)).to_have_count(6)
+
+    # The photo: a placeholder while the engine fetches it, then inline (served by
+    # /v1/media with the session's cookie), without a reload.
+    await expect(item_with(agent, photo)).to_contain_text("Photo: being fetched from WhatsApp…")
+    image = log.get_by_role("img", name=photo, exact=True)
+    await expect(image).to_be_visible()
+    assert await image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 320
+    await expect(log.get_by_text(photo, exact=True)).to_be_visible()
+    # The document as a download with its name and size; the caption as text.
+    document = log.get_by_role("link", name=f"Download receipt-1013.pdf ({len(receipt)} bytes)")
+    await expect(document).to_be_visible()
+    async with agent.expect_download() as downloading:
+        await document.click()
+    download = await downloading.value
+    assert download.suggested_filename == "receipt-1013.pdf"
+    assert await asyncio.to_thread(Path(await download.path()).read_bytes) == receipt
+    await expect(log.get_by_text("My receipt", exact=True)).to_be_visible()
+    # The voice note plays in the page; the image Meta did not have says why.
+    voice = log.locator("audio")
+    await expect(voice).to_have_accessible_name("Voice message")
+    await expect(voice).to_have_attribute("src", re.compile(r"^/v1/media/"))
+    await expect(log.get_by_text(re.compile(r"^Photo could not be fetched: \S"))).to_be_visible()
+    # The card with its phone; the place with its address and coordinates, no map.
+    card = log.get_by_role("list", name="Shared contact", exact=True)
+    await expect(card).to_contain_text("Barbara Johnson")
+    await expect(card.get_by_role("list", name="Phones")).to_have_text("+1 (940) 555-1234")
+    place = items(agent).last
+    await expect(place).to_contain_text("Northwind Chiado")
+    await expect(place).to_contain_text("Rua Garrett 12, Lisboa")
+    await expect(place).to_contain_text("38.71067° N, 9.14206° W")
+
+    # Opening it marked the customer's last message read, once.
+    await eventually(lambda: marked_read(stack), lambda read: last in read)
+    reads = [url for _, url in ui.posts if url.endswith("/read")]
+    assert reads == [f"{stack.base}/v1/conversations/{DESK.id}/{customer}/read"], reads
+
+    # An agent's reply buttons show as such (not as buttons of this page).
+    choices = {
+        "interactive": {
+            "body": "What would you like us to do?",
+            "buttons": [
+                {"id": "refund", "title": "A refund"},
+                {"id": "swap", "title": "A new box"},
+            ],
+        }
+    }
+    await stack.act(DESK, phone, "POST", "/replies", choices)
+    offered = log.get_by_role("list", name="Reply buttons", exact=True)
+    await expect(offered.get_by_role("listitem")).to_have_text(["A refund", "A new box"])
+    await expect(items(agent).last.get_by_role("button", name="A refund")).to_have_count(0)
+    await assert_named(conversation(agent))
+
+    # A viewer sees it all, marks nothing read and has no message actions.
+    viewer = await ui.sign_in("viewer", stack.tokens["jonas.weber"], DESK)
+    await viewer.get_by_role("tab", name="Open", exact=True).click()  # the reply opened it
+    await rows(viewer, "Open").filter(has_text=name).click()
+    await expect(
+        messages(viewer).get_by_role("img", name="The box arrived crushed")
+    ).to_be_visible()
+    await expect(messages(viewer).get_by_role("button", name="Reply", exact=True)).to_have_count(0)
+    await expect(messages(viewer).get_by_role("button", name="React", exact=True)).to_have_count(0)
+    assert [url for who, url in ui.posts if who == "viewer" and "/conversations/" in url] == []
+    await ui.assert_clean()
+
+
+async def test_captions_and_file_names_from_customers_stay_text(stack: Stack, ui: Ui) -> None:
+    phone, name = "31612340009", "Mallory Evans"
+    hostile_file = "<img src=x onerror=alert(3)>.pdf"
+    agent = await ui.sign_in("agent", stack.tokens["maria.lopez"])
+    red = png(40, 30, lambda x, y: (200, 40, 40))
+    await stack.customer_sends(
+        DESK, phone, name, media_message(stack, "image", red, "image/png", caption=HOSTILE)
+    )
+    document = media_message(
+        stack, "document", pdf("x"), "application/pdf", caption=HOSTILE, filename=hostile_file
+    )
+    await stack.customer_sends(DESK, phone, name, document)
+    await rows(agent, "New").filter(has_text=name).click()
+    log = messages(agent)
+    # The caption is the photo's alt text and a paragraph, the file name a link's text.
+    await expect(log.get_by_role("img", name=HOSTILE, exact=True)).to_be_visible()
+    await expect(log.get_by_text(HOSTILE, exact=True)).to_have_count(2)
+    link = log.get_by_role("link", name=re.compile("^Download " + re.escape(hostile_file)))
+    await expect(link).to_be_visible()
+    made = await agent.evaluate(
+        """() => ({
+            images: [...document.querySelectorAll("img")].map((img) => img.getAttribute("alt")),
+            scripts: [...document.scripts].map((s) => [s.getAttribute("src"), s.text]),
+        })"""
+    )
+    assert made == {"images": [HOSTILE], "scripts": [["/inbox/app.js", ""]]}
+    await ui.assert_clean()  # no dialog, no handler attribute anywhere
+
+
+def item_with(page: Page, text: str) -> Locator:
+    return items(page).filter(has_text=text)
+
+
+async def choose_file(page: Page, button: str, name: str, mime_type: str, data: bytes) -> None:
+    """Presses `button` and picks a file in the browser's file chooser it opens."""
+    async with page.expect_file_chooser() as chooser:
+        await page.get_by_role("button", name=button, exact=True).click()
+    await (await chooser.value).set_files({"name": name, "mimeType": mime_type, "buffer": data})
+
+
+async def test_an_agent_reacts_quotes_a_message_and_sends_a_file_with_a_caption(
+    stack: Stack, ui: Ui
+) -> None:
+    phone, name = "351934567890", "Inês Costa"
+    caption = "This is how the box arrived"
+    question = "One boot has a scuffed toe. Can I get a new pair?"
+    answer = "I am so sorry, Inês! A new pair leaves today; the old one goes back for free."
+    label_caption = "Your prepaid return label: print it and stick it on the box."
+    label = pdf("Northwind return label NW-48213")
+    photo_wamid = await stack.customer_sends(
+        SHOP, phone, name, media_message(stack, "image", PHOTO, "image/png", caption=caption), 300
+    )
+    question_wamid = await stack.webhook(SHOP, phone, name, question, ago_s=240)
+    context = await ui.context()
+    agent = await ui.sign_in("agent", stack.tokens["ana.silva"], SHOP, context=context)
+    await rows(agent, "New").filter(has_text=name).click()
+    photo = item_with(agent, caption)
+    await expect(photo.get_by_role("img", name=caption, exact=True)).to_be_visible()
+
+    # React with a thumbs up, take it back (pressed again), then with folded hands.
+    react = photo.get_by_role("button", name="React", exact=True)
+    reactions = photo.get_by_role("group", name="Reactions", exact=True)
+    thumbs = reactions.get_by_role("button", name="Thumbs up", exact=True)
+    await react.click()
+    await expect(react).to_have_attribute("aria-expanded", "true")
+    await expect(thumbs).to_be_focused()
+    await assert_named(conversation(agent))  # the emoji too, while they show
+    await agent.keyboard.press("Escape")
+    await expect(reactions).to_be_hidden()
+    await expect(react).to_be_focused()
+    for name_of in ["Thumbs up", "Thumbs up", "Folded hands"]:
+        await react.click()
+        await reactions.get_by_role("button", name=name_of, exact=True).click()
+        await expect(reactions).to_be_hidden()
+    ours = photo.get_by_title("Our reaction", exact=True)
+    await expect(ours).to_have_text("Our reaction: 🙏")
+    await react.click()
+    await expect(reactions.get_by_role("button", name="Folded hands")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    await agent.keyboard.press("Escape")
+    await eventually(
+        lambda: asyncio.sleep(0, sent_to(stack, phone, "reaction")),
+        lambda sent: len(sent) == 3,
+    )
+    assert [body["reaction"] for body in sent_to(stack, phone, "reaction")] == [
+        {"message_id": photo_wamid, "emoji": "👍"},
+        {"message_id": photo_wamid, "emoji": ""},
+        {"message_id": photo_wamid, "emoji": "🙏"},
+    ]
+
+    # Reply to the question: it is quoted in the composer, then above the reply.
+    await item_with(agent, question).get_by_role("button", name="Reply", exact=True).click()
+    composer = conversation(agent).locator("form.composer")
+    await expect(
+        composer.get_by_role("status").filter(has_text="Replying to the customer")
+    ).to_contain_text(question)
+    box = agent.get_by_role("textbox", name="Reply", exact=True)
+    await expect(box).to_be_focused()
+    await box.press_sequentially("I am so sorry")  # typing: one indicator for it all
+    await box.fill(answer)
+    await agent.get_by_role("button", name="Send", exact=True).click()
+    sent = item_with(agent, answer)
+    quote = sent.get_by_role("button", name=re.compile("^Replying to the customer"))
+    await expect(quote).to_contain_text(question)
+    await expect(agent.get_by_role("button", name="Cancel reply", exact=True)).to_be_hidden()
+    await quote.click()
+    await expect(item_with(agent, question).first).to_be_focused()  # the quoted message
+    [text] = await eventually(
+        lambda: asyncio.sleep(0, sent_to(stack, phone, "text")), lambda found: len(found) == 1
+    )
+    assert text["text"]["body"] == answer and text["context"] == {"message_id": question_wamid}
+
+    # A file WhatsApp would refuse: the API's reason shows, nothing is sent.
+    ui.allow(r"the server responded with a status of 422 \(Unprocessable Entity\)$")
+    await choose_file(
+        agent, "Attach file", "boots.zip", "application/zip", b"PK\x03\x04" + bytes(64)
+    )
+    refusal = composer.get_by_role("alert").filter(has_text="boots.zip was not uploaded")
+    await expect(refusal).to_contain_text("application/pdf")  # the types WhatsApp takes
+    ui.allow(r"the server responded with a status of 413 \(Request Entity Too Large\)$")
+    big = b"\x89PNG\r\n\x1a\n" + bytes(6 * 1024 * 1024)
+    await choose_file(agent, "Attach file", "huge.png", "image/png", big)
+    too_big = composer.get_by_role("alert").filter(has_text="huge.png was not uploaded")
+    await expect(too_big).to_contain_text("may be at most")
+    # The return label, held a moment on its way so that its progress shows.
+    held = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        await held.wait()
+        await route.continue_()
+
+    await context.route(re.compile(r"/uploads\?"), hold, times=1)
+    await choose_file(agent, "Attach file", "return-label-NW-48213.pdf", "application/pdf", label)
+    await expect(
+        agent.get_by_role("progressbar", name="Attach file: upload progress")
+    ).to_be_visible()
+    await expect(agent.get_by_role("button", name="Cancel upload", exact=True)).to_be_visible()
+    await expect(refusal).to_have_count(0)
+    held.set()
+    ready = composer.get_by_role("status").filter(has_text="ready to send")
+    await expect(ready).to_have_text(
+        f"return-label-NW-48213.pdf · {len(label)} bytes · ready to send"
+    )
+    await expect(agent.get_by_role("button", name="Remove attachment", exact=True)).to_be_visible()
+    await box.fill(label_caption)
+    await agent.get_by_role("button", name="Send", exact=True).click()
+    with_label = item_with(agent, label_caption)
+    await expect(
+        with_label.get_by_role("link", name=re.compile(r"^Download return-label-NW-48213\.pdf\b"))
+    ).to_be_visible()
+    await expect(ready).to_have_count(0)
+    await expect(box).to_have_value("")
+    [document] = await eventually(
+        lambda: asyncio.sleep(0, sent_to(stack, phone, "document")), lambda found: len(found) == 1
+    )
+    assert document["document"]["caption"] == label_caption
+    assert document["document"]["filename"] == "return-label-NW-48213.pdf"
+    assert stack.standin.media[document["document"]["id"]].data == label
+
+    # Typing showed the customer an indicator once (at most one per 20 s), and opening
+    # the conversation marked their last message read once.
+    posted = [
+        url.rsplit("/", 1)[1]
+        for who, url in ui.posts
+        if who == "agent" and "/conversations/" in url
+    ]
+    assert posted.count("typing") == 1 and posted.count("read") == 1, posted
+    assert question_wamid in await marked_read(stack)
+
+    # The customer answers with where the courier can collect it.
+    await stack.customer_sends(
+        SHOP,
+        phone,
+        name,
+        {
+            "type": "location",
+            "location": {
+                "latitude": 41.1496,
+                "longitude": -8.6109,
+                "name": "Casa Costa",
+                "address": "Rua de Santa Catarina 112, Porto",
+            },
+        },
+    )
+    await expect(item_with(agent, "Casa Costa")).to_contain_text("41.14960° N, 8.61090° W")
+    await assert_named(conversation(agent))
+    await ui.assert_clean()
+    await agent.get_by_role("tab", name="Open", exact=True).click()
+    await expect(rows(agent, "Open").filter(has_text=name)).to_be_visible()
+    await agent.set_viewport_size({"width": 1280, "height": 1080})  # the whole thread
+    await messages(agent).evaluate("log => { log.scrollTop = log.scrollHeight; }")
+    await shoot(agent, "rich-conversation.png")
+    assert (SHOTS / "rich-conversation.png").stat().st_size > 10_000
+
+
+ORDER_SHIPPED = {
+    "category": "UTILITY",
+    "components": [
+        {"type": "HEADER", "format": "TEXT", "text": "Order {{1}} is on its way"},
+        {
+            "type": "BODY",
+            "text": "Hi {{1}}, your parcel left our warehouse today and should reach you by {{2}}.",
+        },
+        {"type": "FOOTER", "text": "Northwind Outfitters"},
+        {
+            "type": "BUTTONS",
+            "buttons": [
+                {
+                    "type": "URL",
+                    "text": "Track parcel",
+                    "url": "https://northwind.example/track/{{1}}",
+                },
+                {"type": "QUICK_REPLY", "text": "Change delivery"},
+            ],
+        },
+    ],
+}
+RETURN_LABEL = {
+    "category": "UTILITY",
+    "components": [
+        {"type": "HEADER", "format": "DOCUMENT"},
+        {"type": "BODY", "text": "Hi {{1}}, here is the return label you asked for."},
+    ],
+}
+
+
+async def test_a_template_with_variables_is_filled_in_and_reaches_whatsapp(
+    stack: Stack, ui: Ui
+) -> None:
+    phone, name = "4670123456701", "Jonas Berg"
+    for registered, definition in [
+        ("order_shipped", ORDER_SHIPPED),
+        ("return_label", RETURN_LABEL),
+    ]:
+        path = f"/v1/channels/{SHOP.id}/templates/{registered}/en_US"
+        status, body = await call(stack.api, "PUT", path, ADMIN, definition)
+        assert status == 200, body
+    await stack.webhook(SHOP, phone, name, "Has order NW-48377 shipped yet?", ago_s=26 * 3600)
+    agent = await ui.sign_in("agent", stack.tokens["ana.silva"], SHOP)
+    await rows(agent, "New").filter(has_text=name).click()
+    # A day later only a template may go: the picker shows, with the template's inputs.
+    await expect(conversation(agent).get_by_text(re.compile("more than 24 hours"))).to_be_visible()
+    template = agent.get_by_role("combobox", name="Template", exact=True)
+    await template.select_option(label="order_shipped (en_US) · utility")
+    header = agent.get_by_role("textbox", name="Header variable", exact=True)
+    first = agent.get_by_role("textbox", name="Body variable 1", exact=True)
+    second = agent.get_by_role("textbox", name="Body variable 2", exact=True)
+    link = agent.get_by_role("textbox", name="Link of button “Track parcel”", exact=True)
+    await expect(link).to_have_accessible_description(
+        "Fills in https://northwind.example/track/{{1}}"
+    )
+    await header.fill("NW-48377")
+    await first.fill("Jonas")
+    await link.fill("NW-48377")
+    # A variable left empty: nothing is sent, and the page says which.
+    send = agent.get_by_role("button", name="Send", exact=True)
+    await send.click()
+    await expect(second).to_be_focused()
+    await expect(second).to_have_attribute("aria-invalid", "true")
+    await expect(conversation(agent).get_by_role("alert")).to_have_text(
+        "Fill in every variable of the template first."
+    )
+    await second.fill("Friday 4 December")
+    preview = conversation(agent).get_by_role("figure", name="Preview")
+    await expect(preview).to_contain_text("Order NW-48377 is on its way")
+    await expect(preview).to_contain_text(
+        "Hi Jonas, your parcel left our warehouse today and should reach you by Friday 4 December."
+    )
+    await expect(preview.get_by_role("list", name="Template buttons")).to_contain_text(
+        "Track parcel"
+    )
+    await assert_named(conversation(agent))
+    await expect(conversation(agent).get_by_role("alert")).to_have_count(0)  # filled in now
+    await ui.assert_clean()
+    await agent.set_viewport_size({"width": 1280, "height": 900})
+    await shoot(agent, "template-variables.png")
+    assert (SHOTS / "template-variables.png").stat().st_size > 10_000
+
+    await send.click()
+    await expect(item_with(agent, "Template: order_shipped")).to_be_visible()
+    await expect(first).to_have_value("")  # sent: the values go
+    [sent] = await eventually(
+        lambda: asyncio.sleep(0, sent_to(stack, phone, "template")), lambda found: len(found) == 1
+    )
+    assert sent["template"]["name"] == "order_shipped"
+    assert sent["template"]["components"] == [
+        {"type": "header", "parameters": [{"type": "text", "text": "NW-48377"}]},
+        {
+            "type": "body",
+            "parameters": [
+                {"type": "text", "text": "Jonas"},
+                {"type": "text", "text": "Friday 4 December"},
+            ],
+        },
+        {
+            "type": "button",
+            "sub_type": "url",
+            "index": "0",
+            "parameters": [{"type": "text", "text": "NW-48377"}],
+        },
+    ]
+
+    # A template whose header is a document: the file is uploaded as one, then sent.
+    label = pdf("Return label NW-48377")
+    await template.select_option(label="return_label (en_US) · utility")
+    await choose_file(agent, "Header document", "label-NW-48377.pdf", "application/pdf", label)
+    await expect(
+        agent.get_by_role("button", name="Remove header document", exact=True)
+    ).to_be_visible()
+    await agent.get_by_role("textbox", name="Body variable 1", exact=True).fill("Jonas")
+    await send.click()
+    await expect(item_with(agent, "Template: return_label")).to_be_visible()
+    [_, sent] = await eventually(
+        lambda: asyncio.sleep(0, sent_to(stack, phone, "template")), lambda found: len(found) == 2
+    )
+    [header_part, body_part] = sent["template"]["components"]
+    media_id = header_part["parameters"][0]["document"]["id"]
+    assert stack.standin.media[media_id].data == label
+    assert body_part["parameters"] == [{"type": "text", "text": "Jonas"}]
+    await ui.assert_clean()

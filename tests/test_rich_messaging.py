@@ -39,6 +39,7 @@ from parley.channels import Channel
 from parley.graph import GraphClient
 from parley.settings import Settings
 from parley.state import Queue
+from store import _keys as keys
 from store.channels import seed_channels
 from store.templates import Template as StoredTemplate
 from store.templates import save_template
@@ -159,6 +160,13 @@ async def test_a_customers_file_is_fetched_after_the_webhook_is_answered_and_ser
         (media_id, 200),
     ]
     assert await stack.media.get(sha256(data)) == (data, case.mime_type)
+    # The live stream heard of it: a page showing "fetching" reloads the message.
+    customer = await stack.customer_id(EU.id, phone)
+    changes = [
+        msgspec.json.decode(fields[b"c"])
+        for _, fields in await stack.redis.xrange(keys.feed(EU.id))
+    ]
+    assert [c["kind"] for c in changes if c["customer"] == customer][-1] == "media.fetched"
 
     answer = await stack.api.get(media["url"], headers=stack.vic)  # a viewer may see it
     assert answer.status == 200
@@ -356,6 +364,7 @@ async def test_agents_files_go_out_uploaded_with_their_captions(any_store: Stack
         # The conversation shows the agent's file, downloadable from Parley.
         [mine] = [m for m in answer["conversation"]["messages"] if m["id"] == answer["event_id"]]
         assert (mine["type"], mine["media"]["state"], mine["text"]) == (kind, "stored", caption)
+        assert mine["media"]["size"] == len(data)
         download = await stack.api.get(mine["media"]["url"], headers=stack.vic)
         assert (download.status, await download.read()) == (200, data)
 

@@ -1,7 +1,9 @@
 // One conversation: who, where it stands, its messages, details and actions (move to
-// pending, resolve, assign; reply for contributors and up). It is fetched again once
-// per change the stream brings for it (never on a timer); action answers carrying the
-// conversation are shown at once.
+// pending, resolve, assign; reply, quote and react for contributors and up). It is
+// fetched again once per change the stream brings for it; action answers carrying the
+// conversation are shown at once (a customer's file that arrives is a change too).
+// Opening it marks the customer's last message read (contributors and
+// up, once per opening: the API's `read`).
 import * as api from "./api.js";
 import { assignControl } from "./assign.js";
 import { composerView } from "./composer.js";
@@ -31,7 +33,7 @@ export function conversationView(ctx, { onBack }) {
   const path = (suffix = "") =>
     `/v1/conversations/${api.seg(channel.id)}/${api.seg(customer)}${suffix}`;
 
-  async function act(method, suffix, body, button = null) {
+  async function act(method, suffix, body, button = null, { onError = null } = {}) {
     const mine = epoch;
     if (button) button.disabled = true;
     try {
@@ -49,6 +51,7 @@ export function conversationView(ctx, { onBack }) {
       return true;
     } catch (error) {
       ctx.error(error.message);
+      onError?.(error);
       if (error.code === "template_required" && mine === epoch) parts?.composer?.requireTemplate();
       return false;
     } finally {
@@ -70,11 +73,19 @@ export function conversationView(ctx, { onBack }) {
           unassign: () => act("DELETE", "/assignee"),
         })
       : null;
-    const log = messageLog();
-    const details = detailsPanel({ add: (kind, body) => act("POST", `/${kind}`, body) });
     const composer = atLeast(channel.role, "contributor")
-      ? composerView(ctx, { send: (body) => act("POST", "/replies", body) })
+      ? composerView(ctx, {
+          send: (body, options) => act("POST", "/replies", body, null, options),
+          typing: () => signal("/typing"),
+        })
       : null;
+    const log = messageLog({
+      actions: composer && {
+        reply: (message) => composer.quote(message),
+        react: (message, emoji) => act("POST", "/reactions", { message: message.id, emoji }),
+      },
+    });
+    const details = detailsPanel({ add: (kind, body) => act("POST", `/${kind}`, body) });
     const viewer = composer
       ? null
       : h("p", { class: "viewer-note" }, "As a viewer you can read, tag, note and move conversations; replying needs the contributor role.");
@@ -105,9 +116,23 @@ export function conversationView(ctx, { onBack }) {
     parts.move.hidden = view.queue === "pending";
     parts.resolve.hidden = view.queue === "resolved";
     parts.assign?.update(view.assignee);
-    parts.log.update(view.messages);
-    parts.details.update(view);
     parts.composer?.update(view);
+    parts.log.update(view.messages, { canReact: parts.composer?.windowOpen ?? false });
+    parts.details.update(view);
+  }
+
+  // A read receipt or typing indicator: nothing to tell the agent if it does not go.
+  async function signal(suffix) {
+    const mine = epoch;
+    try {
+      const result = await api.post(path(suffix));
+      if (result?.conversation) {
+        applied.add(result.event_id);
+        if (mine === epoch && (!shown || result.conversation.version > shown.version)) update(result.conversation);
+      }
+    } catch {
+      // not shown: the agent did not ask for it, and the conversation is unchanged
+    }
   }
 
   async function refresh() {
@@ -143,6 +168,7 @@ export function conversationView(ctx, { onBack }) {
     parts = build();
     clear(node, parts.node);
     await refresh();
+    if (customer === id && parts?.composer && shown?.last_customer_message_at) signal("/read");
     if (customer === id && parts) {
       if (parts.composer && matchMedia("(min-width: 761px)").matches) parts.composer.focus();
       else parts.heading.focus();

@@ -280,5 +280,10 @@ export function inboxView(ctx) {
 
   tabs.setCounts({});
   load();
-  return { node, onChange, reload, destroy: () => clearTimeout(searchTimer) };
+  function destroy() {
+    clearTimeout(searchTimer);
+    conversation.close();
+  }
+
+  return { node, onChange, reload, destroy };
 }

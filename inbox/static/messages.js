@@ -54,8 +54,10 @@ function body(message, id) {
     message.media ? mediaPart(message.media, message.text) : null,
     message.place ? placePart(message.place) : null,
     message.cards?.length ? cardsPart(message.cards) : null,
-    message.interactive ? interactivePart(message.interactive) : text,
+    message.interactive ? interactivePart(message.interactive) : null,
   ];
+  // A place's or a card's text is its name, shown already; a file's is its caption.
+  if (!message.place && !message.cards?.length && !message.interactive) parts.push(text);
   if (!parts.some(Boolean)) {
     parts.push(
       message.template
@@ -133,6 +135,7 @@ export function messageLog({ actions = null } = {}) {
         reactable: message.direction === "inbound",
       });
       item.node.append(item.bar.node);
+      if (item.bar.picker) item.node.append(item.bar.picker);
     }
     return item;
   }

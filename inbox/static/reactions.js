@@ -14,7 +14,9 @@ export const EMOJI = [
 
 /**
  * {reply(), react(emoji) -> Promise<boolean>}; `describedBy`: the id of the message's
- * text, so each "Reply" says which message. Returns {node, update(message, canReact)}.
+ * text, so each "Reply" says which message; `reactable`: whether it may get a reaction.
+ * Returns {node, picker, update(reaction, canReact)}: `picker` (the emoji, hidden until
+ * "React") goes inside the message, `node` (the buttons) beside it.
  */
 export function messageActions({ reply, react, describedBy, reactable }) {
   const picker = h("div", { class: "emoji-picker", role: "group", "aria-label": "Reactions", id: uid("emoji"), hidden: true });
@@ -52,7 +54,7 @@ export function messageActions({ reply, react, describedBy, reactable }) {
         "React",
       )
     : null;
-  const node = h("div", { class: "msg-actions" }, replyButton, reactButton, reactable ? picker : null);
+  const node = h("div", { class: "msg-actions" }, replyButton, reactButton);
   let current = "";
 
   picker.addEventListener("keydown", (event) => {
@@ -86,6 +88,7 @@ export function messageActions({ reply, react, describedBy, reactable }) {
 
   return {
     node,
+    picker: reactable ? picker : null,
     /** Our reaction now, and whether reacting is allowed (WhatsApp's 24-hour window). */
     update(reaction, canReact) {
       current = reaction ?? "";

@@ -24,9 +24,10 @@ function filled(text, values) {
 
 /**
  * `channelPath`: /v1/channels/{channel}; `loadTemplates()` -> Promise of the channel's
- * templates (it may throw: load() rejects); `onChange()` when the choice changes.
+ * templates; `onChange()` when the choice changes; `onError(message)` when the templates
+ * could not be loaded (once: load() is done once).
  */
-export function templateForm({ channelPath, loadTemplates, onChange = () => {} }) {
+export function templateForm({ channelPath, loadTemplates, onChange = () => {}, onError = () => {} }) {
   const select = h("select");
   const fields = h("div", { class: "template-fields" });
   const preview = h("figure", { class: "template-preview" });
@@ -40,7 +41,13 @@ export function templateForm({ channelPath, loadTemplates, onChange = () => {} }
 
   function load() {
     loaded ??= (async () => {
-      approved = (await loadTemplates()).filter((t) => t.status === "APPROVED");
+      try {
+        approved = (await loadTemplates()).filter((t) => t.status === "APPROVED");
+      } catch (error) {
+        clear(select, h("option", { value: "" }, "The templates could not be loaded"));
+        onError(error.message);
+        return;
+      }
       clear(
         select,
         approved.length
@@ -56,6 +63,7 @@ export function templateForm({ channelPath, loadTemplates, onChange = () => {} }
     const input = h("input", { type: "text", maxlength, autocomplete: "off" });
     input.addEventListener("input", () => {
       input.removeAttribute("aria-invalid");
+      problem.textContent = "";
       showPreview();
     });
     fields.append(field(label, input, { hint }));
