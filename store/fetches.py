@@ -4,17 +4,17 @@ message (so none is lost, and a duplicate webhook queues none twice), taken by t
 engine's fetchers through a consumer group, and finished with their outcome recorded
 on the message (`delivery.media_field`) in the transaction that acknowledges them."""
 
-from typing import Any, cast
+from typing import cast
 
 import msgspec
-from redis.exceptions import ResponseError
 
 from parley.events import Media
-from parley.redis import RedisClient, as_text
+from parley.redis import RedisClient
 from parley.state import Conversation
 from store import _keys as keys
 from store import delivery
 from store._codec import FIELDS, decode_conversation
+from store._work import WorkStreams
 from store.changes import Change
 
 GROUP = "fetchers"
@@ -54,36 +54,21 @@ class Fetches:
 
     def __init__(self, client: RedisClient, consumer: str) -> None:
         self._client = client
-        self._consumer = consumer
-        self._groups: set[str] = set()
+        self._streams = WorkStreams(client, consumer, GROUP, keys.fetches, b"j")
 
     async def take(self, channel: str, count: int) -> list[Taken]:
-        await self._ensure_group(channel)
-        found = await self._client.xreadgroup(
-            GROUP, self._consumer, {keys.fetches(channel): ">"}, count=count
-        )
         return [
-            Taken(channel, as_text(entry_id), _decoder.decode(fields[b"j"]))
-            for _, entries in cast(list[tuple[Any, list[tuple[Any, dict[bytes, bytes]]]]], found)
-            for entry_id, fields in entries
+            Taken(channel, entry_id, _decoder.decode(raw))
+            for entry_id, raw in await self._streams.take(channel, count)
         ]
 
     async def claim_idle(self, channel: str, idle_ms: int) -> list[Taken]:
         """Jobs another fetcher took over `idle_ms` ago and never finished, now ours:
         fetching again is harmless (the store is content-addressed)."""
-        await self._ensure_group(channel)
-        claimed: list[Taken] = []
-        start = "0-0"
-        while True:
-            answer = await self._client.xautoclaim(
-                keys.fetches(channel), GROUP, self._consumer, idle_ms, start, count=100
-            )
-            start = as_text(answer[0])
-            for entry_id, fields in answer[1]:
-                if fields is not None:
-                    claimed.append(Taken(channel, as_text(entry_id), _decoder.decode(fields[b"j"])))
-            if start == "0-0":
-                return claimed
+        return [
+            Taken(channel, entry_id, _decoder.decode(raw))
+            for entry_id, raw in await self._streams.claim_idle(channel, idle_ms)
+        ]
 
     async def finish(self, taken: Taken, record: MediaRecord) -> None:
         """The file's outcome on its message, the job acknowledged, and a change on the
@@ -94,22 +79,11 @@ class Fetches:
         async with self._client.pipeline(transaction=True) as pipe:
             messages = keys.messages(channel, customer)
             pipe.hset(messages, delivery.media_field(taken.job.wamid), _encoder.encode(record))
-            pipe.xack(keys.fetches(channel), GROUP, taken.id)
-            pipe.xdel(keys.fetches(channel), taken.id)
+            self._streams.done(pipe, channel, taken.id)
             if state is not None:
                 change = _encoder.encode(_fetched(channel, customer, taken.id, state))
                 pipe.xadd(keys.feed(channel), {"c": change}, maxlen=keys.FEED_LENGTH)
             await pipe.execute()
-
-    async def _ensure_group(self, channel: str) -> None:
-        if channel in self._groups:
-            return
-        try:
-            await self._client.xgroup_create(keys.fetches(channel), GROUP, id="0", mkstream=True)
-        except ResponseError as error:  # BUSYGROUP: it exists
-            if "BUSYGROUP" not in str(error):
-                raise
-        self._groups.add(channel)
 
 
 def _fetched(channel: str, customer: str, job_id: str, state: Conversation) -> Change:

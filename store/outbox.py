@@ -6,15 +6,13 @@ applies it; `record` removes it in the transaction that records its outcome, so 
 is either pending or recorded, never both (engine/sender.py says why that matters).
 """
 
-from typing import cast
-
 import msgspec
-from redis.exceptions import ResponseError
 
 from parley.events import Attachment, Interactive, TemplateParameters
-from parley.redis import RedisClient, as_text
+from parley.redis import RedisClient
 from store import _keys as keys
 from store import delivery
+from store._work import WorkStreams
 
 GROUP = "senders"
 MESSAGE, REACTION, READ = "message", "reaction", "read"
@@ -68,39 +66,22 @@ class Outbox:
 
     def __init__(self, client: RedisClient, consumer: str) -> None:
         self._client = client
-        self._consumer = consumer
-        self._groups: set[str] = set()
+        self._streams = WorkStreams(client, consumer, GROUP, keys.outbox, b"m")
 
     async def take(self, channel: str, count: int) -> list[Entry]:
         """Up to `count` replies of `channel` nobody has taken yet, now ours."""
-        await self._ensure_group(channel)
-        found = await self._client.xreadgroup(
-            GROUP, self._consumer, {keys.outbox(channel): ">"}, count=count
-        )
         return [
-            Entry(channel, as_text(entry_id), _decoder.decode(fields[b"m"]))
-            for _, entries in cast(
-                list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], found
-            )
-            for entry_id, fields in entries
+            Entry(channel, entry_id, _decoder.decode(raw))
+            for entry_id, raw in await self._streams.take(channel, count)
         ]
 
     async def claim_idle(self, channel: str, idle_ms: int) -> list[Entry]:
         """Every reply of `channel` another sender took over `idle_ms` ago and never
         finished (it died), now ours."""
-        await self._ensure_group(channel)
-        claimed: list[Entry] = []
-        start = "0-0"
-        while True:
-            answer = await self._client.xautoclaim(
-                keys.outbox(channel), GROUP, self._consumer, idle_ms, start, count=100
-            )
-            start = as_text(answer[0])
-            for entry_id, fields in answer[1]:
-                if fields is not None:  # None: deleted meanwhile
-                    claimed.append(Entry(channel, as_text(entry_id), _decoder.decode(fields[b"m"])))
-            if start == "0-0":
-                return claimed
+        return [
+            Entry(channel, entry_id, _decoder.decode(raw))
+            for entry_id, raw in await self._streams.claim_idle(channel, idle_ms)
+        ]
 
     async def record(self, entry: Entry, wamid: str | None, failure: str | None) -> None:
         """The reply's outcome (its wamid, or why it was not sent) and the stream's
@@ -115,16 +96,5 @@ class Outbox:
                 pipe.hsetnx(messages, wamid, delivery.ACCEPTED)
             else:
                 pipe.hset(messages, delivery.failure_field(outgoing.id), failure or "unknown")
-            pipe.xack(keys.outbox(entry.channel), GROUP, entry.id)
-            pipe.xdel(keys.outbox(entry.channel), entry.id)
+            self._streams.done(pipe, entry.channel, entry.id)
             await pipe.execute()
-
-    async def _ensure_group(self, channel: str) -> None:
-        if channel in self._groups:
-            return
-        try:
-            await self._client.xgroup_create(keys.outbox(channel), GROUP, id="0", mkstream=True)
-        except ResponseError as error:  # BUSYGROUP: it exists
-            if "BUSYGROUP" not in str(error):
-                raise
-        self._groups.add(channel)
