@@ -39,7 +39,7 @@ ENV_REFERENCE = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*(:?-)?\}$")
 
 def readme_variables() -> set[str]:
     table = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"`(PARLEY_[A-Z_]+)`", table))
+    return set(re.findall(r"`(PARLEY_[A-Z0-9_]+)`", table))
 
 
 def compose() -> dict[str, Any]:

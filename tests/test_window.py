@@ -21,7 +21,7 @@ from parley.events import AgentReply, decode_event
 from parley.settings import Settings
 from parley.state import Conversation, Queue
 from store import _keys as keys
-from store._codec import state_arguments
+from store._codec import STATE_FIELDS, state_arguments
 from tests.api_tools import ADMIN, AiohttpClient, call, put_conversation, start_api, user_with_role
 from tests.clock import Clock
 from tests.conftest import EU, US
@@ -164,8 +164,9 @@ async def test_a_conversation_the_customer_never_wrote_in_takes_no_free_form_rep
     settings: Settings,
 ) -> None:
     state = Conversation(queue=Queue.OPEN, last_activity_at=T0, opened_at=T0)
-    names = ("q", "a", "la", "oa", "lc", "fr")
-    fields: dict[Any, Any] = {n: v for n, v in zip(names, state_arguments(state), strict=True) if v}
+    fields: dict[Any, Any] = {
+        n: v for n, v in zip(STATE_FIELDS, state_arguments(state), strict=True) if v
+    }
     assert "lc" not in fields  # the customer never wrote
     await redis.hset(keys.conversation(EU.id, WA_ID), mapping={**fields, "v": 1})
     status, body = await reply(api, agent, {"text": "Hello"})
