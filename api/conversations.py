@@ -24,6 +24,7 @@ from api.schemas import (
     ReactionBody,
     ReadBody,
     ReplyBody,
+    SnoozeBody,
     TagBody,
     TopicBody,
     conversation_view,
@@ -41,6 +42,7 @@ from parley.events import (
     MarkRead,
     Move,
     Payload,
+    Snooze,
     Unassign,
 )
 from parley.producer import ProduceError, Routed
@@ -172,6 +174,24 @@ async def _move(
     return Move(actor=actor, queue=(await read_body(request, MoveTo)).queue)
 
 
+# The longest snooze: further than this is almost surely a mistyped year.
+MAX_SNOOZE_S = 366 * 86400
+
+
+async def _snooze(
+    request: web.Request, actor: Actor, channel: str, customer: str, now: float
+) -> Payload:
+    until = (await read_body(request, SnoozeBody)).until
+    if until.tzinfo is None:
+        raise errors.invalid("until", "needs a time zone, e.g. 2026-12-01T09:00:00+01:00 or Z")
+    at = until.timestamp()
+    if at <= now:
+        raise errors.invalid("until", "must be in the future")
+    if at > now + MAX_SNOOZE_S:
+        raise errors.invalid("until", "must be within a year")
+    return Snooze(actor=actor, until=at)
+
+
 async def _assign(
     request: web.Request, actor: Actor, channel: str, customer: str, now: float
 ) -> Payload:
@@ -245,6 +265,12 @@ async def move(request: web.Request) -> web.Response:
     return await _act(request, Action.MOVE, _move)
 
 
+async def snooze(request: web.Request) -> web.Response:
+    """Park in Pending until a time: it wakes to Open (assigned) or New, or earlier when
+    the customer writes. Whoever may move a conversation may snooze it."""
+    return await _act(request, Action.MOVE, _snooze)
+
+
 async def assign(request: web.Request) -> web.Response:
     return await _act(request, Action.ASSIGN, _assign)
 
@@ -302,6 +328,10 @@ ENDPOINTS = [
              ActionApplied, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
     Endpoint("POST", f"{ONE}/move", move, "Move to pending or resolved", 200,
              ActionApplied, body=MoveTo, errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
+    Endpoint("POST", f"{ONE}/snooze", snooze,
+             "Snooze: park in Pending until a time; it wakes to Open or New on time, or "
+             "when the customer writes", 200, ActionApplied, body=SnoozeBody,
+             errors=_ACTION_ERRORS, extra=_ACTION, tag="actions"),
     Endpoint("PUT", f"{ONE}/assignee", assign, "Assign (contributors and up)", 200,
              ActionApplied, body=AssigneeBody, errors=_ACTION_ERRORS, extra=_ACTION,
              tag="actions"),

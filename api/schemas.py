@@ -306,6 +306,7 @@ class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
     last_activity_at: datetime
     last_customer_message_at: datetime | None
     first_response_at: datetime | None
+    snoozed_until: datetime | None  # parked in Pending until then (it wakes to New or Open)
     tags: list[str]
     topics: list[str]
     notes: list[Note]
@@ -320,6 +321,7 @@ class ConversationSummary(msgspec.Struct, frozen=True, kw_only=True):
     opened_at: datetime
     last_activity_at: datetime
     last_customer_message_at: datetime | None
+    snoozed_until: datetime | None
     preview: str | None  # the last message's text (or its type), for the list
 
 
@@ -398,6 +400,12 @@ class Upload(msgspec.Struct, frozen=True, kw_only=True):
     mime_type: str
     size: int
     filename: str | None = None
+
+
+class SnoozeBody(Body, frozen=True):
+    """Until when (with its time zone): in the future, and within a year."""
+
+    until: datetime
 
 
 class MoveTo(Body, frozen=True):
@@ -605,6 +613,7 @@ class ChangeEvent(msgspec.Struct, frozen=True, kw_only=True):
     assignee: str | None
     last_activity_at: float
     last_customer_message_at: float | None = None
+    snoozed_until: float | None = None
     customer_name: str | None = None
     preview: str | None = None
 
@@ -752,6 +761,7 @@ def conversation_view(record: ConversationRecord) -> ConversationView:
         last_activity_at=_when(record.last_activity_at),
         last_customer_message_at=_maybe_when(record.last_customer_at),
         first_response_at=_maybe_when(record.first_response_at),
+        snoozed_until=_maybe_when(record.snoozed_until),
         tags=list(record.tags),
         topics=list(record.topics),
         notes=[note_out(note) for note in record.notes],
@@ -770,6 +780,7 @@ def summary_out(record: SummaryRecord) -> ConversationSummary:
         opened_at=_when(record.opened_at),
         last_activity_at=_when(record.last_activity_at),
         last_customer_message_at=_maybe_when(record.last_customer_at),
+        snoozed_until=_maybe_when(record.snoozed_until),
         preview=record.preview,
     )
 

@@ -20,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from engine.applier import Applied, Applier
-from engine.model import Assigned, FirstResponse, Resolved
+from engine.model import Assigned, FirstResponse, Resolved, Woke
 from metrics import EngineMetrics
 from parley.events import Event, decode_event
 from parley.state import Outcome
@@ -171,6 +171,7 @@ class EngineLoop:
         outcomes: Counter[tuple[str, str]] = Counter()
         assignments: Counter[tuple[str, str]] = Counter()
         resolutions: Counter[tuple[str, str]] = Counter()
+        woken_early: Counter[str] = Counter()
         for result in results:
             outcomes[result.event.kind, result.outcome] += 1
             if result.decision is None or result.outcome is not Outcome.APPLIED:
@@ -180,6 +181,8 @@ class EngineLoop:
                     assignments[result.event.channel, "auto" if effect.auto else "manual"] += 1
                 elif isinstance(effect, Resolved):
                     resolutions[result.event.channel, effect.by] += 1
+                elif isinstance(effect, Woke):
+                    woken_early[result.event.channel] += 1
                 elif isinstance(effect, FirstResponse):
                     self._metrics.first_response_seconds.labels(result.event.channel).observe(
                         max(effect.seconds, 0.0)  # skewed clocks can make it negative
@@ -190,6 +193,8 @@ class EngineLoop:
             self._metrics.assignments.labels(*labels).inc(count)
         for labels, count in resolutions.items():
             self._metrics.resolutions.labels(*labels).inc(count)
+        for channel, count in woken_early.items():
+            self._metrics.snooze_wakeups.labels(channel, "early").inc(count)
 
     def forget_lag(self, partitions: set[TopicPartition]) -> None:
         """Stop reporting lag for partitions another consumer now owns: a stale value

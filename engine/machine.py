@@ -26,10 +26,12 @@ from engine.model import (
     ResolvedBy,
     Revoked,
     SendReply,
+    Snoozed,
     StatusReceived,
     TagAdded,
     TopicAdded,
     Unassigned,
+    Woke,
 )
 from parley.channels import ChannelSettings
 from parley.events import (
@@ -51,6 +53,7 @@ from parley.events import (
     React,
     Reaction,
     Revoke,
+    Snooze,
     Unassign,
 )
 from parley.state import AUTO_RESOLVE_QUEUES, Conversation, Outcome, Queue
@@ -112,6 +115,8 @@ def transition(
             return _reply(state, event.identity, payload, settings, at)
         case Move():
             return _move(state, payload.queue, at)
+        case Snooze():
+            return _snooze(state, payload.until, at)
         case Assign():
             return _assign(state, payload.assignee, at)
         case Unassign():
@@ -138,15 +143,46 @@ def auto_resolve(state: Conversation | None, settings: ChannelSettings, now: flo
         return _ignored(state, NO_CONVERSATION)
     if state.queue not in AUTO_RESOLVE_QUEUES:
         return _ignored(state, f"{state.queue} conversations do not auto-resolve")
+    if state.snoozed_until is not None:
+        # Its timer wakes it first; the woken conversation's period counts from then.
+        return _ignored(state, "snoozed")
     cutoff = auto_resolve_cutoff(state.queue, settings, now)
     if cutoff is None:
         return _ignored(state, f"auto-resolve is off for {state.queue}")
-    # Compared as the sweeper's script compares (activity <= cutoff), not as
-    # activity + period <= now, so that float rounding cannot make the two disagree.
+    # Compared as the queue's score is read (activity <= cutoff), not as activity +
+    # period <= now, so that float rounding cannot make the two disagree.
     if state.last_activity_at > cutoff:
         return _ignored(state, "not idle long enough")
     # Activity stays: a sweep is nobody acting on the conversation.
     return _resolve(state, ResolvedBy.AUTO, now)
+
+
+def next_due(state: Conversation | None) -> float | None:
+    """When the conversation's next timer fires (what the store's timer set scores it
+    by); None when it has none. Auto-resolve is not here: the queue sets time it."""
+    if state is None or state.queue is not Queue.PENDING:
+        return None
+    return state.snoozed_until
+
+
+def fire_timers(state: Conversation | None, settings: ChannelSettings, now: float) -> Decision:
+    """What the timers due at `now` do to `state`: a snooze ends, waking the conversation
+    to Open when it has an assignee, else New. Its activity moves to the wake-up time
+    (not `now`), so that replaying gives the same state and a woken New conversation's
+    auto-resolve counts from when it woke."""
+    if state is None:
+        return _ignored(state, NO_CONVERSATION)
+    due = next_due(state)
+    if due is None:
+        return _ignored(state, "no timer")
+    if due > now:
+        return _ignored(state, "not due yet")
+    return _applied(_wake(_touch(state, due)), Woke(early=False))
+
+
+def _wake(state: Conversation) -> Conversation:
+    queue = Queue.OPEN if state.assignee is not None else Queue.NEW
+    return msgspec.structs.replace(state, queue=queue, snoozed_until=None)
 
 
 def auto_resolve_cutoff(queue: Queue, settings: ChannelSettings, now: float) -> float | None:
@@ -177,21 +213,21 @@ def _customer_message(
         return _applied(
             msgspec.structs.replace(opened, customer=customer, last_inbound=last), Opened()
         )
-    queue = state.queue
-    if queue is Queue.PENDING:
-        queue = Queue.NEW if state.assignee is None else Queue.OPEN
+    effects: list[Effect] = []
+    if state.queue is Queue.PENDING:
+        if state.snoozed_until is not None:
+            effects.append(Woke(early=True))
+        state = _wake(state)
     last_customer_at = at if state.last_customer_at is None else max(state.last_customer_at, at)
     customer = _merge(state.customer, told)
-    return _applied(
-        _touch(
-            state,
-            at,
-            queue=queue,
-            last_customer_at=last_customer_at,
-            customer=customer,
-            last_inbound=inbound or state.last_inbound,
-        )
+    touched = _touch(
+        state,
+        at,
+        last_customer_at=last_customer_at,
+        customer=customer,
+        last_inbound=inbound or state.last_inbound,
     )
+    return _applied(touched, *effects)
 
 
 def _mark_read(state: Conversation | None, typing: bool, settings: ChannelSettings) -> Decision:
@@ -317,6 +353,21 @@ def _move(state: Conversation | None, target: str, at: float) -> Decision:
     return _resolve(_touch(state, at), ResolvedBy.AGENT, at)
 
 
+def _snooze(state: Conversation | None, until: float, at: float) -> Decision:
+    """Park in Pending until `until`, keeping the assignee; snoozing again moves the
+    wake-up. Activity: an agent acted."""
+    if state is None:
+        return _rejected(state, NO_CONVERSATION)
+    if state.queue is Queue.RESOLVED:
+        return _rejected(state, "resolved conversations cannot be snoozed")
+    if until <= at:
+        return _rejected(state, "a snooze must end in the future")
+    if state.queue is Queue.PENDING and state.snoozed_until == until:
+        return _ignored(state, "already snoozed until then")
+    snoozed = _touch(state, at, queue=Queue.PENDING, snoozed_until=until)
+    return _applied(snoozed, Snoozed(until))
+
+
 def _assign(state: Conversation | None, assignee: str, at: float) -> Decision:
     if not assignee.strip():
         return _rejected(state, "assignee must not be empty")
@@ -360,7 +411,9 @@ def _resolve(state: Conversation, by: ResolvedBy, at: float) -> Decision:
     if state.assignee is not None:
         effects.append(Unassigned(state.assignee))
     effects.append(Resolved(by, cycle_seconds=at - state.opened_at))
-    resolved = msgspec.structs.replace(state, queue=Queue.RESOLVED, assignee=None)
+    resolved = msgspec.structs.replace(
+        state, queue=Queue.RESOLVED, assignee=None, snoozed_until=None
+    )
     return _applied(resolved, *effects)
 
 
@@ -381,6 +434,7 @@ def _new_cycle(
         opened_at=at,
         last_customer_at=last_customer_at,
         first_response_at=None,
+        snoozed_until=None,
     )
 
 

@@ -119,6 +119,18 @@ class ReadSent(msgspec.Struct, frozen=True, tag=True):
     typing: bool
 
 
+class Snoozed(msgspec.Struct, frozen=True, tag=True):
+    """Parked in Pending until `until`."""
+
+    until: float
+
+
+class Woke(msgspec.Struct, frozen=True, tag=True):
+    """A snooze ended: on time (the timer), or early (the customer wrote)."""
+
+    early: bool
+
+
 Effect = (
     Opened
     | Assigned
@@ -137,6 +149,8 @@ Effect = (
     | EchoSent
     | ReactionSent
     | ReadSent
+    | Snoozed
+    | Woke
 )
 
 

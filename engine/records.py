@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from engine.machine import next_due
 from engine.model import (
     Decision,
     EchoSent,
@@ -22,9 +23,11 @@ from engine.model import (
     ResolvedBy,
     Revoked,
     SendReply,
+    Snoozed,
     StatusReceived,
     TagAdded,
     TopicAdded,
+    Woke,
 )
 from parley.events import AGENT_ACTIONS, CustomerMessage, Identity, MessageStatus, Payload
 from parley.state import Conversation, Outcome
@@ -36,7 +39,10 @@ from store.writes import (
     BUSINESS_APP,
     INBOUND,
     OUTBOUND,
+    SNOOZED,
     SYSTEM,
+    WOKE,
+    WOKE_EARLY,
     ActionResult,
     LogLine,
     MediaLine,
@@ -66,6 +72,8 @@ def records(
         if old is None or new.customer != old.customer or new.marketing != old.marketing:
             ops.append(writes.Record(old, new))
         ops += _effects(event_id, at, decision.effects, customer, new.customer)
+        if (due := next_due(new)) != next_due(old):
+            ops.append(writes.Timer(due))
         if isinstance(payload, CustomerMessage):
             ops.append(writes.Log(inbound(payload, at)))
             if payload.media is not None:
@@ -132,6 +140,15 @@ def _effects(
             case ReadSent(wamid=wamid, typing=typing):
                 read = _to(event_id, customer, identity, kind=READ, user="")
                 ops.append(writes.Send(msgspec.structs.replace(read, target=wamid, typing=typing)))
+            case Snoozed(until=until):
+                line = LogLine(id=event_id, direction=SYSTEM, type=SNOOZED, at=at, until=until)
+                ops.append(writes.Log(line))
+            case Woke(early=early):
+                # Its own id: woken early, the event is a customer message whose line
+                # carries the wamid, and a log's lines are told apart by id.
+                kind = WOKE_EARLY if early else WOKE
+                line = LogLine(id=f"{event_id}:{kind}", direction=SYSTEM, type=kind, at=at)
+                ops.append(writes.Log(line))
             case FirstResponse(seconds=seconds):
                 ops.append(writes.CountTime(at, reports.FIRST_RESPONSE, seconds))
             case Resolved(by=by, cycle_seconds=seconds):
@@ -166,6 +183,7 @@ def _change(
         assignee=new.assignee,
         last_activity_at=new.last_activity_at,
         last_customer_message_at=new.last_customer_at,
+        snoozed_until=new.snoozed_until,
         customer_name=new.customer.name or new.customer.username,
         preview=next((writes.preview(line) for line in lines), None),
     )

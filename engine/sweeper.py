@@ -1,18 +1,24 @@
-"""Auto-resolution: resolve new and pending conversations idle past their channel's period.
+"""Due work: auto-resolution and the conversations' timers (a snooze's end).
 
-Each queue is a sorted set scored by last activity, so what is due is a range read by
-score (`ConversationStore.due`): a pass with nothing due costs O(log n) a queue, and a
-changed period applies to every waiting conversation at the next pass, without
-rescanning them. Each candidate is decided by the machine (`auto_resolve`, the rule the
+Both are sorted sets read by score, so a pass costs what is due, not what exists:
+- auto-resolve: each queue is scored by when its conversations went idle, so what is due
+  is a range read (`ConversationStore.due`), and a changed period applies to every
+  waiting conversation at the next pass without rescanning them;
+- timers: each channel's timer set scores a conversation by its next timer
+  (`engine.machine.next_due`, kept by the same apply call that changes the state), read
+  by `ConversationStore.timers_due`.
+Each candidate is decided by the machine (`auto_resolve`, `fire_timers`: the rules the
 tests check) and written through the same apply path as events, under a deterministic
 id: two sweepers racing make the second a duplicate, and the version check guards
-against the consumer having touched the conversation meanwhile.
+against the consumer having touched the conversation meanwhile. Every engine runs one.
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 
-from engine.machine import auto_resolve, auto_resolve_cutoff
+from engine.machine import auto_resolve, auto_resolve_cutoff, fire_timers
+from engine.model import Decision
 from engine.records import records
 from metrics import EngineMetrics
 from parley.channels import ChannelSettings
@@ -27,6 +33,10 @@ log = logging.getLogger(__name__)
 # enough that one call never blocks Redis for long.
 SWEEP_BATCH = 500
 AUTO_RESOLVE = "auto.resolve"  # the kind of a sweep's resolution on the feed
+TIMER = "timer"  # the kind of a fired timer on the feed
+
+# Decides one candidate at `now` (the machine's rule).
+Rule = Callable[[Conversation | None, ChannelSettings, float], Decision]
 
 
 def resolution_id(customer: str, state: Conversation) -> str:
@@ -34,6 +44,11 @@ def resolution_id(customer: str, state: Conversation) -> str:
     sees the conversation as it is (its version rises with every write), so only one of
     them applies it; a cycle reopened later, even with the same times, has another."""
     return f"auto:{customer}:{state.version}"
+
+
+def timer_id(customer: str, state: Conversation) -> str:
+    """The id fired timers are applied under (as `resolution_id`)."""
+    return f"timer:{customer}:{state.version}"
 
 
 class Sweeper:
@@ -53,27 +68,46 @@ class Sweeper:
         self._clock = clock
 
     async def run_once(self) -> int:
-        """One pass over every channel; the number of conversations it resolved."""
+        """One pass over every channel; the number of conversations it changed."""
         now = self._clock()
-        resolved = 0
+        changed = 0
         for channel in await channel_ids(self._client):
             settings = await load_channel_settings(self._client, channel)
             if settings is None:
                 continue
+            # Timers first: a conversation a snooze wakes is then resolved in the same
+            # pass if its new queue's period has passed too.
+            changed += await self._drain(
+                partial(self._store.timers_due, channel, now),
+                partial(self.fire, channel, settings, now=now),
+            )
             for queue in sorted(AUTO_RESOLVE_QUEUES):
                 cutoff = auto_resolve_cutoff(queue, settings, now)
                 if cutoff is None:
                     continue
-                while candidates := await self._store.due(channel, queue, cutoff, SWEEP_BATCH):
-                    count = await self.resolve(channel, queue, settings, candidates, now)
-                    resolved += count
-                    # A short page was the last; a page with nothing resolvable would
-                    # only come back again.
-                    if len(candidates) < SWEEP_BATCH or count == 0:
-                        break
+                changed += await self._drain(
+                    partial(self._store.due, channel, queue, cutoff),
+                    partial(self.resolve, channel, queue, settings, now=now),
+                )
         self._metrics.sweeps.labels("ok").inc()
         self._metrics.last_sweep.set(now)
-        return resolved
+        return changed
+
+    @staticmethod
+    async def _drain(
+        find: Callable[[int], Awaitable[list[tuple[str, float]]]],
+        settle: Callable[[list[tuple[str, float]]], Awaitable[int]],
+    ) -> int:
+        """Settle what is due, a page at a time; how many changed."""
+        total = 0
+        while candidates := await find(SWEEP_BATCH):
+            count = await settle(candidates)
+            total += count
+            # A short page was the last; a page with nothing settled would only come
+            # back again.
+            if len(candidates) < SWEEP_BATCH or count == 0:
+                break
+        return total
 
     async def resolve(
         self,
@@ -84,20 +118,56 @@ class Sweeper:
         now: float,
     ) -> int:
         """Resolve those candidates the machine finds due; the number resolved."""
+        count = await self._settle(
+            channel, settings, candidates, now, auto_resolve, AUTO_RESOLVE, resolution_id
+        )
+        if count:
+            self._metrics.auto_resolved.labels(channel, queue.value).inc(count)
+            self._metrics.resolutions.labels(channel, "auto").inc(count)
+            log.info(
+                "auto-resolved", extra={"channel": channel, "queue": queue.value, "count": count}
+            )
+        return count
+
+    async def fire(
+        self,
+        channel: str,
+        settings: ChannelSettings,
+        candidates: list[tuple[str, float]],
+        now: float,
+    ) -> int:
+        """Fire the timers the machine finds due; the number of conversations changed."""
+        count = await self._settle(channel, settings, candidates, now, fire_timers, TIMER, timer_id)
+        if count:
+            self._metrics.snooze_wakeups.labels(channel, "on_time").inc(count)
+            log.info("timers fired", extra={"channel": channel, "count": count})
+        return count
+
+    async def _settle(
+        self,
+        channel: str,
+        settings: ChannelSettings,
+        candidates: list[tuple[str, float]],
+        now: float,
+        rule: Rule,
+        kind: str,
+        event_id_of: Callable[[str, Conversation], str],
+    ) -> int:
+        """Decide each candidate by `rule` and apply those it changes; how many applied."""
         customers = [customer for customer, _ in candidates]
         states = (await self._store.states({channel: customers}))[channel]
         writes = []
         for customer in customers:
             state = states.get(customer)
-            decision = auto_resolve(state, settings, now)
+            decision = rule(state, settings, now)
             if state is None or decision.outcome is not Outcome.APPLIED:
                 continue  # gone, or touched since it was found due
-            event_id = resolution_id(customer, state)
+            event_id = event_id_of(customer, state)
             ops = records(
                 decision,
                 channel=channel,
                 event_id=event_id,
-                kind=AUTO_RESOLVE,
+                kind=kind,
                 at=now,
                 customer=customer,
                 old=state,
@@ -116,11 +186,4 @@ class Sweeper:
         if not writes:
             return 0
         answers = (await self._store.apply({channel: writes}))[channel]
-        count = sum(answer is Answer.OK for answer in answers)
-        if count:
-            self._metrics.auto_resolved.labels(channel, queue.value).inc(count)
-            self._metrics.resolutions.labels(channel, "auto").inc(count)
-            log.info(
-                "auto-resolved", extra={"channel": channel, "queue": queue.value, "count": count}
-            )
-        return count
+        return sum(answer is Answer.OK for answer in answers)

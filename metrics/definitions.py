@@ -147,6 +147,13 @@ class EngineMetrics:
             ["channel", "queue"],
             registry=registry,
         )
+        self.snooze_wakeups = Counter(
+            "parley_snooze_wakeups_total",
+            "Snoozed conversations woken, by channel and how (on_time: the timer; early: "
+            "the customer wrote).",
+            ["channel", "how"],
+            registry=registry,
+        )
         self.sweeps = Counter(
             "parley_sweeps_total",
             "Sweeper passes, by outcome (ok, error).",

@@ -236,6 +236,13 @@ class MarkRead(_Payload, frozen=True, tag="agent.read"):
     typing: bool = False
 
 
+class Snooze(_Payload, frozen=True, tag="agent.snooze"):
+    """Park the conversation in Pending until `until` (Unix seconds)."""
+
+    actor: Actor
+    until: float
+
+
 class Move(_Payload, frozen=True, tag="agent.move"):
     """Move to a queue by hand (the API allows pending and resolved)."""
 
@@ -268,8 +275,21 @@ class AddTopic(_Payload, frozen=True, tag="agent.topic"):
 
 
 # What agents ask for through the API; each carries its actor.
-AGENT_ACTIONS = (AgentReply, Move, Assign, Unassign, AddTag, AddNote, AddTopic, React, MarkRead)
-AgentAction = AgentReply | Move | Assign | Unassign | AddTag | AddNote | AddTopic | React | MarkRead
+AGENT_ACTIONS = (
+    AgentReply,
+    Move,
+    Snooze,
+    Assign,
+    Unassign,
+    AddTag,
+    AddNote,
+    AddTopic,
+    React,
+    MarkRead,
+)
+AgentAction = (
+    AgentReply | Move | Snooze | Assign | Unassign | AddTag | AddNote | AddTopic | React | MarkRead
+)
 # What Meta tells us about a customer.
 FromMeta = (
     CustomerMessage | Reaction | Edit | Revoke | IdentityChange | Preference | MessageStatus | Echo

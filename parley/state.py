@@ -47,3 +47,15 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     marketing: str | None = None  # "stop" once the customer stopped marketing messages
     last_inbound: str | None = None  # the wamid of the customer's last message
     read: str | None = None  # the last inbound wamid marked read for the customer
+    # Parked in Pending until then (an agent's snooze); it wakes to New or Open then, or
+    # earlier when the customer writes.
+    snoozed_until: float | None = None
+
+    @property
+    def queue_score(self) -> float:
+        """What its queue set scores it by: the last activity, or a snooze's end when
+        later (a sleeping conversation is never found due for auto-resolve: its timer
+        wakes it first)."""
+        if self.snoozed_until is None:
+            return self.last_activity_at
+        return max(self.last_activity_at, self.snoozed_until)

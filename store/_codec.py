@@ -9,8 +9,11 @@ from parley.events import Identity
 from parley.state import Conversation, Queue
 
 # The state a "write" sets, in apply.lua's order; LAST_ACTIVITY scores the queue sets.
-STATE_FIELDS = ("q", "a", "la", "oa", "lc", "fr", "li", "rd")
-LAST_ACTIVITY = STATE_FIELDS.index("la") + 1  # apply.lua's 1-based position
+STATE_FIELDS = ("q", "a", "la", "oa", "lc", "fr", "li", "rd", "sz")
+# apply.lua's 1-based positions: the queue sets score a conversation by the later of its
+# last activity and the end of its snooze (Conversation.queue_score).
+LAST_ACTIVITY = STATE_FIELDS.index("la") + 1
+SNOOZED_UNTIL = STATE_FIELDS.index("sz") + 1
 VERSION = "v"
 # The customer record, kept in the same hash: written only when it changes.
 CUSTOMER_FIELDS = {
@@ -35,9 +38,17 @@ def to_ms(seconds: float) -> int:
 def decode_conversation(values: Sequence[bytes | None], customer: str) -> Conversation | None:
     """The state from HMGET FIELDS of customer `customer`'s hash; None when the
     conversation does not exist."""
-    queue, assignee, activity, opened, last_customer, first_response, inbound, read = values[
-        : len(STATE_FIELDS)
-    ]
+    (
+        queue,
+        assignee,
+        activity,
+        opened,
+        last_customer,
+        first_response,
+        inbound,
+        read,
+        snoozed,
+    ) = values[: len(STATE_FIELDS)]
     version = values[len(STATE_FIELDS)]
     if queue is None:
         return None
@@ -62,6 +73,7 @@ def decode_conversation(values: Sequence[bytes | None], customer: str) -> Conver
         marketing=marketing.decode() if marketing else None,
         last_inbound=inbound.decode() if inbound else None,
         read=read.decode() if read else None,
+        snoozed_until=_seconds(snoozed),
     )
 
 
@@ -74,6 +86,7 @@ def as_stored(state: Conversation) -> Conversation:
         opened_at=to_ms(state.opened_at) / 1000,
         last_customer_at=_rounded(state.last_customer_at),
         first_response_at=_rounded(state.first_response_at),
+        snoozed_until=_rounded(state.snoozed_until),
     )
 
 
@@ -88,6 +101,7 @@ def state_arguments(state: Conversation) -> list[str]:
         _text(state.first_response_at),
         state.last_inbound or "",
         state.read or "",
+        _text(state.snoozed_until),
     ]
 
 

@@ -34,7 +34,8 @@ def tag(channel: str) -> str:
 def conversation(channel: str, customer: str) -> str:
     """Hash of the customer's conversation and record (engine/codec.py names the
     fields): q (queue), a (assignee), la (last activity), oa (cycle opened at), lc (last
-    customer message), fr (first response), v (version); p, u, pu, un, n, g, mk (phone,
+    customer message), fr (first response), li (last inbound wamid), rd (marked read), sz
+    (snoozed until), v (version); p, u, pu, un, n, g, mk (phone,
     BSUID, parent BSUID, username, name, group, marketing preference)."""
     return f"{tag(channel)}:c:{customer}"
 
@@ -47,6 +48,12 @@ def aliases(channel: str) -> str:
 def queue(channel: str, name: Queue) -> str:
     """Sorted set of wa_ids in that queue, scored by last activity."""
     return f"{tag(channel)}:q:{name.value}"
+
+
+def timers(channel: str) -> str:
+    """Sorted set of the customers whose conversation has a timer (a snooze's end),
+    scored by when the next one fires (ms): the sweeper reads what is due by score."""
+    return f"{tag(channel)}:timers"
 
 
 def seen(channel: str, day: int) -> str:

@@ -17,11 +17,13 @@ from store import delivery, reports
 from store._codec import (
     FIELDS,
     LAST_ACTIVITY,
+    SNOOZED_UNTIL,
     STATE_FIELDS,
     VERSION,
     customer_changes,
     decode_conversation,
     state_arguments,
+    to_ms,
 )
 from store._scripts import ScriptCall
 from store.aliases import USERNAME
@@ -46,6 +48,7 @@ from store.writes import (
     Send,
     Sent,
     StoredNote,
+    Timer,
     Write,
 )
 
@@ -88,6 +91,7 @@ def apply_call(
         "first_day": first_day,
         "fields": STATE_FIELDS,
         "score": LAST_ACTIVITY,
+        "snooze": SNOOZED_UNTIL,
         "version": VERSION,
         "ranks": STATUS_RANKS,
         "day_s": keys.DAY_S,
@@ -181,6 +185,11 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
                 yield _Record("put", messages, delivery.edit_field(target), text or "")
             case Deleted(target=target):
                 yield _Record("put", messages, delivery.deleted_field(target), "1")
+            case Timer(at=at):
+                if at is None:
+                    yield _Record("untimer", keys.timers(channel), customer)
+                else:
+                    yield _Record("timer", keys.timers(channel), customer, str(to_ms(at)))
             case Record(old=old, new=new):
                 yield from _customer(channel, customer, old, new)
 

@@ -18,5 +18,6 @@ class Change(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     assignee: str | None
     last_activity_at: float
     last_customer_message_at: float | None = None
+    snoozed_until: float | None = None
     customer_name: str | None = None
     preview: str | None = None  # the text of the message this change added, if any

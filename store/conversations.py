@@ -170,6 +170,20 @@ class ConversationStore:
             answers[call.order_key] += [Answer(as_text(one)) for one in cast(list[bytes], result)]
         return answers
 
+    async def timers_due(self, channel: str, now: float, limit: int) -> list[tuple[str, float]]:
+        """Up to `limit` customers whose conversation's next timer fires at or before
+        `now`, soonest first, with when (ms). Costs O(log n + limit)."""
+        found = await self._client.zrangebyscore(
+            keys.timers(channel),
+            "-inf",
+            math.floor(now * 1000),
+            start=0,
+            num=limit,
+            withscores=True,
+        )
+        pairs = cast(list[tuple[bytes, float]], found)
+        return [(as_text(member), score) for member, score in pairs]
+
     async def due(
         self, channel: str, queue: Queue, cutoff: float, limit: int
     ) -> list[tuple[str, float]]:

@@ -108,6 +108,7 @@ class ConversationRecord(msgspec.Struct, frozen=True, kw_only=True):
     last_activity_at: float
     last_customer_at: float | None  # the customer's last message
     first_response_at: float | None
+    snoozed_until: float | None  # parked in Pending until then
     tags: list[str]
     topics: list[str]
     notes: list[NoteRecord]
@@ -124,6 +125,7 @@ class SummaryRecord(msgspec.Struct, frozen=True, kw_only=True):
     opened_at: float
     last_activity_at: float
     last_customer_at: float | None
+    snoozed_until: float | None
     preview: str | None  # the last message's text (or its type)
 
 
@@ -213,6 +215,7 @@ class Reader:
             last_activity_at=state.last_activity_at,
             last_customer_at=state.last_customer_at,
             first_response_at=state.first_response_at,
+            snoozed_until=state.snoozed_until,
             tags=sorted(as_text(tag) for tag in tags),
             topics=sorted(as_text(topic) for topic in topics),
             notes=[_note_record(_note.decode(note)) for note in notes],
@@ -306,6 +309,7 @@ class Reader:
                     opened_at=state.opened_at,
                     last_activity_at=state.last_activity_at,
                     last_customer_at=state.last_customer_at,
+                    snoozed_until=state.snoozed_until,
                     preview=preview(line) if line else None,
                 )
             )

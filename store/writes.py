@@ -7,6 +7,7 @@ keys, so no one outside the store knows a key. The formats kept in Redis (`LogLi
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -18,6 +19,8 @@ from store.fetches import FetchJob
 from store.outbox import Outgoing
 
 INBOUND, OUTBOUND, SYSTEM = "inbound", "outbound", "system"
+# System lines' types for a snooze: parked, woken by its timer, woken by the customer.
+SNOOZED, WOKE, WOKE_EARLY = "snoozed", "woke", "woke_early"
 BUSINESS_APP = "business_app"
 
 
@@ -50,6 +53,7 @@ class LogLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     place: Place | None = None  # a location
     cards: list[Card] = []  # shared contacts
     interactive: Interactive | None = None  # the buttons or list an agent sent
+    until: float | None = None  # a snooze's end
 
 
 _KIND_NAMES = {
@@ -60,12 +64,22 @@ _KIND_NAMES = {
     "sticker": "Sticker",
 }
 PREVIEW_MAX = 200
+_SNOOZE_PHRASES = {
+    SNOOZED: "Snoozed",
+    WOKE: "Snooze ended",
+    WOKE_EARLY: "Snooze ended: the customer wrote",
+}
 
 
 def preview(line: LogLine) -> str:
     """The line as one readable phrase, for lists, previews and the change feed: "Photo:
     the caption", "Voice message", "Location: Café Bleu", "Contact: Ana Lima", "List:
     Pick a size", "Template: order_update"; plain text as it is."""
+    if line.direction == SYSTEM and line.type in _SNOOZE_PHRASES:
+        phrase = _SNOOZE_PHRASES[line.type]
+        if line.until is not None:
+            phrase += datetime.fromtimestamp(line.until, UTC).strftime(" until %Y-%m-%d %H:%M UTC")
+        return phrase
     text = (line.text or "").strip()
     label: str | None = None
     if line.media is not None:
@@ -206,6 +220,12 @@ class Publish(_Op, frozen=True):
     when_known: bool = False
 
 
+class Timer(_Op, frozen=True):
+    """The conversation's next timer fires at `at` (None: it has none any more)."""
+
+    at: float | None
+
+
 class Record(_Op, frozen=True):
     """The customer record changed from `old` to `new` (fields and username alias)."""
 
@@ -230,6 +250,7 @@ Op = (
     | Edited
     | Deleted
     | Publish
+    | Timer
     | Record
 )
 

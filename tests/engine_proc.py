@@ -43,7 +43,9 @@ def start_engine(
     group: str,
     channels_file: Path,
     metrics_port: int | None = None,
+    **settings: str,
 ) -> subprocess.Popen[bytes]:
+    """`python -m engine`; `settings` adds PARLEY_ variables (sweep_interval_s="0.1")."""
     env = {
         **os.environ,
         "PARLEY_KAFKA_BOOTSTRAP": bootstrap,
@@ -58,6 +60,7 @@ def start_engine(
         "PARLEY_MEDIA_URL": f"file://{channels_file.parent / 'media'}",
         # Nothing may call the real Graph API: replies fail fast on a closed port.
         "PARLEY_GRAPH_URL": CLOSED_GRAPH_URL,
+        **{f"PARLEY_{name.upper()}": value for name, value in settings.items()},
     }
     return subprocess.Popen(
         [sys.executable, "-m", "engine"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL

@@ -17,6 +17,7 @@ from parley.events import (
     Move,
     Payload,
     Role,
+    Snooze,
     Unassign,
 )
 
@@ -58,6 +59,10 @@ def reply(channel: str, wa_id: str, at: float, user: str = "alice") -> Event:
 
 def move(channel: str, wa_id: str, queue: str, at: float) -> Event:
     return event(channel, wa_id, Move(actor=AGENT, queue=queue), at)
+
+
+def snooze(channel: str, wa_id: str, until: float, at: float) -> Event:
+    return event(channel, wa_id, Snooze(actor=AGENT, until=until), at)
 
 
 def assign(channel: str, wa_id: str, user: str, at: float) -> Event:

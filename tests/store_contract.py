@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import RedisCluster
 
 from engine.applier import Applied, Applier
+from engine.machine import next_due
 from engine.sweeper import Sweeper
 from metrics import EngineMetrics
 from parley.channels import ChannelSettings
@@ -39,6 +40,7 @@ from parley.events import (
     Move,
     Payload,
     Role,
+    Snooze,
     Unassign,
 )
 from parley.redis import RedisClient, as_text, connect_redis
@@ -230,6 +232,7 @@ def _steps() -> st.SearchStrategy[Step]:
         step("move", st.sampled_from(["pending", "resolved"])),
         step("assign", USERS),
         step("unassign", st.just("")),
+        step("snooze", st.sampled_from(["60", "3600", "7200"])),
         step("status", st.sampled_from(["sent", "delivered", "read"])),
         st.builds(Step, st.just("sweep"), st.just(0), st.just(""), st.integers(0, 10_000)),
         # Random sweeps rarely land on the second a conversation becomes due. Times stay
@@ -787,9 +790,10 @@ class StoreContract:
     ) -> None:
         """Random events through the real Applier and racing Sweepers; after each step,
         in Redis: every conversation hash is in exactly one queue set (its own), scored
-        by its last activity; no queue member lacks a hash; every alias names an existing
-        conversation; what was decided is what is stored; a sweep resolves exactly what
-        was due."""
+        by its last activity (or a later snooze's end); the timer set holds exactly the
+        snoozed ones, scored by their wake-up; no queue member lacks a hash; every alias
+        names an existing conversation; what was decided is what is stored; a sweep wakes
+        and resolves exactly what was due, each once."""
         await empty(client)
         await seed_channels(client, [EU, US])
         channel = msgspec.structs.replace(
@@ -864,6 +868,8 @@ class _World:
                 payload = Move(actor=actor, queue=step.arg)
             case "assign":
                 payload = Assign(actor=actor, assignee=step.arg)
+            case "snooze":
+                payload = Snooze(actor=actor, until=self.clock.now + int(step.arg))
             case _:
                 payload = Unassign(actor=actor)
         return Event(
@@ -893,26 +899,42 @@ class _World:
         }
         before = await self.layout()
         if step.kind == "deadline" and before:
-            # The moment one conversation (picked by `who`) becomes due, give or take 1 s.
+            # The moment one conversation (picked by `who`) becomes due (its snooze
+            # ends, or it has been idle its queue's period), give or take 1 s.
             state = before[sorted(before)[step.who % len(before)]]
             period = periods.get(state.queue)
-            if period is not None:
-                deadline = state.last_activity_at + period + int(step.arg)
-                self.clock.now = max(self.clock.now, deadline)
-        due = {
-            customer
-            for customer, state in before.items()
-            if state.queue in AUTO_RESOLVE_QUEUES
-            and (period := periods[state.queue]) is not None
-            and state.last_activity_at + period <= self.clock.now
-        }
+            deadline = None
+            if state.snoozed_until is not None:
+                deadline = state.snoozed_until
+            elif period is not None:
+                deadline = state.last_activity_at + period
+            if deadline is not None:
+                self.clock.now = max(self.clock.now, deadline + int(step.arg))
+        now = self.clock.now
+        expected: dict[str, tuple[Queue, float]] = {}
+        changes = 0
+        for customer, state in before.items():
+            queue, activity = state.queue, state.last_activity_at
+            if state.snoozed_until is not None and state.snoozed_until <= now:
+                # The timer wakes it (activity: the wake-up), then its new queue's
+                # period may resolve it in the same pass.
+                queue = Queue.OPEN if state.assignee else Queue.NEW
+                activity = max(activity, state.snoozed_until)
+                changes += 1
+            if (
+                queue in AUTO_RESOLVE_QUEUES
+                and (state.snoozed_until is None or state.snoozed_until <= now)
+                and (period := periods[queue]) is not None
+                and activity + period <= now
+            ):
+                queue = Queue.RESOLVED
+                changes += 1
+            expected[customer] = (queue, activity)
         counts = await asyncio.gather(*(one.run_once() for one in self.sweepers))
-        assert sum(counts) == len(due), (counts, due)
+        assert sum(counts) == changes, (counts, expected)
         after = await self.layout()
         for customer, state in after.items():
-            was = before[customer]
-            expected = Queue.RESOLVED if customer in due else was.queue
-            assert (state.queue, state.last_activity_at) == (expected, was.last_activity_at)
+            assert (state.queue, state.last_activity_at) == expected[customer], customer
 
     async def layout(self) -> dict[str, Conversation]:
         """Every conversation of the channel, found by scanning for its hash."""
@@ -928,10 +950,22 @@ class _World:
     async def check_layout(self) -> None:
         conversations = await self.layout()
         sets = await queue_sets(self.client)
+        timers = {
+            as_text(member): int(score)
+            for member, score in await self.client.zrange(
+                keys.timers(CHANNEL), 0, -1, withscores=True
+            )
+        }
+        assert set(timers) <= set(conversations), timers
         for customer, state in conversations.items():
             holders = [queue for queue, members in sets.items() if customer in members]
             assert holders == [state.queue], (customer, state, holders)
-            assert sets[state.queue][customer] == ms(state.last_activity_at)
+            assert sets[state.queue][customer] == ms(state.queue_score)
+            assert timers.get(customer) == (
+                None if next_due(state) is None else ms(next_due(state) or 0)
+            ), (customer, state)
+            if state.snoozed_until is not None:
+                assert state.queue is Queue.PENDING, (customer, state)
             if state.queue in (Queue.NEW, Queue.RESOLVED):
                 assert state.assignee is None, (customer, state)
             if state.queue is Queue.OPEN:

@@ -8,6 +8,7 @@ as the engine would have stored them.
 
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import pytest
@@ -148,6 +149,7 @@ NEW_NUMBER = {
     "verify_token": "new-verify-token",
 }
 V = f"/v1/conversations/{{channel}}/{WA_ID}"
+SNOOZE_UNTIL = datetime.fromtimestamp(time.time() + 7 * 86400, UTC).isoformat()
 #                                                                                   no grant viewer contributor supervisor admin
 TABLE: dict[str, tuple[Call, tuple[int, int, int, int, int]]] = {
     "get channel":         (Call("GET", C),                                                 (404, 200, 200, 200, 200)),
@@ -157,6 +159,7 @@ TABLE: dict[str, tuple[Call, tuple[int, int, int, int, int]]] = {
     "action status":       (Call("GET", f"{V}/actions/{EVENT_ID}"),                         (404, 200, 200, 200, 200)),
     "move to pending":     (Call("POST", f"{V}/move", {"queue": "pending"}),                (404, 202, 202, 202, 202)),
     "move to resolved":    (Call("POST", f"{V}/move", {"queue": "resolved"}),               (404, 202, 202, 202, 202)),
+    "snooze":              (Call("POST", f"{V}/snooze", {"until": SNOOZE_UNTIL}),           (404, 202, 202, 202, 202)),
     "add tag":             (Call("POST", f"{V}/tags", {"tag": "vip"}),                      (404, 202, 202, 202, 202)),
     "add note":            (Call("POST", f"{V}/notes", {"text": "Called back"}),            (404, 202, 202, 202, 202)),
     "add topic":           (Call("POST", f"{V}/topics", {"topic": "billing"}),              (404, 202, 202, 202, 202)),

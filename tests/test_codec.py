@@ -65,9 +65,8 @@ def test_storing_is_stable(state: Conversation) -> None:
 
 def test_a_conversation_release_0_1_wrote_is_its_phones() -> None:
     # Release 0.1 stored no customer fields: its ids are phones.
-    legacy = [b"new", None, b"1500000000000", b"1500000000000", None, None, None, None, b"1"]
-    legacy += [None] * 7
-    state = decode_conversation(legacy, ID)
+    legacy = {"q": b"new", "la": b"1500000000000", "oa": b"1500000000000", "v": b"1"}
+    state = decode_conversation([legacy.get(field) for field in FIELDS], ID)
     assert state is not None
     assert state.customer == Identity(phone=ID)
 

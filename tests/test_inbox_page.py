@@ -24,6 +24,7 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -1609,4 +1610,43 @@ async def test_a_template_with_variables_is_filled_in_and_reaches_whatsapp(
     media_id = header_part["parameters"][0]["document"]["id"]
     assert stack.standin.media[media_id].data == label
     assert body_part["parameters"] == [{"type": "text", "text": "Jonas"}]
+    await ui.assert_clean()
+
+
+# Snooze (issue 14): parked from the page, woken early when the customer writes
+
+
+async def test_an_agent_snoozes_a_conversation_and_the_customer_wakes_it(
+    stack: Stack, ui: Ui
+) -> None:
+    phone, name = "31612340077", "Noor Bakker"
+    await stack.webhook(DESK, phone, name, "Can you check my refund on Monday?")
+    agent = await ui.sign_in("agent", stack.tokens["maria.lopez"], DESK)
+    await rows(agent, "New").filter(has_text=name).click()
+    await agent.get_by_role("textbox", name="Reply", exact=True).fill("I will, first thing.")
+    await agent.get_by_role("button", name="Send", exact=True).click()
+    where = conversation(agent).locator(".where")
+    await expect(where).to_have_text("Open · assigned to maria.lopez")
+
+    # "Snooze" offers tomorrow 09:00 in the agent's time zone; the API gets it in UTC.
+    snooze = agent.get_by_role("button", name="Snooze", exact=True)
+    await snooze.click()
+    await expect(snooze).to_have_attribute("aria-expanded", "true")
+    until = agent.get_by_label("Snooze until", exact=True)
+    offered = await until.input_value()
+    assert offered.endswith("T09:00"), offered
+    await agent.get_by_role("button", name="Snooze until then", exact=True).click()
+    await expect(where).to_have_text(
+        re.compile(r"^Pending · snoozed until .+ · assigned to maria\.lopez$")
+    )
+    await expect(item_with(agent, "Snoozed until")).to_be_visible()
+    view = await stack.conversation(DESK, phone, bearer(stack.tokens["maria.lopez"]))
+    expected = await agent.evaluate("(value) => new Date(value).toISOString()", offered)
+    assert datetime.fromisoformat(view["snoozed_until"]) == datetime.fromisoformat(expected)
+    await shoot(agent, "snoozed.png")
+
+    # The customer writes: it wakes at once, live, back to Open with its assignee.
+    await stack.webhook(DESK, phone, name, "Actually, any news today?")
+    await expect(where).to_have_text("Open · assigned to maria.lopez", timeout=DEADLINE_MS)
+    await expect(item_with(agent, "Snooze ended: the customer wrote")).to_be_visible()
     await ui.assert_clean()

@@ -22,6 +22,7 @@ from engine.model import (
     ResolvedBy,
     Revoked,
     SendReply,
+    Snoozed,
     StatusReceived,
     TagAdded,
     TopicAdded,
@@ -50,6 +51,7 @@ from parley.events import (
     Reaction,
     Revoke,
     Role,
+    Snooze,
     Unassign,
 )
 from parley.state import Conversation, Outcome, Queue
@@ -106,6 +108,11 @@ SEND = SendReply("alice", "hello", None)
 FIRST = FirstResponse(AT - NEW.opened_at)
 # A fresh cycle started by the agent at AT.
 CYCLE = {"opened_at": AT, "first_response_at": AT}
+
+
+UNTIL = AT + 86400  # snoozed until a day later
+SNOOZE = Snooze(actor=ALICE, until=UNTIL)
+SNOOZED = {"snoozed_until": UNTIL}
 
 
 def move(queue: str) -> Move:
@@ -344,6 +351,14 @@ def rows() -> list[Any]:
             (Resolved(ResolvedBy.AGENT, AT - NEW.opened_at),),
         ),
         Row("resolved", move("resolved"), ignored, "already resolved"),
+        # snooze: parked in pending until a time, keeping the assignee
+        Row("none", SNOOZE, rejected, "no conversation"),
+        Row("resolved", SNOOZE, rejected, "resolved conversations cannot be snoozed"),
+        Row("new", Snooze(actor=ALICE, until=AT), rejected, "a snooze must end in the future"),
+        *(
+            Row(start, SNOOZE, applied, {"queue": Queue.PENDING, **SNOOZED}, (Snoozed(UNTIL),))
+            for start in ("new", "open", "pending(bob)", "pending")
+        ),
         # assign
         Row("new", assign(" "), rejected, "assignee must not be empty"),
         Row("none", assign("carol"), rejected, "no conversation"),

@@ -12,6 +12,7 @@ import { clear, h } from "./el.js";
 import { customerLabel } from "./format.js";
 import { messageLog } from "./messages.js";
 import { atLeast } from "./roles.js";
+import { snoozeControl, snoozedUntil } from "./snooze.js";
 
 const QUEUE = { new: "New", open: "Open", pending: "Pending", resolved: "Resolved" };
 
@@ -67,6 +68,8 @@ export function conversationView(ctx, { onBack }) {
     const resolve = h("button", { type: "button" }, "Resolve");
     move.addEventListener("click", () => act("POST", "/move", { queue: "pending" }, move));
     resolve.addEventListener("click", () => act("POST", "/move", { queue: "resolved" }, resolve));
+    // Whoever may move a conversation to pending may snooze it (the API's rule).
+    const snooze = snoozeControl({ snooze: (until) => act("POST", "/snooze", { until }) });
     const assign = atLeast(channel.role, "contributor")
       ? assignControl(ctx, {
           assign: (user) => act("PUT", "/assignee", { user }),
@@ -97,12 +100,13 @@ export function conversationView(ctx, { onBack }) {
         { class: "conv-head" },
         h("button", { type: "button", class: "back quiet", onclick: onBack }, "Back to list"),
         h("div", { class: "conv-title" }, heading, ids, where),
-        h("div", { class: "actions", role: "group", "aria-label": "Actions" }, move, resolve, assign?.button),
+        h("div", { class: "actions", role: "group", "aria-label": "Actions" }, move, snooze.button, resolve, assign?.button),
+        snooze.picker,
         assign?.picker,
       ),
       h("div", { class: "conv-body" }, h("div", { class: "thread" }, log.node, composer?.node ?? viewer), details.node),
     );
-    return { node, heading, ids, where, move, resolve, assign, log, details, composer };
+    return { node, heading, ids, where, move, snooze, resolve, assign, log, details, composer };
   }
 
   function update(view) {
@@ -111,10 +115,14 @@ export function conversationView(ctx, { onBack }) {
     parts.heading.textContent = customerLabel(c);
     const known = [c.phone && `+${c.phone}`, c.username && `@${c.username.replace(/^@/, "")}`];
     parts.ids.textContent = known.filter((v) => v && v !== customerLabel(c)).join(" · ");
-    parts.where.textContent = `${QUEUE[view.queue]} · ${view.assignee ? `assigned to ${view.assignee}` : "unassigned"}`;
+    const state = [QUEUE[view.queue]];
+    if (view.snoozed_until) state.push(snoozedUntil(view.snoozed_until));
+    state.push(view.assignee ? `assigned to ${view.assignee}` : "unassigned");
+    parts.where.textContent = state.join(" · ");
     parts.where.dataset.queue = view.queue;
     parts.move.hidden = view.queue === "pending";
     parts.resolve.hidden = view.queue === "resolved";
+    parts.snooze.button.hidden = view.queue === "resolved";
     parts.assign?.update(view.assignee);
     parts.composer?.update(view);
     parts.log.update(view.messages, { canReact: parts.composer?.windowOpen ?? false });

@@ -6,8 +6,8 @@
 -- ARGV[1] the call's settings as JSON: events (how many), sets (B, the dedupe sets),
 -- first_day (the day of the first set), dedupe_ttl (how long a set is kept after its day
 -- ends), report_ttl, log_length, result_ttl, wake_ttl, feed_length, fields (the state fields written
--- by a "write", in order), score (the position in fields of the queue sets' score, the
--- last activity), version (the version field), ranks (delivery status -> rank), day_s.
+-- by a "write", in order), score and snooze (the positions in fields of the last activity
+-- and of the end of a snooze: the queue sets' score is the later of the two), version (the version field), ranks (delivery status -> rank), day_s.
 -- KEYS[1..B] the dedupe window's sets of decided event-id digests, one per day of
 -- receipt, oldest first; KEYS[B+1] the channel's alias hash; then each event's keys.
 --
@@ -28,7 +28,8 @@
 -- status a b (set field a to status b if a is there and b ranks higher); detail a b c
 -- (set field b to c if field a is there); put a b (HSET); seed a b (HSETNX); drop a
 -- (HDEL); dropif a b (HDEL a if it holds b); name a / unname a (ZADD 0 / ZREM: the
--- name index, searched by prefix).
+-- name index, searched by prefix); timer a b (ZADD score b, member a: the channel's timer
+-- set); untimer a (ZREM).
 --
 -- Returns one answer per event: "duplicate" (decided before: nothing changed),
 -- "conflict" (the version moved, or an alias no longer holds what the engine read: it
@@ -94,7 +95,12 @@ local function apply_one(key, arg)
       set[#set + 1] = value
     end
   end
-  redis.call('ZADD', to_queue, ARGV[claim + config.score - 1], id)
+  local score = tonumber(ARGV[claim + config.score - 1])
+  local snoozed = ARGV[claim + config.snooze - 1]
+  if snoozed ~= '' and tonumber(snoozed) > score then
+    score = tonumber(snoozed)
+  end
+  redis.call('ZADD', to_queue, score, id)
   redis.call('HSET', conv, unpack(set))
   return claim + #FIELDS, 'ok'
 end
@@ -151,8 +157,10 @@ local function apply_records(key, first, last)
       end
     elseif op == 'name' then
       redis.call('ZADD', target, 0, a)
-    elseif op == 'unname' then
+    elseif op == 'unname' or op == 'untimer' then
       redis.call('ZREM', target, a)
+    elseif op == 'timer' then
+      redis.call('ZADD', target, b, a)
     end
   end
 end

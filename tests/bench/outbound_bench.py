@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,7 @@ _encoder = msgspec.json.Encoder()
 
 
 class TimedGraph(GraphClient):
-    """A GraphClient that keeps each send_text's latency, when each text went out (wall
+    """A GraphClient that keeps each send's latency, when each text went out (wall
     clock, as the stand-in's `at`), and how many calls are open at once."""
 
     def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
@@ -67,13 +67,21 @@ class TimedGraph(GraphClient):
         self.open = 0
         self.most_open = 0
 
-    async def send_text(self, phone_number_id: str, token: str, to: Recipient, text: str) -> str:
-        self.started[text] = time.time()
+    async def send(
+        self,
+        phone_number_id: str,
+        token: str,
+        to: Recipient,
+        message: Mapping[str, Any],
+        *,
+        reply_to: str | None = None,
+    ) -> str:
+        self.started[message.get("text", {}).get("body", "")] = time.time()
         self.open += 1
         self.most_open = max(self.most_open, self.open)
         began = time.perf_counter()
         try:
-            return await super().send_text(phone_number_id, token, to, text)
+            return await super().send(phone_number_id, token, to, message, reply_to=reply_to)
         finally:
             self.latencies.append(time.perf_counter() - began)
             self.open -= 1
@@ -302,7 +310,7 @@ async def throughput(redis_url: str) -> list[tuple[str, str]]:
         ("  Graph call latency", latency(graph)),
         (
             "  load",
-            f"send_text calls open max {graph.most_open:,}; replies in hand median "
+            f"send calls open max {graph.most_open:,}; replies in hand median "
             f"{statistics.median(in_hand):,.0f}; this process {cpu / elapsed:.0%} of a core",
         ),
         (
@@ -319,7 +327,7 @@ def latency(graph: TimedGraph) -> str:
     samples = graph.latencies
     return (
         f"p50 {statistics.median(samples) * 1000:5.1f} ms  p99 {p99(samples) * 1000:5.1f} ms"
-        "  (send_text, waiting for a free connection included)"
+        "  (send, waiting for a free connection included)"
     )
 
 

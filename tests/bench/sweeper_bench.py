@@ -32,7 +32,19 @@ for i = tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1 do
   redis.call('ZADD', KEYS[1], ARGV[4], wa_id)
 end
 """
+# Snoozed conversations as apply.lua leaves them: pending, assigned, `sz` set, in the
+# pending set and the timer set scored by their wake-up (ARGV[5], ms).
+POPULATE_SNOOZED = """
+for i = tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1 do
+  local wa_id = tostring(15560000000 + i)
+  redis.call('HSET', ARGV[1] .. ':c:' .. wa_id, 'q', 'pending', 'a', 'ana', 'la', ARGV[4],
+             'oa', ARGV[4], 'lc', ARGV[4], 'sz', ARGV[5], 'v', '1')
+  redis.call('ZADD', KEYS[1], ARGV[5], wa_id)
+  redis.call('ZADD', KEYS[2], ARGV[5], wa_id)
+end
+"""
 SIZES = (10_000, 100_000, 1_000_000)
+TIMER_SIZES = (10_000, 1_000_000)
 PASSES = 20
 DUE = 100_000
 MEMORY_CONVERSATIONS = 100_000
@@ -100,6 +112,72 @@ async def sweeps() -> list[tuple[str, str]]:
     return rows
 
 
+async def populate_snoozed(client: Redis, count: int, activity: float, until: float) -> None:
+    start = await client.zcard(keys.timers(EU.id))
+    for offset in range(0, count, 50_000):
+        chunk = min(50_000, count - offset)
+        await client.eval(  # type: ignore[misc]
+            POPULATE_SNOOZED,
+            2,
+            keys.queue(EU.id, Queue.PENDING),
+            keys.timers(EU.id),
+            keys.tag(EU.id),
+            start + offset,
+            chunk,
+            to_ms(activity),
+            to_ms(until),
+        )
+
+
+async def timers() -> list[tuple[str, str]]:
+    """Conversations holding a timer (a snooze): a pass with none due, at 10k and 1M;
+    then 100k due, woken by one pass."""
+    rows: list[tuple[str, str]] = []
+    server = start_redis()
+    client = connect_redis(f"redis://127.0.0.1:{server.port}/0")
+    try:
+        scripts = ConversationStore(client)
+        await scripts.start()
+        await seed_channels(client, [EU])
+        now = time.time()
+        sweeper = Sweeper(client, scripts, EngineMetrics(CollectorRegistry()), lambda: now)
+        idle: list[float] = []
+        for size in TIMER_SIZES:
+            await populate_snoozed(
+                client, size - await client.zcard(keys.timers(EU.id)), now - 60, now + 86400
+            )
+            times = []
+            for _ in range(PASSES):
+                started = time.perf_counter()
+                assert await sweeper.run_once() == 0
+                times.append(time.perf_counter() - started)
+            idle.append(statistics.median(times))
+            rows.append(
+                (
+                    f"nothing due, {size:>9,} holding timers",
+                    f"{idle[-1] * 1e6:,.0f} us a pass (median of {PASSES})",
+                )
+            )
+        rows.append(
+            ("1M / 10k pass time", f"{idle[-1] / idle[0]:.2f}x   (target: the same at every size)")
+        )
+
+        await client.flushdb()
+        await seed_channels(client, [EU])
+        await populate_snoozed(client, DUE, now - 3600, now - 60)
+        started = time.perf_counter()
+        woken = await sweeper.run_once()
+        elapsed = time.perf_counter() - started
+        assert woken == DUE, woken
+        assert await client.zcard(keys.timers(EU.id)) == 0
+        assert await client.zcard(keys.queue(EU.id, Queue.OPEN)) == DUE
+        rows.append((f"waking {DUE:,} snoozes due", f"{elapsed:.2f} s   (target <= 5 s)"))
+    finally:
+        await client.aclose()
+        server.stop()
+    return rows
+
+
 async def memory() -> list[tuple[str, str]]:
     """Conversations made the real way: a customer message, an agent's reply."""
     server = start_redis()
@@ -156,6 +234,7 @@ async def _usage(client: Redis, pattern: str) -> int:
 
 async def main() -> None:
     report("sweeper (one channel, 30-day period, nothing due vs due)", await sweeps())
+    report("timers (one channel: snoozed conversations, nothing due vs due)", await timers())
     report(f"redis memory ({MEMORY_CONVERSATIONS:,} open conversations)", await memory())
 
 
