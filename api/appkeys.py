@@ -14,6 +14,7 @@ from parley.producer import EventProducer
 from parley.redis import RedisClient
 from parley.settings import Settings
 from store.directory import Directory
+from store.presence import PresenceStore
 from store.reader import Reader
 from store.sessions import Sessions
 
@@ -25,6 +26,7 @@ DIRECTORY = web.AppKey("directory", Directory)
 PRODUCER = web.AppKey("producer", EventProducer)
 GRAPH = web.AppKey("graph", GraphClient)
 SESSIONS = web.AppKey("sessions", Sessions)
+PRESENCE = web.AppKey("presence", PresenceStore)  # users' availability
 MEDIA = web.AppKey("media", MediaStore)  # customers' and agents' files
 # The Graph API token of an active channel (None: not active), for the calls the API
 # makes on a channel's behalf (syncing its templates).

@@ -5,6 +5,7 @@ from typing import Any
 from aiohttp import web
 
 from api import (
+    availability,
     channels,
     conversations,
     inbox_lists,
@@ -27,6 +28,7 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 ENDPOINTS: list[Endpoint] = [
     *people.ENDPOINTS,
+    *availability.ENDPOINTS,
     *channels.ENDPOINTS,
     *conversations.ENDPOINTS,
     *numbers.ENDPOINTS,

@@ -21,6 +21,7 @@ from parley.state import Queue
 from parley.whatsapp import template_variables
 from store import reports
 from store.directory import TeamRecord, UserRecord
+from store.presence import Presence
 from store.reader import (
     ConversationRecord,
     CustomerRecord,
@@ -118,6 +119,26 @@ class Me(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     admin: bool
     teams: list[str]
+
+
+class AvailabilityBody(Body, frozen=True):
+    status: Literal["online", "away", "offline"]
+
+
+class AvailabilityOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's availability: `auto` when Parley set it (no live stream for
+    PARLEY_OFFLINE_AFTER_S), not the user; `since` is null for one never set."""
+
+    user: str
+    status: Literal["online", "away", "offline"]
+    since: datetime | None
+    auto: bool
+
+
+class AgentOut(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    availability: AvailabilityOut
 
 
 class SessionBody(Body, frozen=True):
@@ -644,6 +665,15 @@ def _when(seconds: float) -> datetime:
 
 def _maybe_when(seconds: float | None) -> datetime | None:
     return None if seconds is None else _when(seconds)
+
+
+def availability_out(user: str, presence: Presence) -> AvailabilityOut:
+    return AvailabilityOut(
+        user=user,
+        status=presence.status.value,
+        since=_when(presence.since) if presence.since else None,
+        auto=presence.auto,
+    )
 
 
 def customer_out(record: CustomerRecord) -> Customer:

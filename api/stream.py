@@ -7,13 +7,14 @@ import asyncio
 import base64
 import binascii
 import functools
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
 
 from api import errors
 from api.access import caller, visible_channels
-from api.appkeys import FEED_HUB
+from api.appkeys import CLOCK, FEED_HUB, PRESENCE, SETTINGS
 from api.body import read_query
 from api.feed import Subscriber
 from api.schemas import ChangeEvent, StreamQuery
@@ -78,6 +79,13 @@ async def stream(request: web.Request) -> web.StreamResponse:
             }
         )
         await response.prepare(request)
+        presence, clock = request.config_dict[PRESENCE], request.config_dict[CLOCK]
+
+        async def touch() -> None:
+            # Keeps an online or away user from going offline while this is connected.
+            await presence.seen(user.id, clock())
+
+        await touch()
         positions = {channel: resumed.get(channel, hub.position(channel)) for channel in channels}
         await response.write(_event("ready", msgspec.json.encode({"channels": channels})))
         for channel in channels:
@@ -93,7 +101,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 continue
             for entry in missed:
                 await _send(response, entry, positions)
-        await _live(response, subscriber, positions)
+        beat = min(HEARTBEAT_S, request.config_dict[SETTINGS].offline_after_s / 3)
+        await _live(response, subscriber, positions, touch, beat)
     except ConnectionResetError:
         pass  # the client left, or was cut while it did not read (_hang_up)
     finally:
@@ -110,15 +119,26 @@ def _hang_up(request: web.Request) -> None:
 
 
 async def _live(
-    response: web.StreamResponse, subscriber: Subscriber, positions: dict[str, str]
+    response: web.StreamResponse,
+    subscriber: Subscriber,
+    positions: dict[str, str],
+    touch: Callable[[], Awaitable[None]],
+    beat: float,
 ) -> None:
+    """Changes as they come; every `beat` seconds (at most HEARTBEAT_S) the user is
+    touched as present, and a quiet stream gets a heartbeat comment."""
     queue = subscriber.queue
+    loop = asyncio.get_running_loop()
+    touched = loop.time()
     while True:
+        if loop.time() - touched >= beat:
+            await touch()
+            touched = loop.time()
         try:
             entry = queue.get_nowait()  # the common case when changes flow: no timer
         except asyncio.QueueEmpty:
             try:
-                async with asyncio.timeout(HEARTBEAT_S):
+                async with asyncio.timeout(beat):
                     entry = await queue.get()
             except TimeoutError:
                 await response.write(b": heartbeat\n\n")

@@ -61,6 +61,7 @@ from store import reader
 from store.channels import channel_ids, seed_channels
 from store.conversations import ConversationStore
 from store.fetches import Fetches
+from store.presence import PresenceStore
 
 log = logging.getLogger(__name__)
 # Shutdown fits in the 10 s a SIGTERM allows. Phase one: every task gets the same grace,
@@ -230,6 +231,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
             workers.start(_sync_templates(app), "template-sync")
     if SWEEPER in app:
         workers.start(_sweep(app), "sweeper")
+        workers.start(_mark_absent(app), "presence")
     try:
         yield
     finally:
@@ -271,6 +273,24 @@ async def _sweep(app: web.Application) -> None:
         app[WORKERS].stopping,
         on_error=failed,
         timeout_s=SWEEP_TIMEOUT_S,
+    )
+
+
+async def _mark_absent(app: web.Application) -> None:
+    """Users online or away with no live stream for PARLEY_OFFLINE_AFTER_S go offline
+    (every engine runs it; the script is atomic, so each is marked once)."""
+    presence, clock, settings = PresenceStore(app[REDIS]), app[CLOCK], app[SETTINGS]
+    marked = app[METRICS].marked_offline
+
+    async def mark() -> None:
+        now = clock()
+        users = await presence.mark_absent_offline(now - settings.offline_after_s, now)
+        if users:
+            marked.inc(len(users))
+            log.info("marked offline", extra={"users": len(users)})
+
+    await run_every(
+        min(settings.sweep_interval_s, settings.offline_after_s / 4), mark, app[WORKERS].stopping
     )
 
 

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from api.app import MOUNT as API_MOUNT
 from api.app import create_app as create_api
-from api.appkeys import DIRECTORY, FEED_HUB, GRAPH, MEDIA, READER, SESSIONS, TOKENS
+from api.appkeys import DIRECTORY, FEED_HUB, GRAPH, MEDIA, PRESENCE, READER, SESSIONS, TOKENS
 from api.feed import FeedHub
 from inbox.routes import routes as inbox_routes
 from ingest import handlers, health
@@ -34,6 +34,7 @@ from store import registrations
 from store.channels import channel_ids, seed_channels
 from store.directory import Directory
 from store.feed import Feed
+from store.presence import PresenceStore
 from store.reader import Reader
 from store.sessions import Sessions
 
@@ -113,6 +114,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[READER] = Reader(client)
     app[DIRECTORY] = Directory(client, app[CLOCK])
     app[SESSIONS] = Sessions(client)
+    app[PRESENCE] = PresenceStore(client)
     await _seed(client, app[CHANNELS].by_id.values())
     try:
         yield

@@ -154,6 +154,12 @@ class EngineMetrics:
             ["channel", "how"],
             registry=registry,
         )
+        self.marked_offline = Counter(
+            "parley_users_marked_offline_total",
+            "Users set offline by Parley: online or away with no live stream for "
+            "PARLEY_OFFLINE_AFTER_S.",
+            registry=registry,
+        )
         self.sweeps = Counter(
             "parley_sweeps_total",
             "Sweeper passes, by outcome (ok, error).",

@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How often the engine syncs each business account's templates (0: never; the API's
     # POST .../templates/sync still does on demand).
     template_sync_s: Annotated[float, msgspec.Meta(ge=0)] = 3600.0
+    # An online or away user with no live stream connected this long goes offline.
+    offline_after_s: Annotated[float, msgspec.Meta(ge=1, le=86400)] = 120.0
 
     def __repr__(self) -> str:
         shown = {

@@ -164,6 +164,12 @@ TOKENS = f"{DIRECTORY}:tokens"  # token digest -> user id (tokens are never stor
 TEAMS = f"{DIRECTORY}:teams"  # team id -> JSON of the team
 
 
+# Each user's availability (user id -> JSON, store/presence.py), and the online and
+# away ones by when a live stream of theirs was last seen (ms).
+AVAILABILITY = f"{DIRECTORY}:availability"
+PRESENT = f"{DIRECTORY}:present"
+
+
 def members(team_id: str) -> str:
     """Set of the team's user ids."""
     return f"{DIRECTORY}:members:{team_id}"

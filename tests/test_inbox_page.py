@@ -1650,3 +1650,21 @@ async def test_an_agent_snoozes_a_conversation_and_the_customer_wakes_it(
     await expect(where).to_have_text("Open · assigned to maria.lopez", timeout=DEADLINE_MS)
     await expect(item_with(agent, "Snooze ended: the customer wrote")).to_be_visible()
     await ui.assert_clean()
+
+
+# Availability (issue 14): set in the top bar, read back through the API
+
+
+async def test_an_agent_sets_their_availability_in_the_top_bar(stack: Stack, ui: Ui) -> None:
+    agent = await ui.sign_in("agent", stack.tokens["maria.lopez"], DESK)
+    choice = agent.get_by_role("combobox", name="Availability", exact=True)
+    mine = bearer(stack.tokens["maria.lopez"])
+    status, before = await call(stack.api, "GET", "/v1/me/availability", mine)
+    assert status == 200
+    await expect(choice).to_have_value(before["status"])
+    for wanted in ("online", "away", "online"):
+        await choice.select_option(wanted)
+        await expect(choice).to_be_enabled()
+        status, now = await call(stack.api, "GET", "/v1/me/availability", mine)
+        assert (status, now["status"], now["auto"]) == (200, wanted, False)
+    await ui.assert_clean()

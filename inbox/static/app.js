@@ -2,6 +2,7 @@
 // live stream, and which screen shows. Screens are {node, onChange?, reload?, destroy?}.
 import { adminView } from "./admin.js";
 import * as api from "./api.js";
+import { availabilityControl } from "./availability.js";
 import { clear, field, h } from "./el.js";
 import { refreshAges } from "./format.js";
 import { inboxView } from "./inbox.js";
@@ -43,6 +44,7 @@ function buildShell() {
   const notice = h("div", { class: "notice", role: "status" });
   const announcer = h("div", { class: "sr-only", "aria-live": "polite" });
   const main = h("main", { id: "main", tabindex: "-1" });
+  const availability = availabilityControl({ onError: (message) => ctx.error(message) });
   const header = h(
     "header",
     { class: "topbar" },
@@ -51,11 +53,12 @@ function buildShell() {
     nav,
     h("span", { class: "spacer" }),
     live,
+    availability.node,
     h("span", { class: "who", title: "Signed in as" }, ctx.me.id),
     h("button", { type: "button", class: "quiet", onclick: signOut }, "Sign out"),
   );
   root.replaceChildren(header, alerts, notice, announcer, main);
-  shell = { channel, nav, live, alerts, notice, announcer, main };
+  shell = { channel, nav, live, availability, alerts, notice, announcer, main };
 }
 
 function makeContext(user) {
@@ -160,6 +163,8 @@ function startStream() {
     ready({ resumed, first }) {
       // A new connection that could not resume may have missed changes.
       if (!first && !resumed) screen?.reload?.();
+      // Away long enough, Parley may have set the user offline meanwhile.
+      shell.availability.refresh();
     },
     status(state) {
       shell.live.textContent = LIVE_TEXT[state];

@@ -3,6 +3,7 @@
 import asyncio
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -65,6 +66,36 @@ async def populate(client: Redis, count: int, activity: float) -> None:
         )
 
 
+async def idle_passes(
+    sweeper: Sweeper,
+    sizes: tuple[int, ...],
+    grow: Callable[[int], Awaitable[None]],
+    what: str,
+) -> list[tuple[str, str]]:
+    """The median pass with nothing due at each size (`grow` fills up to it), and the
+    largest size's against the smallest's."""
+    rows: list[tuple[str, str]] = []
+    idle: list[float] = []
+    for size in sizes:
+        await grow(size)
+        times = []
+        for _ in range(PASSES):
+            started = time.perf_counter()
+            assert await sweeper.run_once() == 0
+            times.append(time.perf_counter() - started)
+        idle.append(statistics.median(times))
+        rows.append(
+            (
+                f"nothing due, {size:>9,} {what}",
+                f"{idle[-1] * 1e6:,.0f} us a pass (median of {PASSES})",
+            )
+        )
+    rows.append(
+        ("1M / 10k pass time", f"{idle[-1] / idle[0]:.2f}x   (target: the same at every size)")
+    )
+    return rows
+
+
 async def sweeps() -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     server = start_redis()
@@ -75,26 +106,12 @@ async def sweeps() -> list[tuple[str, str]]:
         await seed_channels(client, [EU])
         now = time.time()
         sweeper = Sweeper(client, scripts, EngineMetrics(CollectorRegistry()), lambda: now)
-        idle: list[float] = []
-        for size in SIZES:
-            await populate(
-                client, size - await client.zcard(keys.queue(EU.id, Queue.NEW)), now - 86400
-            )
-            times = []
-            for _ in range(PASSES):
-                started = time.perf_counter()
-                assert await sweeper.run_once() == 0
-                times.append(time.perf_counter() - started)
-            idle.append(statistics.median(times))
-            rows.append(
-                (
-                    f"nothing due, {size:>9,} tracked",
-                    f"{idle[-1] * 1e6:,.0f} us a pass (median of {PASSES})",
-                )
-            )
-        rows.append(
-            ("1M / 10k pass time", f"{idle[-1] / idle[0]:.2f}x   (target: the same at every size)")
-        )
+
+        async def grow(size: int) -> None:
+            held = await client.zcard(keys.queue(EU.id, Queue.NEW))
+            await populate(client, size - held, now - 86400)
+
+        rows += await idle_passes(sweeper, SIZES, grow, "tracked")
 
         await client.flushdb()
         await seed_channels(client, [EU])
@@ -141,26 +158,12 @@ async def timers() -> list[tuple[str, str]]:
         await seed_channels(client, [EU])
         now = time.time()
         sweeper = Sweeper(client, scripts, EngineMetrics(CollectorRegistry()), lambda: now)
-        idle: list[float] = []
-        for size in TIMER_SIZES:
-            await populate_snoozed(
-                client, size - await client.zcard(keys.timers(EU.id)), now - 60, now + 86400
-            )
-            times = []
-            for _ in range(PASSES):
-                started = time.perf_counter()
-                assert await sweeper.run_once() == 0
-                times.append(time.perf_counter() - started)
-            idle.append(statistics.median(times))
-            rows.append(
-                (
-                    f"nothing due, {size:>9,} holding timers",
-                    f"{idle[-1] * 1e6:,.0f} us a pass (median of {PASSES})",
-                )
-            )
-        rows.append(
-            ("1M / 10k pass time", f"{idle[-1] / idle[0]:.2f}x   (target: the same at every size)")
-        )
+
+        async def grow(size: int) -> None:
+            held = await client.zcard(keys.timers(EU.id))
+            await populate_snoozed(client, size - held, now - 60, now + 86400)
+
+        rows += await idle_passes(sweeper, TIMER_SIZES, grow, "holding timers")
 
         await client.flushdb()
         await seed_channels(client, [EU])
