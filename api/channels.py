@@ -28,18 +28,24 @@ from api.schemas import (
 from api.spec import Endpoint
 from assign import Action
 from assign.access import ChannelAccess
+from parley.business_hours import HoursError, OutOfHoursReply, check
 from parley.channels import ChannelSettings, clean_display_name
 from parley.durations import DurationError, format_period, parse_period
 from parley.events import Role
+from parley.sla import problems as sla_problems
 from parley.state import Queue
 from store import channels as channel_store
 from store import reports
 from store.directory import Missing
 from store.reader import CursorError
+from store.templates import APPROVED, template
 
 
 def _grant(role: Role | None) -> GrantRole | None:
     return None if role is None else GrantRole(role.value)
+
+
+TEXT_MAX = 4096  # WhatsApp's longest text message
 
 
 def _channel_out(
@@ -54,6 +60,9 @@ def _channel_out(
         send_rate=settings.send_rate,
         waba_id=settings.waba_id,
         read_receipts=settings.read_receipts,
+        business_hours=settings.business_hours,
+        out_of_hours_reply=settings.out_of_hours_reply,
+        sla=settings.sla,
         all_users=_grant(access.all_users),
         all_teams=_grant(access.all_teams),
         role=role.value,
@@ -95,6 +104,8 @@ async def patch_channel(request: web.Request) -> web.Response:
     patch = await read_body(request, ChannelPatch)
     current = await _settings(request, channel)
     changed = _apply_patch(current, patch)  # validates everything before any write
+    if patch.out_of_hours_reply:
+        await _check_template(request, channel, patch.out_of_hours_reply)
     await channel_store.update_channel_settings(
         request.config_dict[REDIS], channel, current, changed
     )
@@ -129,6 +140,22 @@ def _apply_patch(current: ChannelSettings, patch: ChannelPatch) -> ChannelSettin
         changes["send_rate"] = patch.send_rate
     if patch.waba_id is not UNSET:
         changes["waba_id"] = patch.waba_id
+    if patch.business_hours is not UNSET:
+        if patch.business_hours is not None:
+            try:
+                check(patch.business_hours)
+            except HoursError as error:
+                raise errors.invalid(f"business_hours.{error.field}", str(error)) from None
+        changes["business_hours"] = patch.business_hours
+    if patch.sla is not UNSET:
+        if patch.sla is not None:
+            for field, problem in sla_problems(patch.sla):
+                raise errors.invalid(f"sla.{field}", problem)
+        changes["sla"] = patch.sla
+    if patch.out_of_hours_reply is not UNSET:
+        if patch.out_of_hours_reply is not None:
+            _check_reply(patch.out_of_hours_reply)
+        changes["out_of_hours_reply"] = patch.out_of_hours_reply
     for name in ("auto_resolve_new", "auto_resolve_pending"):
         text = getattr(patch, name)
         if text is not UNSET:
@@ -137,6 +164,28 @@ def _apply_patch(current: ChannelSettings, patch: ChannelPatch) -> ChannelSettin
             except DurationError as error:
                 raise errors.invalid(name, str(error)) from None
     return msgspec.structs.replace(current, **changes)
+
+
+def _check_reply(reply: OutOfHoursReply) -> None:
+    field = "out_of_hours_reply"
+    if (reply.text is None) == (reply.template is None):
+        raise errors.invalid(field, "give either a text or a template")
+    if reply.text is not None and not 1 <= len(reply.text.strip()) <= TEXT_MAX:
+        raise errors.invalid(f"{field}.text", f"must be 1 to {TEXT_MAX} characters")
+    if reply.template is not None and not reply.language:
+        raise errors.invalid(f"{field}.language", "a template needs its language, e.g. en_US")
+
+
+async def _check_template(request: web.Request, channel: str, reply: OutOfHoursReply) -> None:
+    """A template reply must be one the channel may send: registered and approved."""
+    if reply.template is None or reply.language is None:
+        return
+    found = await template(request.config_dict[REDIS], channel, reply.template, reply.language)
+    if found is None or found.status != APPROVED:
+        state = "not on this channel" if found is None else found.status
+        raise errors.invalid(
+            "out_of_hours_reply.template", f"{reply.template} ({reply.language}) is {state}"
+        )
 
 
 async def get_access(request: web.Request) -> web.Response:

@@ -14,9 +14,11 @@ from urllib.parse import quote
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from parley.business_hours import BusinessHours, OutOfHoursReply
 from parley.channels import PhoneNumberId, WabaId
 from parley.events import Choice, Interactive, Place
 from parley.registration import Registration, Status
+from parley.sla import SlaTargets
 from parley.state import Queue
 from parley.whatsapp import template_variables
 from store import reports
@@ -173,6 +175,13 @@ class ChannelPatch(Body, frozen=True):
     waba_id: WabaId | UnsetType | None = UNSET
     # Mark the customer's messages read (blue ticks) when an agent opens the conversation.
     read_receipts: bool | UnsetType = UNSET
+    # When the team answers (null: always), in the channel's time zone.
+    business_hours: BusinessHours | UnsetType | None = UNSET
+    # Sent once a cycle to a customer writing outside business hours (null: nothing):
+    # {"text"} or an approved template without variables {"template", "language"}.
+    out_of_hours_reply: OutOfHoursReply | UnsetType | None = UNSET
+    # SLA targets in seconds of business time (null: none).
+    sla: SlaTargets | UnsetType | None = UNSET
     all_users: GrantRole | UnsetType | None = UNSET
     all_teams: GrantRole | UnsetType | None = UNSET
 
@@ -186,6 +195,9 @@ class ChannelOut(msgspec.Struct, frozen=True, kw_only=True):
     send_rate: int | None
     waba_id: str | None  # the WhatsApp Business Account
     read_receipts: bool  # customers see blue ticks when an agent opens the conversation
+    business_hours: BusinessHours | None  # null: always open
+    out_of_hours_reply: OutOfHoursReply | None
+    sla: SlaTargets | None
     all_users: GrantRole | None
     all_teams: GrantRole | None
     role: str  # the caller's role on it: viewer, contributor, supervisor or admin
@@ -300,7 +312,9 @@ class MessageOut(msgspec.Struct, frozen=True, kw_only=True):
     user: str | None = None
     author: str | None = None  # who wrote it, in a group
     reply_to: str | None = None  # the wamid of the message it answers
-    source: str | None = None  # business_app: sent from the WhatsApp Business app
+    # business_app: sent from the WhatsApp Business app; out_of_hours: the channel's
+    # out-of-hours reply, sent by Parley
+    source: str | None = None
     reaction: str | None = None  # the customer's reaction to it
     edited: bool = False  # the customer changed it (`text` is the new text)
     deleted: bool = False  # the customer deleted it (`text` is then null)
@@ -318,6 +332,13 @@ class MessageOut(msgspec.Struct, frozen=True, kw_only=True):
     quoted: QuotedOut | None = None  # the message `reply_to` names
 
 
+class SlaOut(msgspec.Struct, frozen=True, kw_only=True):
+    target: Literal["first_response", "next_response", "resolution"]
+    due: datetime
+    warned: bool  # its warning lead has begun
+    breached: bool  # missed
+
+
 class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
     customer: Customer
@@ -328,6 +349,7 @@ class ConversationView(msgspec.Struct, frozen=True, kw_only=True):
     last_customer_message_at: datetime | None
     first_response_at: datetime | None
     snoozed_until: datetime | None  # parked in Pending until then (it wakes to New or Open)
+    sla: list[SlaOut]  # the SLA targets running in this cycle, soonest first
     tags: list[str]
     topics: list[str]
     notes: list[Note]
@@ -489,6 +511,8 @@ class ReportDay(msgspec.Struct, frozen=True, kw_only=True):
     replies: int
     resolved: int
     auto_resolved: int
+    sla_warnings: int  # SLA targets that came within their warning lead
+    sla_breaches: int  # SLA targets missed
     first_response: DurationSummary
     resolution: DurationSummary
 
@@ -792,6 +816,15 @@ def conversation_view(record: ConversationRecord) -> ConversationView:
         last_customer_message_at=_maybe_when(record.last_customer_at),
         first_response_at=_maybe_when(record.first_response_at),
         snoozed_until=_maybe_when(record.snoozed_until),
+        sla=[
+            SlaOut(
+                target=deadline.target,  # type: ignore[arg-type]  # one of the three
+                due=_when(deadline.due),
+                warned=deadline.warned,
+                breached=deadline.breached,
+            )
+            for deadline in sorted(record.sla, key=lambda deadline: deadline.due)
+        ],
         tags=list(record.tags),
         topics=list(record.topics),
         notes=[note_out(note) for note in record.notes],
@@ -833,6 +866,8 @@ def _day(day: reports.DayReport) -> ReportDay:
         replies=day.replies,
         resolved=day.resolved,
         auto_resolved=day.auto_resolved,
+        sla_warnings=day.sla_warnings,
+        sla_breaches=day.sla_breaches,
         first_response=_durations(day.first_response),
         resolution=_durations(day.resolution),
     )

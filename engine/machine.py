@@ -19,6 +19,7 @@ from engine.model import (
     IdentityChanged,
     NoteAdded,
     Opened,
+    OutOfHoursReplied,
     Reacted,
     ReactionSent,
     ReadSent,
@@ -26,6 +27,8 @@ from engine.model import (
     ResolvedBy,
     Revoked,
     SendReply,
+    SlaBreached,
+    SlaWarned,
     Snoozed,
     StatusReceived,
     TagAdded,
@@ -33,6 +36,8 @@ from engine.model import (
     Unassigned,
     Woke,
 )
+from parley import sla
+from parley.business_hours import is_open
 from parley.channels import ChannelSettings
 from parley.events import (
     AddNote,
@@ -56,6 +61,7 @@ from parley.events import (
     Snooze,
     Unassign,
 )
+from parley.sla import FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION
 from parley.state import AUTO_RESOLVE_QUEUES, Conversation, Outcome, Queue
 
 NO_CONVERSATION = "no conversation"
@@ -77,7 +83,7 @@ def transition(
     payload = event.payload
     match payload:
         case CustomerMessage():
-            return _customer_message(state, event.identity, payload, at)
+            return _customer_message(state, event.identity, payload, settings, at)
         case MessageStatus():
             pricing = None
             if payload.pricing_category or payload.pricing_type:
@@ -159,17 +165,23 @@ def auto_resolve(state: Conversation | None, settings: ChannelSettings, now: flo
 
 def next_due(state: Conversation | None) -> float | None:
     """When the conversation's next timer fires (what the store's timer set scores it
-    by); None when it has none. Auto-resolve is not here: the queue sets time it."""
-    if state is None or state.queue is not Queue.PENDING:
+    by): a snooze's end, an SLA warning or breach; None when it has none. Auto-resolve
+    is not here: the queue sets time it."""
+    if state is None:
         return None
-    return state.snoozed_until
+    times = [deadline.next_at for deadline in state.sla]
+    if state.queue is Queue.PENDING:
+        times.append(state.snoozed_until)
+    found = [at for at in times if at is not None]
+    return min(found) if found else None
 
 
 def fire_timers(state: Conversation | None, settings: ChannelSettings, now: float) -> Decision:
-    """What the timers due at `now` do to `state`: a snooze ends, waking the conversation
-    to Open when it has an assignee, else New. Its activity moves to the wake-up time
-    (not `now`), so that replaying gives the same state and a woken New conversation's
-    auto-resolve counts from when it woke."""
+    """What the timers due at `now` do to `state`:
+    - an SLA target's warning, then its breach, each once (not activity);
+    - a snooze ends, waking the conversation to Open when it has an assignee, else New;
+      its activity moves to the wake-up time (not `now`), so that replaying gives the
+      same state and a woken New conversation's auto-resolve counts from when it woke."""
     if state is None:
         return _ignored(state, NO_CONVERSATION)
     due = next_due(state)
@@ -177,7 +189,48 @@ def fire_timers(state: Conversation | None, settings: ChannelSettings, now: floa
         return _ignored(state, "no timer")
     if due > now:
         return _ignored(state, "not due yet")
-    return _applied(_wake(_touch(state, due)), Woke(early=False))
+    effects: list[Effect] = []
+    deadlines = []
+    for deadline in state.sla:
+        if not deadline.breached and deadline.due <= now:
+            if not deadline.warned and deadline.warn_at < deadline.due:
+                effects.append(SlaWarned(deadline.target, deadline.due))
+            effects.append(SlaBreached(deadline.target, deadline.due))
+            deadline = msgspec.structs.replace(deadline, warned=True, breached=True)
+        elif not deadline.warned and deadline.warn_at < deadline.due and deadline.warn_at <= now:
+            effects.append(SlaWarned(deadline.target, deadline.due))
+            deadline = msgspec.structs.replace(deadline, warned=True)
+        deadlines.append(deadline)
+    state = msgspec.structs.replace(state, sla=tuple(deadlines))
+    snoozed = state.snoozed_until
+    if state.queue is Queue.PENDING and snoozed is not None and snoozed <= now:
+        state = _wake(_touch(state, snoozed))
+        effects.append(Woke(early=False))
+    return _applied(state, *effects)
+
+
+def _start_sla(
+    state: Conversation, settings: ChannelSettings, at: float, *targets: str
+) -> Conversation:
+    """`state` with the deadlines of `targets` started at `at`, replacing any of the same
+    target (a target the channel does not set starts nothing)."""
+    hours = settings.business_hours
+    started = [
+        found for target in targets if (found := sla.deadline(settings.sla, hours, target, at))
+    ]
+    if not started:
+        return state
+    kept = [d for d in state.sla if d.target not in {s.target for s in started}]
+    return msgspec.structs.replace(state, sla=(*kept, *started))
+
+
+def _meet_sla(state: Conversation, *targets: str) -> Conversation:
+    """`state` without the deadlines of `targets`: met (or no longer running)."""
+    if not any(d.target in targets for d in state.sla):
+        return state
+    return msgspec.structs.replace(
+        state, sla=tuple(d for d in state.sla if d.target not in targets)
+    )
 
 
 def _wake(state: Conversation) -> Conversation:
@@ -198,6 +251,47 @@ def auto_resolve_cutoff(queue: Queue, settings: ChannelSettings, now: float) -> 
 
 
 def _customer_message(
+    state: Conversation | None,
+    identity: Identity,
+    message: CustomerMessage,
+    settings: ChannelSettings,
+    at: float,
+) -> Decision:
+    decision = _customer_wrote(state, identity, message, at)
+    written = decision.state
+    assert written is not None  # a customer's message always leaves a conversation
+    if any(isinstance(effect, Opened) for effect in decision.effects):
+        written = _start_sla(written, settings, at, FIRST_RESPONSE, RESOLUTION)
+    elif written.first_response_at is not None and not _running(written, NEXT_RESPONSE):
+        # Answered before, and the customer writes again: the next answer is due.
+        written = _start_sla(written, settings, at, NEXT_RESPONSE)
+    return _out_of_hours(msgspec.structs.replace(decision, state=written), settings, at)
+
+
+def _running(state: Conversation, target: str) -> bool:
+    return any(deadline.target == target for deadline in state.sla)
+
+
+def _out_of_hours(decision: Decision, settings: ChannelSettings, at: float) -> Decision:
+    """A customer writing outside the channel's business hours is sent its out-of-hours
+    reply, once a cycle (decided on the message's own time, so a replay agrees). Nobody
+    in Parley answered: no assignment, no first response, not activity."""
+    state, reply = decision.state, settings.out_of_hours_reply
+    if (
+        state is None
+        or reply is None
+        or state.out_of_hours_replied
+        or is_open(settings.business_hours, at)
+    ):
+        return decision
+    return _applied(
+        msgspec.structs.replace(state, out_of_hours_replied=True),
+        *decision.effects,
+        OutOfHoursReplied(reply.text, reply.template, reply.language),
+    )
+
+
+def _customer_wrote(
     state: Conversation | None, identity: Identity, message: CustomerMessage, at: float
 ) -> Decision:
     told = identity
@@ -266,7 +360,7 @@ def _echo(state: Conversation | None, identity: Identity, echo: Echo, at: float)
     customer = _merge(state.customer, identity)
     if state.queue is Queue.RESOLVED:
         return _applied(msgspec.structs.replace(state, customer=customer), sent)
-    state = _touch(state, at, customer=customer)
+    state = _meet_sla(_touch(state, at, customer=customer), FIRST_RESPONSE, NEXT_RESPONSE)
     if state.first_response_at is not None:
         return _applied(state, sent)
     state = msgspec.structs.replace(state, first_response_at=at)
@@ -334,6 +428,9 @@ def _reply(
     if state.first_response_at is None:
         state = msgspec.structs.replace(state, first_response_at=at)
         effects.append(FirstResponse(at - state.opened_at))
+    state = _meet_sla(state, FIRST_RESPONSE, NEXT_RESPONSE)
+    if any(isinstance(effect, Opened) for effect in effects):
+        state = _start_sla(state, settings, at, RESOLUTION)
     return _applied(state, *effects)
 
 
@@ -347,7 +444,8 @@ def _move(state: Conversation | None, target: str, at: float) -> Decision:
             return _ignored(state, "already pending")
         if state.queue is Queue.RESOLVED:
             return _rejected(state, "resolved conversations cannot be pending")
-        return _applied(_touch(state, at, queue=Queue.PENDING))
+        # Waiting on the customer now: no answer is due from the team.
+        return _applied(_meet_sla(_touch(state, at, queue=Queue.PENDING), NEXT_RESPONSE))
     if state.queue is Queue.RESOLVED:
         return _ignored(state, "already resolved")
     return _resolve(_touch(state, at), ResolvedBy.AGENT, at)
@@ -365,7 +463,7 @@ def _snooze(state: Conversation | None, until: float, at: float) -> Decision:
     if state.queue is Queue.PENDING and state.snoozed_until == until:
         return _ignored(state, "already snoozed until then")
     snoozed = _touch(state, at, queue=Queue.PENDING, snoozed_until=until)
-    return _applied(snoozed, Snoozed(until))
+    return _applied(_meet_sla(snoozed, NEXT_RESPONSE), Snoozed(until))
 
 
 def _assign(state: Conversation | None, assignee: str, at: float) -> Decision:
@@ -412,7 +510,7 @@ def _resolve(state: Conversation, by: ResolvedBy, at: float) -> Decision:
         effects.append(Unassigned(state.assignee))
     effects.append(Resolved(by, cycle_seconds=at - state.opened_at))
     resolved = msgspec.structs.replace(
-        state, queue=Queue.RESOLVED, assignee=None, snoozed_until=None
+        state, queue=Queue.RESOLVED, assignee=None, snoozed_until=None, sla=()
     )
     return _applied(resolved, *effects)
 
@@ -435,6 +533,8 @@ def _new_cycle(
         last_customer_at=last_customer_at,
         first_response_at=None,
         snoozed_until=None,
+        out_of_hours_replied=False,
+        sla=(),
     )
 
 

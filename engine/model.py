@@ -119,6 +119,28 @@ class ReadSent(msgspec.Struct, frozen=True, tag=True):
     typing: bool
 
 
+class OutOfHoursReplied(msgspec.Struct, frozen=True, tag=True):
+    """The channel's out-of-hours reply, for the customer who wrote outside its hours."""
+
+    text: str | None
+    template: str | None
+    language: str | None
+
+
+class SlaWarned(msgspec.Struct, frozen=True, tag=True):
+    """An SLA target comes due soon (its warning lead)."""
+
+    target: str
+    due: float
+
+
+class SlaBreached(msgspec.Struct, frozen=True, tag=True):
+    """An SLA target passed without being met."""
+
+    target: str
+    due: float
+
+
 class Snoozed(msgspec.Struct, frozen=True, tag=True):
     """Parked in Pending until `until`."""
 
@@ -151,6 +173,9 @@ Effect = (
     | ReadSent
     | Snoozed
     | Woke
+    | OutOfHoursReplied
+    | SlaWarned
+    | SlaBreached
 )
 
 

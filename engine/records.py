@@ -16,6 +16,7 @@ from engine.model import (
     IdentityChanged,
     NoteAdded,
     Opened,
+    OutOfHoursReplied,
     Reacted,
     ReactionSent,
     ReadSent,
@@ -23,6 +24,8 @@ from engine.model import (
     ResolvedBy,
     Revoked,
     SendReply,
+    SlaBreached,
+    SlaWarned,
     Snoozed,
     StatusReceived,
     TagAdded,
@@ -38,7 +41,10 @@ from store.outbox import MESSAGE, REACTION, READ, Outgoing
 from store.writes import (
     BUSINESS_APP,
     INBOUND,
+    OUT_OF_HOURS,
     OUTBOUND,
+    SLA_BREACH,
+    SLA_WARNING,
     SNOOZED,
     SYSTEM,
     WOKE,
@@ -71,14 +77,14 @@ def records(
     if decision.outcome is Outcome.APPLIED and new is not None:
         if old is None or new.customer != old.customer or new.marketing != old.marketing:
             ops.append(writes.Record(old, new))
-        ops += _effects(event_id, at, decision.effects, customer, new.customer)
-        if (due := next_due(new)) != next_due(old):
-            ops.append(writes.Timer(due))
-        if isinstance(payload, CustomerMessage):
+        if isinstance(payload, CustomerMessage):  # logged before what it caused
             ops.append(writes.Log(inbound(payload, at)))
             if payload.media is not None:
                 job = FetchJob(wamid=payload.wamid, customer=customer, media=payload.media)
                 ops.append(writes.Fetch(job))
+        ops += _effects(event_id, at, decision.effects, customer, new.customer)
+        if (due := next_due(new)) != next_due(old):
+            ops.append(writes.Timer(due))
         change = _change(channel, customer, kind, event_id, old, new, ops)
         ops.append(writes.Publish(change, when_known=isinstance(payload, MessageStatus)))
     if isinstance(payload, AGENT_ACTIONS):
@@ -140,6 +146,21 @@ def _effects(
             case ReadSent(wamid=wamid, typing=typing):
                 read = _to(event_id, customer, identity, kind=READ, user="")
                 ops.append(writes.Send(msgspec.structs.replace(read, target=wamid, typing=typing)))
+            case SlaWarned(target=target, due=due) | SlaBreached(target=target, due=due):
+                breached = isinstance(effect, SlaBreached)
+                kind = SLA_BREACH if breached else SLA_WARNING
+                line = LogLine(
+                    id=f"{event_id}:{kind}:{target}",
+                    direction=SYSTEM,
+                    type=kind,
+                    at=at,
+                    text=target,
+                    until=due,
+                )
+                ops.append(writes.Log(line))
+                ops.append(
+                    writes.Count(at, reports.SLA_BREACHES if breached else reports.SLA_WARNINGS)
+                )
             case Snoozed(until=until):
                 line = LogLine(id=event_id, direction=SYSTEM, type=SNOOZED, at=at, until=until)
                 ops.append(writes.Log(line))
@@ -148,6 +169,27 @@ def _effects(
                 # carries the wamid, and a log's lines are told apart by id.
                 kind = WOKE_EARLY if early else WOKE
                 line = LogLine(id=f"{event_id}:{kind}", direction=SYSTEM, type=kind, at=at)
+                ops.append(writes.Log(line))
+            case OutOfHoursReplied(text=text, template=template, language=language):
+                # Its own id: the event is the customer's message, whose line has the
+                # wamid; the sender records the reply's delivery under this one.
+                reply_id = f"{event_id}:{OUT_OF_HOURS}"
+                outgoing = msgspec.structs.replace(
+                    _to(reply_id, customer, identity, kind=MESSAGE, user=""),
+                    text=text,
+                    template=template,
+                    language=language,
+                )
+                ops.append(writes.Send(outgoing))
+                line = LogLine(
+                    id=reply_id,
+                    direction=OUTBOUND,
+                    type="template" if template else "text",
+                    at=at,
+                    text=text,
+                    template=template,
+                    source=OUT_OF_HOURS,
+                )
                 ops.append(writes.Log(line))
             case FirstResponse(seconds=seconds):
                 ops.append(writes.CountTime(at, reports.FIRST_RESPONSE, seconds))

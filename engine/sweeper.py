@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from engine.machine import auto_resolve, auto_resolve_cutoff, fire_timers
-from engine.model import Decision
+from engine.model import Decision, SlaBreached, SlaWarned, Woke
 from engine.records import records
 from metrics import EngineMetrics
 from parley.channels import ChannelSettings
@@ -135,8 +135,10 @@ class Sweeper:
         now: float,
     ) -> int:
         """Resolve those candidates the machine finds due; the number resolved."""
-        count = await self._settle(
-            channel, settings, candidates, now, auto_resolve, AUTO_RESOLVE, resolution_id
+        count = len(
+            await self._settle(
+                channel, settings, candidates, now, auto_resolve, AUTO_RESOLVE, resolution_id
+            )
         )
         if count:
             self._metrics.auto_resolved.labels(channel, queue.value).inc(count)
@@ -154,11 +156,17 @@ class Sweeper:
         now: float,
     ) -> int:
         """Fire the timers the machine finds due; the number of conversations changed."""
-        count = await self._settle(channel, settings, candidates, now, fire_timers, TIMER, timer_id)
-        if count:
-            self._metrics.snooze_wakeups.labels(channel, "on_time").inc(count)
-            log.info("timers fired", extra={"channel": channel, "count": count})
-        return count
+        fired = await self._settle(channel, settings, candidates, now, fire_timers, TIMER, timer_id)
+        for decision in fired:
+            for effect in decision.effects:
+                if isinstance(effect, Woke):
+                    self._metrics.snooze_wakeups.labels(channel, "on_time").inc()
+                elif isinstance(effect, SlaWarned | SlaBreached):
+                    event = "breach" if isinstance(effect, SlaBreached) else "warning"
+                    self._metrics.sla_events.labels(channel, effect.target, event).inc()
+        if fired:
+            log.info("timers fired", extra={"channel": channel, "count": len(fired)})
+        return len(fired)
 
     async def _settle(
         self,
@@ -169,11 +177,12 @@ class Sweeper:
         rule: Rule,
         kind: str,
         event_id_of: Callable[[str, Conversation], str],
-    ) -> int:
-        """Decide each candidate by `rule` and apply those it changes; how many applied."""
+    ) -> list[Decision]:
+        """Decide each candidate by `rule` and apply those it changes; the decisions
+        applied."""
         customers = [customer for customer, _ in candidates]
         states = (await self._store.states({channel: customers}))[channel]
-        writes = []
+        writes, decisions = [], []
         for customer in customers:
             state = states.get(customer)
             decision = rule(state, settings, now)
@@ -189,6 +198,7 @@ class Sweeper:
                 customer=customer,
                 old=state,
             )
+            decisions.append(decision)
             writes.append(
                 Write(
                     digest=digest(event_id),
@@ -201,6 +211,10 @@ class Sweeper:
                 )
             )
         if not writes:
-            return 0
+            return []
         answers = (await self._store.apply({channel: writes}))[channel]
-        return sum(answer is Answer.OK for answer in answers)
+        return [
+            decision
+            for decision, answer in zip(decisions, answers, strict=True)
+            if answer is Answer.OK
+        ]

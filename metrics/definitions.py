@@ -154,6 +154,14 @@ class EngineMetrics:
             ["channel", "how"],
             registry=registry,
         )
+        self.sla_events = Counter(
+            "parley_sla_events_total",
+            "SLA targets that came within their warning lead (event=warning) or were missed "
+            "(event=breach), by channel and target (first_response, next_response, "
+            "resolution).",
+            ["channel", "target", "event"],
+            registry=registry,
+        )
         self.marked_offline = Counter(
             "parley_users_marked_offline_total",
             "Users set offline by Parley: online or away with no live stream for "

@@ -10,7 +10,9 @@ from typing import Annotated, Any
 
 import msgspec
 
+from parley.business_hours import BusinessHours, OutOfHoursReply
 from parley.durations import DurationError, format_period, parse_period
+from parley.sla import SlaTargets
 
 DEFAULT_AUTO_RESOLVE_S = 30 * 86400
 DISPLAY_NAME_MAX = 255
@@ -46,6 +48,12 @@ class ChannelSettings(msgspec.Struct, frozen=True, kw_only=True):
     # The WhatsApp Business Account the number belongs to: Meta's template webhooks name
     # it, and change the templates of its channels only. None: no template updates.
     waba_id: str | None = None
+    # When the team answers (None: always), and what a customer writing outside those
+    # hours is sent once a cycle (None: nothing).
+    business_hours: BusinessHours | None = None
+    out_of_hours_reply: OutOfHoursReply | None = None
+    # SLA targets, counted in the business hours (None: none).
+    sla: SlaTargets | None = None
 
 
 class Channel(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,6 +6,7 @@ from enum import StrEnum
 import msgspec
 
 from parley.events import Identity
+from parley.sla import Deadline
 
 
 class Queue(StrEnum):
@@ -50,6 +51,10 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     # Parked in Pending until then (an agent's snooze); it wakes to New or Open then, or
     # earlier when the customer writes.
     snoozed_until: float | None = None
+    # This cycle's customer was sent the channel's out-of-hours reply (once a cycle).
+    out_of_hours_replied: bool = False
+    # The SLA targets running in this cycle, at most one of each (parley/sla.py).
+    sla: tuple[Deadline, ...] = ()
 
     @property
     def queue_score(self) -> float:

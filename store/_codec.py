@@ -6,10 +6,11 @@ from collections.abc import Sequence
 import msgspec
 
 from parley.events import Identity
+from parley.sla import Deadline
 from parley.state import Conversation, Queue
 
 # The state a "write" sets, in apply.lua's order; LAST_ACTIVITY scores the queue sets.
-STATE_FIELDS = ("q", "a", "la", "oa", "lc", "fr", "li", "rd", "sz")
+STATE_FIELDS = ("q", "a", "la", "oa", "lc", "fr", "li", "rd", "sz", "oh", "sl")
 # apply.lua's 1-based positions: the queue sets score a conversation by the later of its
 # last activity and the end of its snooze (Conversation.queue_score).
 LAST_ACTIVITY = STATE_FIELDS.index("la") + 1
@@ -27,6 +28,10 @@ CUSTOMER_FIELDS = {
 MARKETING = "mk"
 # Order of load.lua's HMGET.
 FIELDS = (*STATE_FIELDS, VERSION, *CUSTOMER_FIELDS.values(), MARKETING)
+
+
+_encoder = msgspec.json.Encoder()
+_deadlines = msgspec.json.Decoder(tuple[Deadline, ...])
 
 
 def to_ms(seconds: float) -> int:
@@ -48,6 +53,8 @@ def decode_conversation(values: Sequence[bytes | None], customer: str) -> Conver
         inbound,
         read,
         snoozed,
+        out_of_hours,
+        sla,
     ) = values[: len(STATE_FIELDS)]
     version = values[len(STATE_FIELDS)]
     if queue is None:
@@ -74,6 +81,8 @@ def decode_conversation(values: Sequence[bytes | None], customer: str) -> Conver
         last_inbound=inbound.decode() if inbound else None,
         read=read.decode() if read else None,
         snoozed_until=_seconds(snoozed),
+        out_of_hours_replied=bool(out_of_hours),
+        sla=_deadlines.decode(sla) if sla else (),
     )
 
 
@@ -102,6 +111,8 @@ def state_arguments(state: Conversation) -> list[str]:
         state.last_inbound or "",
         state.read or "",
         _text(state.snoozed_until),
+        "1" if state.out_of_hours_replied else "",
+        _encoder.encode(state.sla).decode() if state.sla else "",
     ]
 
 

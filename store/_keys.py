@@ -35,7 +35,7 @@ def conversation(channel: str, customer: str) -> str:
     """Hash of the customer's conversation and record (engine/codec.py names the
     fields): q (queue), a (assignee), la (last activity), oa (cycle opened at), lc (last
     customer message), fr (first response), li (last inbound wamid), rd (marked read), sz
-    (snoozed until), v (version); p, u, pu, un, n, g, mk (phone,
+    (snoozed until), oh (out-of-hours reply sent), sl (SLA deadlines, JSON), v (version); p, u, pu, un, n, g, mk (phone,
     BSUID, parent BSUID, username, name, group, marketing preference)."""
     return f"{tag(channel)}:c:{customer}"
 

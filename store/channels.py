@@ -11,14 +11,23 @@ and an admin clearing it stores it empty (so a restart does not bring the file's
 """
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
+
+from parley.business_hours import BusinessHours, OutOfHoursReply
 from parley.channels import DEFAULT_SEND_RATE, Channel, ChannelSettings
 from parley.redis import RedisClient, as_text
+from parley.sla import SlaTargets
 from store import _keys as keys
 
+_T = TypeVar("_T")
 OFF = "off"
 WABA_ID = "waba_id"
+# JSON, "" when unset (an admin's clearing survives a restart, as waba_id's does).
+HOURS = "business_hours"
+OUT_OF_HOURS = "out_of_hours_reply"
+SLA = "sla"
 
 
 def encode_settings(settings: ChannelSettings) -> dict[str, str]:
@@ -30,6 +39,9 @@ def encode_settings(settings: ChannelSettings) -> dict[str, str]:
         "send_rate": _period(settings.send_rate),
         WABA_ID: settings.waba_id or "",
         "read_receipts": "1" if settings.read_receipts else "0",
+        HOURS: _json(settings.business_hours),
+        OUT_OF_HOURS: _json(settings.out_of_hours_reply),
+        SLA: _json(settings.sla),
     }
 
 
@@ -46,6 +58,9 @@ def decode_settings(fields: Mapping[Any, Any]) -> ChannelSettings | None:
         send_rate=_seconds(text.get("send_rate", str(DEFAULT_SEND_RATE))),
         waba_id=text.get(WABA_ID) or None,
         read_receipts=text.get("read_receipts", "1") == "1",
+        business_hours=_decode(text.get(HOURS), BusinessHours),
+        out_of_hours_reply=_decode(text.get(OUT_OF_HOURS), OutOfHoursReply),
+        sla=_decode(text.get(SLA), SlaTargets),
     )
 
 
@@ -78,7 +93,7 @@ async def seed_channels(client: RedisClient, channels: list[Channel]) -> None:
     for channel in channels:
         pipe = client.pipeline(transaction=False)
         for field, value in encode_settings(channel.settings).items():
-            if field == WABA_ID and channel.settings.waba_id is None:
+            if field in (WABA_ID, HOURS, OUT_OF_HOURS, SLA) and not value:
                 continue  # the file names none: leave it for a later file (or the API)
             pipe.hsetnx(keys.settings(channel.id), field, value)
         pipe.sadd(keys.CHANNELS, channel.id)
@@ -131,3 +146,11 @@ async def settings_of(client: RedisClient, channels: Sequence[str]) -> list[Chan
     for channel in channels:
         pipe.hgetall(keys.settings(channel))
     return [decode_settings(fields) for fields in await pipe.execute()]
+
+
+def _json(value: BusinessHours | OutOfHoursReply | SlaTargets | None) -> str:
+    return "" if value is None else msgspec.json.encode(value).decode()
+
+
+def _decode(text: str | None, kind: type[_T]) -> _T | None:
+    return msgspec.json.decode(text, type=kind) if text else None

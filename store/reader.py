@@ -17,6 +17,7 @@ import msgspec
 
 from parley.events import GROUP_PREFIX, Card, Identity, Interactive, Place
 from parley.redis import RedisClient, as_text
+from parley.sla import Deadline
 from parley.state import Conversation, Queue
 from store import _keys as keys
 from store import _scripts, delivery, reports
@@ -109,6 +110,7 @@ class ConversationRecord(msgspec.Struct, frozen=True, kw_only=True):
     last_customer_at: float | None  # the customer's last message
     first_response_at: float | None
     snoozed_until: float | None  # parked in Pending until then
+    sla: tuple[Deadline, ...]  # the SLA targets running
     tags: list[str]
     topics: list[str]
     notes: list[NoteRecord]
@@ -216,6 +218,7 @@ class Reader:
             last_customer_at=state.last_customer_at,
             first_response_at=state.first_response_at,
             snoozed_until=state.snoozed_until,
+            sla=state.sla,
             tags=sorted(as_text(tag) for tag in tags),
             topics=sorted(as_text(topic) for topic in topics),
             notes=[_note_record(_note.decode(note)) for note in notes],

@@ -21,9 +21,11 @@ OPENED = "opened"
 REPLIES = "replies"
 RESOLVED = "resolved"
 AUTO_RESOLVED = "auto_resolved"
+SLA_WARNINGS = "sla_warnings"  # an SLA target came within its warning lead
+SLA_BREACHES = "sla_breaches"  # an SLA target passed without being met
 FIRST_RESPONSE = "fr"
 RESOLUTION = "rt"
-COUNTERS = (OPENED, REPLIES, RESOLVED, AUTO_RESOLVED)
+COUNTERS = (OPENED, REPLIES, RESOLVED, AUTO_RESOLVED, SLA_WARNINGS, SLA_BREACHES)
 # Reports of a day are kept this long after their last write.
 RETENTION_S = 400 * 86400
 # The longest range one request may ask for: one hash read per day.
@@ -70,6 +72,8 @@ class DayReport(msgspec.Struct, frozen=True, kw_only=True):
     replies: int
     resolved: int
     auto_resolved: int
+    sla_warnings: int = 0
+    sla_breaches: int = 0
     first_response: Summary
     resolution: Summary
 
@@ -93,6 +97,8 @@ class Tally(msgspec.Struct, kw_only=True):
             replies=self.counters[REPLIES],
             resolved=self.counters[RESOLVED],
             auto_resolved=self.counters[AUTO_RESOLVED],
+            sla_warnings=self.counters[SLA_WARNINGS],
+            sla_breaches=self.counters[SLA_BREACHES],
             first_response=summarize(self.first_response),
             resolution=summarize(self.resolution),
         )

@@ -21,7 +21,10 @@ from store.outbox import Outgoing
 INBOUND, OUTBOUND, SYSTEM = "inbound", "outbound", "system"
 # System lines' types for a snooze: parked, woken by its timer, woken by the customer.
 SNOOZED, WOKE, WOKE_EARLY = "snoozed", "woke", "woke_early"
+# System lines' types for an SLA target (its name in `text`, its deadline in `until`).
+SLA_WARNING, SLA_BREACH = "sla_warning", "sla_breach"
 BUSINESS_APP = "business_app"
+OUT_OF_HOURS = "out_of_hours"  # a log line's source: the channel's out-of-hours reply
 
 
 class MediaLine(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -75,6 +78,15 @@ def preview(line: LogLine) -> str:
     """The line as one readable phrase, for lists, previews and the change feed: "Photo:
     the caption", "Voice message", "Location: Café Bleu", "Contact: Ana Lima", "List:
     Pick a size", "Template: order_update"; plain text as it is."""
+    if line.direction == SYSTEM and line.type in (SLA_WARNING, SLA_BREACH):
+        target = (line.text or "target").replace("_", " ")
+        due = (
+            ""
+            if line.until is None
+            else datetime.fromtimestamp(line.until, UTC).strftime(" (due %Y-%m-%d %H:%M UTC)")
+        )
+        what = "due soon" if line.type == SLA_WARNING else "missed"
+        return f"SLA: {target} {what}{due}"
     if line.direction == SYSTEM and line.type in _SNOOZE_PHRASES:
         phrase = _SNOOZE_PHRASES[line.type]
         if line.until is not None:

@@ -246,6 +246,8 @@ def day_figures(
     auto_resolved: int = 0,
     first_response: tuple[int, int | None, int | None] = (0, None, None),
     resolution: tuple[int, int | None, int | None] = (0, None, None),
+    sla_warnings: int = 0,
+    sla_breaches: int = 0,
 ) -> dict[str, Any]:
     def summary(figures: tuple[int, int | None, int | None]) -> dict[str, int | None]:
         return dict(zip(("count", "median_s", "p90_s"), figures, strict=True))
@@ -256,6 +258,8 @@ def day_figures(
         "replies": replies,
         "resolved": resolved,
         "auto_resolved": auto_resolved,
+        "sla_warnings": sla_warnings,
+        "sla_breaches": sla_breaches,
         "first_response": summary(first_response),
         "resolution": summary(resolution),
     }

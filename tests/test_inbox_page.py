@@ -24,10 +24,11 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -1667,4 +1668,74 @@ async def test_an_agent_sets_their_availability_in_the_top_bar(stack: Stack, ui:
         await expect(choice).to_be_enabled()
         status, now = await call(stack.api, "GET", "/v1/me/availability", mine)
         assert (status, now["status"], now["auto"]) == (200, wanted, False)
+    await ui.assert_clean()
+
+
+# Business hours (issue 14): an admin sets them; a customer writing outside them gets the
+# out-of-hours reply, shown as Parley's
+
+
+async def test_an_admin_sets_business_hours_and_a_customer_gets_the_reply(
+    stack: Stack, ui: Ui
+) -> None:
+    reply = "Thanks! We are closed now and answer from 09:00."
+    admin = await ui.sign_in("admin", stack.tokens["olivia.hart"], DESK)
+    await admin.get_by_role("button", name="Admin", exact=True).click()
+    await admin.get_by_role("checkbox", name="Use business hours (otherwise always open)").check()
+    await admin.get_by_role("textbox", name="Time zone", exact=True).fill("Europe/Amsterdam")
+    monday = admin.get_by_role("textbox", name="Monday hours", exact=True)
+    await monday.fill("9-5")  # not a period: refused, naming the day
+    save = admin.get_by_role("button", name="Save business hours", exact=True)
+    await save.click()
+    await expect(admin.get_by_text(re.compile(r"business_hours\.week\.mon\[0\]"))).to_be_visible()
+    # Chromium logs the refused request; that one is expected.
+    [refused] = [problem for problem in ui.problems if "status of 422" in problem]
+    ui.problems.remove(refused)
+    # Office hours on weekdays, and closed today and tomorrow (holidays in Amsterdam),
+    # so that the customer below writes outside hours whenever this runs.
+    for day in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday"):
+        await admin.get_by_role("textbox", name=f"{day} hours", exact=True).fill(
+            "09:00-12:30, 13:30-17:30"
+        )
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+    closed = f"{today.isoformat()}, {(today + timedelta(days=1)).isoformat()}"
+    await admin.get_by_role("textbox", name="Holidays", exact=True).fill(closed)
+    await admin.get_by_role("textbox", name="Public holidays of", exact=True).fill("NL")
+    await admin.get_by_role("textbox", name="Out-of-hours reply", exact=True).fill(reply)
+    await admin.get_by_label("First response target (minutes)", exact=True).fill("60")
+    await admin.get_by_label("Warn before (minutes)", exact=True).fill("15")
+    await save.click()
+    await expect(admin.get_by_text("Saved.", exact=True)).to_be_visible()
+    status, channel = await call(stack.api, "GET", f"/v1/channels/{DESK.id}", ADMIN)
+    assert status == 200
+    assert channel["business_hours"]["time_zone"] == "Europe/Amsterdam"
+    assert channel["business_hours"]["week"]["mon"] == ["09:00-12:30", "13:30-17:30"]
+    assert channel["business_hours"]["holiday_country"] == "NL"
+    assert channel["out_of_hours_reply"] == {"text": reply, "template": None, "language": None}
+    assert channel["sla"] == {
+        "first_response_s": 3600,
+        "next_response_s": None,
+        "resolution_s": None,
+        "warn_before_s": 900,
+    }
+    await shoot(admin, "business-hours.png", whole=True)
+
+    phone, name = "31612340099", "Lotte Visser"
+    await stack.webhook(DESK, phone, name, "Are you open on Sunday?")
+    agent = await ui.sign_in("agent", stack.tokens["maria.lopez"], DESK)
+    await rows(agent, "New").filter(has_text=name).click()
+    sent = item_with(agent, reply)
+    await expect(sent).to_be_visible(timeout=DEADLINE_MS)
+    await expect(sent).to_contain_text("sent automatically, out of hours")
+    # Its first response is due an hour into the next business day, shown with it.
+    await expect(conversation(agent).locator(".where")).to_contain_text("first response due")
+    # Back to always open, for the tests that follow.
+    status, _ = await call(
+        stack.api,
+        "PATCH",
+        f"/v1/channels/{DESK.id}",
+        ADMIN,
+        {"business_hours": None, "out_of_hours_reply": None, "sla": None},
+    )
+    assert status == 200
     await ui.assert_clean()

@@ -99,7 +99,7 @@ async def test_the_customer_writing_wakes_it_early(stack: Stack) -> None:
     back = await eventually(awake, timeout_s=10)
     assert (back["queue"], back["assignee"]) == ("open", "ana")
     previews = [message["preview"] for message in back["messages"]]
-    assert previews[-2:] == ["Snooze ended: the customer wrote", "Any news?"]
+    assert previews[-2:] == ["Any news?", "Snooze ended: the customer wrote"]
     assert await stack.redis.zscore(keys.timers(EU.id), phone) is None
 
 

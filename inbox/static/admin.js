@@ -3,6 +3,7 @@
 // (users and teams), reloaded after each change to it.
 import { accessAdmin } from "./admin_access.js";
 import { channelSettings, savedRepliesAdmin } from "./admin_channel.js";
+import { businessHoursAdmin } from "./admin_hours.js";
 import { teamsAdmin, usersAdmin } from "./admin_people.js";
 import * as api from "./api.js";
 import { h } from "./el.js";
@@ -33,7 +34,12 @@ export function adminView(ctx) {
   const directory = directoryOf(ctx);
   const parts = [];
   if (ctx.channel) {
-    parts.push(channelSettings(ctx), savedRepliesAdmin(ctx), accessAdmin(ctx, directory));
+    parts.push(
+      channelSettings(ctx),
+      businessHoursAdmin(ctx),
+      savedRepliesAdmin(ctx),
+      accessAdmin(ctx, directory),
+    );
   }
   parts.push(usersAdmin(ctx, directory), teamsAdmin(ctx, directory));
   const node = h(

@@ -16,6 +16,16 @@ import { snoozeControl, snoozedUntil } from "./snooze.js";
 
 const QUEUE = { new: "New", open: "Open", pending: "Pending", resolved: "Resolved" };
 
+const SLA_TARGET = { first_response: "first response", next_response: "next response", resolution: "resolution" };
+
+/** "first response due 10:30", "first response due soon (10:30)", "first response missed". */
+function slaText(deadline) {
+  const name = SLA_TARGET[deadline.target] ?? deadline.target;
+  if (deadline.breached) return `${name} missed`;
+  const at = new Date(deadline.due).toLocaleString(undefined, { weekday: "short", hour: "2-digit", minute: "2-digit" });
+  return deadline.warned ? `${name} due soon (${at})` : `${name} due ${at}`;
+}
+
 function placeholder() {
   return h("div", { class: "placeholder" }, h("p", {}, "Choose a conversation from the list."));
 }
@@ -117,6 +127,7 @@ export function conversationView(ctx, { onBack }) {
     parts.ids.textContent = known.filter((v) => v && v !== customerLabel(c)).join(" · ");
     const state = [QUEUE[view.queue]];
     if (view.snoozed_until) state.push(snoozedUntil(view.snoozed_until));
+    for (const deadline of view.sla ?? []) state.push(slaText(deadline));
     state.push(view.assignee ? `assigned to ${view.assignee}` : "unassigned");
     parts.where.textContent = state.join(" · ");
     parts.where.dataset.queue = view.queue;

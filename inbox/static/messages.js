@@ -96,6 +96,7 @@ function fill(content, message, { bodyId, quoteTarget }) {
       h("time", { datetime: new Date(at).toISOString(), title: when(at) }, shortWhen(at)),
       message.user ? h("span", {}, ` · ${message.user}`) : null,
       message.source === "business_app" ? h("span", {}, " · from the WhatsApp Business app") : null,
+      message.source === "out_of_hours" ? h("span", {}, " · sent automatically, out of hours") : null,
       message.edited ? h("span", { class: "mark" }, " · edited") : null,
       message.status ? tick(message.status) : null,
     ),
