@@ -1,9 +1,10 @@
 """The sweeper at 10k, 100k and 1M tracked conversations, and Redis memory per conversation."""
 
 import asyncio
+import contextlib
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -96,8 +97,10 @@ async def idle_passes(
     return rows
 
 
-async def sweeps() -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
+@contextlib.asynccontextmanager
+async def sweeping() -> AsyncIterator[tuple[Redis, Sweeper, float]]:
+    """A fresh redis-server with the channel seeded, and a Sweeper whose clock stays at
+    the returned now."""
     server = start_redis()
     client = connect_redis(f"redis://127.0.0.1:{server.port}/0")
     try:
@@ -105,7 +108,15 @@ async def sweeps() -> list[tuple[str, str]]:
         await scripts.start()
         await seed_channels(client, [EU])
         now = time.time()
-        sweeper = Sweeper(client, scripts, EngineMetrics(CollectorRegistry()), lambda: now)
+        yield client, Sweeper(client, scripts, EngineMetrics(CollectorRegistry()), lambda: now), now
+    finally:
+        await client.aclose()
+        server.stop()
+
+
+async def sweeps() -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    async with sweeping() as (client, sweeper, now):
 
         async def grow(size: int) -> None:
             held = await client.zcard(keys.queue(EU.id, Queue.NEW))
@@ -123,9 +134,6 @@ async def sweeps() -> list[tuple[str, str]]:
         elapsed = time.perf_counter() - started
         assert resolved == DUE, resolved
         rows.append((f"resolving {DUE:,} due", f"{elapsed:.2f} s   (target <= 5 s)"))
-    finally:
-        await client.aclose()
-        server.stop()
     return rows
 
 
@@ -150,14 +158,7 @@ async def timers() -> list[tuple[str, str]]:
     """Conversations holding a timer (a snooze): a pass with none due, at 10k and 1M;
     then 100k due, woken by one pass."""
     rows: list[tuple[str, str]] = []
-    server = start_redis()
-    client = connect_redis(f"redis://127.0.0.1:{server.port}/0")
-    try:
-        scripts = ConversationStore(client)
-        await scripts.start()
-        await seed_channels(client, [EU])
-        now = time.time()
-        sweeper = Sweeper(client, scripts, EngineMetrics(CollectorRegistry()), lambda: now)
+    async with sweeping() as (client, sweeper, now):
 
         async def grow(size: int) -> None:
             held = await client.zcard(keys.timers(EU.id))
@@ -175,9 +176,6 @@ async def timers() -> list[tuple[str, str]]:
         assert await client.zcard(keys.timers(EU.id)) == 0
         assert await client.zcard(keys.queue(EU.id, Queue.OPEN)) == DUE
         rows.append((f"waking {DUE:,} snoozes due", f"{elapsed:.2f} s   (target <= 5 s)"))
-    finally:
-        await client.aclose()
-        server.stop()
     return rows
 
 
