@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import holidays
 import msgspec
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Monday first
 PERIODS_A_DAY = 6
 HOLIDAYS_MAX = 366
 _PERIOD = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
@@ -87,7 +87,7 @@ def is_open(hours: BusinessHours | None, at: float) -> bool:
     if day in hours.holidays or _public_holiday(hours.holiday_country, day):
         return False
     minute = local.hour * 60 + local.minute
-    for period in hours.week.get(DAYS[local.weekday()], []):  # type: ignore[call-overload]
+    for period in hours.week.get(DAYS[local.weekday()], []):
         span = _span(period)
         if span is not None and span[0] <= minute < span[1]:
             return True
@@ -111,7 +111,7 @@ def add_business_time(hours: BusinessHours | None, start: float, seconds: float)
         if day not in hours.holidays and not _public_holiday(hours.holiday_country, day):
             spans = sorted(
                 span
-                for period in hours.week.get(DAYS[day.weekday()], [])  # type: ignore[call-overload]
+                for period in hours.week.get(DAYS[day.weekday()], [])
                 if (span := _span(period)) is not None
             )
             for first, last in spans:
