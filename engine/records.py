@@ -174,13 +174,8 @@ def _effects(
                 # Its own id: the event is the customer's message, whose line has the
                 # wamid; the sender records the reply's delivery under this one.
                 reply_id = f"{event_id}:{OUT_OF_HOURS}"
-                outgoing = msgspec.structs.replace(
-                    _to(reply_id, customer, identity, kind=MESSAGE, user=""),
-                    text=text,
-                    template=template,
-                    language=language,
-                )
-                ops.append(writes.Send(outgoing))
+                reply = SendReply(user="", text=text, template=template, language=language)
+                ops.append(writes.Send(_outgoing(reply_id, customer, identity, reply)))
                 line = LogLine(
                     id=reply_id,
                     direction=OUTBOUND,

@@ -47,7 +47,7 @@ from mediastore.base import (
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
-    from types_aiobotocore_s3.type_defs import HeadObjectOutputTypeDef
+    from types_aiobotocore_s3.type_defs import GetObjectOutputTypeDef, HeadObjectOutputTypeDef
 
 log = logging.getLogger(__name__)
 
@@ -129,32 +129,32 @@ class S3MediaStore:
             await client.put_object(Bucket=self.bucket, Key=name, Body=data, ContentType=mime)
         return Stored(key, mime, len(data))
 
-    async def get(self, key: str) -> tuple[bytes, str] | None:
+    async def _object(self, operation: str, key: str) -> "GetObjectOutputTypeDef | None":
+        """GetObject's answer for `key` (its body still to read); None when there is none."""
         if not is_key(key):
             return None
         client = await self._s3()
-        with _failing("get", key):
+        with _failing(operation, key):
             try:
-                response = await client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+                return await client.get_object(Bucket=self.bucket, Key=self.prefix + key)
             except ClientError as error:
                 if _missing(error):
                     return None
                 raise
+
+    async def get(self, key: str) -> tuple[bytes, str] | None:
+        response = await self._object("get", key)
+        if response is None:
+            return None
+        with _failing("get", key):
             async with response["Body"] as body:
                 data = await body.read()
         return data, response.get("ContentType") or FALLBACK_MIME
 
     async def stream(self, key: str, chunk_bytes: int = CHUNK_BYTES) -> Stream | None:
-        if not is_key(key):
+        response = await self._object("stream", key)
+        if response is None:
             return None
-        client = await self._s3()
-        with _failing("stream", key):
-            try:
-                response = await client.get_object(Bucket=self.bucket, Key=self.prefix + key)
-            except ClientError as error:
-                if _missing(error):
-                    return None
-                raise
         body = response["Body"]
 
         async def chunks() -> AsyncIterator[bytes]:

@@ -135,8 +135,10 @@ def _instant(zone: ZoneInfo, day: date, minute: int) -> float:
     return wall.timestamp()
 
 
+@functools.lru_cache(maxsize=1024)
 def _span(period: str) -> tuple[int, int] | None:
-    """(start, end) in minutes of the day; None when it is no period, or ends first."""
+    """(start, end) in minutes of the day; None when it is no period, or ends first.
+    Cached: a channel's few periods are read on every customer message."""
     match = _PERIOD.match(period)
     if match is None:
         return None

@@ -22,9 +22,16 @@ START = "0-0"
 
 
 class Entry(msgspec.Struct, frozen=True):
+    """A change as the feed keeps it: `data` is its JSON, handed to clients as it is
+    (the hub never needs more than the channel and the position)."""
+
     channel: str
     id: str
-    change: Change
+    data: bytes
+
+    @property
+    def change(self) -> Change:
+        return _decoder.decode(self.data)
 
 
 _decoder = msgspec.json.Decoder(Change)
@@ -57,7 +64,7 @@ class Feed:
         found = await self._client.xread(streams, count=count, block=block_ms)
         by_key = {keys.feed(channel): channel for channel in after}
         return [
-            Entry(by_key[as_text(key)], as_text(entry_id), _decoder.decode(fields[b"c"]))
+            Entry(by_key[as_text(key)], as_text(entry_id), fields[b"c"])
             for key, entries in cast(list[tuple[Any, list[tuple[Any, dict[bytes, bytes]]]]], found)
             for entry_id, fields in entries
         ]
@@ -66,7 +73,7 @@ class Feed:
         """Up to `count` changes of `channel` after `position`, oldest first."""
         found = await self._client.xrange(keys.feed(channel), f"({position}", "+", count=count)
         return [
-            Entry(channel, as_text(entry_id), _decoder.decode(fields[b"c"]))
+            Entry(channel, as_text(entry_id), fields[b"c"])
             for entry_id, fields in cast(list[tuple[Any, dict[bytes, bytes]]], found)
         ]
 

@@ -43,10 +43,11 @@ from store import _keys as keys
 from store.conversations import WRITES_PER_CALL, ConversationStore
 from store.feed import Entry, Feed
 from tests import factory as f
+from tests import test_customers as customers
 from tests.api_tools import ADMIN, AiohttpClient, call, start_api
 from tests.clock import Clock
 from tests.conftest import EU, US
-from tests.test_customers import CHANNELS, OTHER, Stack, running
+from tests.test_customers import CHANNELS, OTHER, Stack
 
 Api = TestClient  # type: ignore[type-arg]
 Headers = dict[str, str]
@@ -54,36 +55,12 @@ WEBHOOK = "/webhooks/whatsapp"
 WAIT_S = 15.0  # for what goes through the broker and the engine
 
 
-# The stack, once per module (one consumer-group join), on one Redis and on a Cluster
-
-
-@pytest.fixture(scope="module")
-async def one_redis(kafka_bootstrap: str, redis_url: str) -> AsyncIterator[Stack]:
-    client = connect_redis(redis_url)
-    await client.flushdb()
-    await client.aclose()
-    async with running(kafka_bootstrap, redis_url) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-async def redis_cluster(kafka_bootstrap: str, redis_cluster_url: str) -> AsyncIterator[Stack]:
-    client = connect_redis(redis_cluster_url)
-    await client.flushall()  # every primary
-    await client.aclose()
-    async with running(kafka_bootstrap, redis_cluster_url) as stack:
-        yield stack
-
-
-@pytest.fixture(params=["one redis", "redis cluster"])
-def any_store(request: pytest.FixtureRequest) -> Stack:
-    stack: Stack = request.getfixturevalue(request.param.replace(" ", "_"))
-    return stack
-
-
-@pytest.fixture
-def stack(one_redis: Stack) -> Stack:
-    return one_redis
+# The stack, once per module (one consumer-group join), on one Redis and on a Cluster:
+# tests/test_customers.py's fixtures (module-scoped, so this module gets its own).
+one_redis = customers.one_redis
+redis_cluster = customers.redis_cluster
+any_store = customers.any_store
+stack = customers.stack
 
 
 @contextlib.asynccontextmanager
