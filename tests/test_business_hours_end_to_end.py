@@ -205,3 +205,51 @@ async def test_a_target_met_in_time_clears_and_nothing_fires(stack: Stack) -> No
     assert found is not None and found["sla"] == []
     assert not [m for m in found["messages"] if m["direction"] == "system"]
     assert await stack.redis.zscore(keys.timers(EU.id), phone) is None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+async def test_an_sla_deadline_counts_only_business_time(stack: Stack) -> None:
+    """Open until the next minute, closed for the minute after, open again: a first-
+    response target a few seconds longer than what is left before the closing is missed
+    only after the closed minute, as many seconds into the reopening as were left over."""
+    while True:  # at least 3 s before a minute boundary, not at midnight (UTC)
+        now = time.time()
+        left = 60 - now % 60
+        closes = now + left
+        minute = time.gmtime(closes).tm_hour * 60 + time.gmtime(closes).tm_min
+        if left >= 3 and 0 < minute < 1438:
+            break
+        await asyncio.sleep(0.5)
+    target = int(left) + 5
+    closing = time.strftime("%H:%M", time.gmtime(closes))
+    reopening = time.strftime("%H:%M", time.gmtime(closes + 60))
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[time.gmtime(closes).tm_wday]
+    hours = {"time_zone": "UTC", "week": {day: [f"00:00-{closing}", f"{reopening}-24:00"]}}
+    status, body = await patch(
+        stack,
+        {
+            "business_hours": hours,
+            "out_of_hours_reply": None,
+            "sla": {"first_response_s": target, "warn_before_s": 0},
+        },
+    )
+    assert status == 200, body
+    phone, wrote = new_phone(), int(time.time())
+    await post_message(stack.api, EU, phone, new_wamid(), wrote, "Hello?")
+    # Business time counts from the message's own (whole-second) time to the closing,
+    # then again from the reopening.
+    expected_due = closes + 60 + (target - (closes - wrote))
+    first = await eventually(lambda: view(stack, phone), timeout_s=10)
+    due = datetime.fromisoformat(first["sla"][0]["due"]).timestamp()
+    assert due == pytest.approx(expected_due, abs=0.01)
+    assert due - (wrote + target) == pytest.approx(60, abs=0.01)  # the closed minute
+
+    async def breached() -> dict[str, Any] | None:
+        found = await view(stack, phone)
+        return found if found and found["sla"][0]["breached"] else None
+
+    await eventually(breached, timeout_s=due - time.time() + 10)
+    assert due <= time.time() < due + 2.5  # after the closed minute, not in it
+    status, _ = await patch(stack, {"business_hours": None, "sla": None})
+    assert status == 200
