@@ -16,6 +16,7 @@ from parley.settings import Settings
 from store.directory import Directory
 from store.presence import PresenceStore
 from store.reader import Reader
+from store.routing import RoutingStore
 from store.sessions import Sessions
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -27,6 +28,7 @@ PRODUCER = web.AppKey("producer", EventProducer)
 GRAPH = web.AppKey("graph", GraphClient)
 SESSIONS = web.AppKey("sessions", Sessions)
 PRESENCE = web.AppKey("presence", PresenceStore)  # users' availability
+ROUTING = web.AppKey("routing", RoutingStore)  # capacities, loads, the router's wake-ups
 MEDIA = web.AppKey("media", MediaStore)  # customers' and agents' files
 # The Graph API token of an active channel (None: not active), for the calls the API
 # makes on a channel's behalf (syncing its templates).

@@ -8,7 +8,7 @@ from msgspec import UNSET
 
 from api import errors
 from api.access import caller, on_channel, visible_channels
-from api.appkeys import CLOCK, DIRECTORY, READER, REDIS
+from api.appkeys import CLOCK, DIRECTORY, READER, REDIS, ROUTING
 from api.body import read_body, read_query
 from api.responses import json
 from api.schemas import (
@@ -32,6 +32,7 @@ from parley.business_hours import HoursError, OutOfHoursReply, check
 from parley.channels import ChannelSettings, clean_display_name
 from parley.durations import DurationError, format_period, parse_period
 from parley.events import Role
+from parley.routing import problems as routing_problems
 from parley.sla import problems as sla_problems
 from parley.state import Queue
 from store import channels as channel_store
@@ -63,6 +64,7 @@ def _channel_out(
         business_hours=settings.business_hours,
         out_of_hours_reply=settings.out_of_hours_reply,
         sla=settings.sla,
+        routing=settings.routing,
         all_users=_grant(access.all_users),
         all_teams=_grant(access.all_teams),
         role=role.value,
@@ -109,6 +111,10 @@ async def patch_channel(request: web.Request) -> web.Response:
     await channel_store.update_channel_settings(
         request.config_dict[REDIS], channel, current, changed
     )
+    if changed.routing != current.routing:
+        if current.routing is None:
+            await request.config_dict[ROUTING].open_pool(channel)
+        await request.config_dict[ROUTING].wake(channel)
     if patch.all_users is not UNSET or patch.all_teams is not UNSET:
         await request.config_dict[DIRECTORY].set_switches(
             channel,
@@ -152,6 +158,11 @@ def _apply_patch(current: ChannelSettings, patch: ChannelPatch) -> ChannelSettin
             for field, problem in sla_problems(patch.sla):
                 raise errors.invalid(f"sla.{field}", problem)
         changes["sla"] = patch.sla
+    if patch.routing is not UNSET:
+        if patch.routing is not None:
+            for field, problem in routing_problems(patch.routing):
+                raise errors.invalid(f"routing.{field}", problem)
+        changes["routing"] = patch.routing
     if patch.out_of_hours_reply is not UNSET:
         if patch.out_of_hours_reply is not None:
             _check_reply(patch.out_of_hours_reply)

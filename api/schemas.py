@@ -18,6 +18,7 @@ from parley.business_hours import BusinessHours, OutOfHoursReply
 from parley.channels import PhoneNumberId, WabaId
 from parley.events import Choice, Interactive, Place
 from parley.registration import Registration, Status
+from parley.routing import RoutingSettings
 from parley.sla import SlaTargets
 from parley.state import Queue
 from parley.whatsapp import template_variables
@@ -138,9 +139,29 @@ class AvailabilityOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AgentOut(msgspec.Struct, frozen=True, kw_only=True):
+    """Someone who may answer on the channel: how available, how loaded and how much
+    they may hold (`capacity`: the channel's routing capacity, null without routing;
+    `total_capacity`: their own limit across channels, null for none)."""
+
     id: str
     name: str
     availability: AvailabilityOut
+    open: int  # Open conversations they hold on this channel
+    total_open: int  # ...and on every channel
+    capacity: int | None
+    total_capacity: int | None
+
+
+class CapacityBody(Body, frozen=True):
+    """A user's own limit of Open conversations across channels (null: none, only the
+    channels' capacities)."""
+
+    total_capacity: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None
+
+
+class CapacityOut(msgspec.Struct, frozen=True, kw_only=True):
+    user: str
+    total_capacity: int | None
 
 
 class SessionBody(Body, frozen=True):
@@ -182,6 +203,9 @@ class ChannelPatch(Body, frozen=True):
     out_of_hours_reply: OutOfHoursReply | UnsetType | None = UNSET
     # SLA targets in seconds of business time (null: none).
     sla: SlaTargets | UnsetType | None = UNSET
+    # Capacity routing (null: conversations go to whoever answers them): {"capacity",
+    # "reassign_after_s", "release_all_when_offline"}.
+    routing: RoutingSettings | UnsetType | None = UNSET
     all_users: GrantRole | UnsetType | None = UNSET
     all_teams: GrantRole | UnsetType | None = UNSET
 
@@ -198,6 +222,7 @@ class ChannelOut(msgspec.Struct, frozen=True, kw_only=True):
     business_hours: BusinessHours | None  # null: always open
     out_of_hours_reply: OutOfHoursReply | None
     sla: SlaTargets | None
+    routing: RoutingSettings | None  # null: assignment on reply only
     all_users: GrantRole | None
     all_teams: GrantRole | None
     role: str  # the caller's role on it: viewer, contributor, supervisor or admin

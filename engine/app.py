@@ -36,15 +36,17 @@ from engine.appkeys import (
     METRICS,
     REDIS,
     REGISTRY,
+    ROUTER,
     SENDER,
     SETTINGS,
     STORE,
     SWEEPER,
     WORKERS,
 )
-from engine.applier import Applier
+from engine.applier import Applied, Applier
 from engine.consumer import CommitOnRevoke, EngineLoop
 from engine.fetcher import Fetcher, run_fetcher
+from engine.router import Router, routing_wakes
 from engine.sender import Credentials, Sender, run_sender
 from engine.sweeper import Sweeper
 from engine.template_sync import sync_all
@@ -55,13 +57,14 @@ from parley.channels import Channel
 from parley.graph import GraphClient
 from parley.kafka import ensure_topics
 from parley.loops import EXPECTED, Workers, run_every
-from parley.redis import connect_redis, redis_reachable
+from parley.redis import as_text, connect_redis, redis_reachable
 from parley.settings import Settings
 from store import reader
 from store.channels import channel_ids, seed_channels
 from store.conversations import ConversationStore
 from store.fetches import Fetches
 from store.presence import PresenceStore
+from store.routing import routing_channel
 
 log = logging.getLogger(__name__)
 # Shutdown fits in the 10 s a SIGTERM allows. Phase one: every task gets the same grace,
@@ -74,6 +77,7 @@ CONSUMER_CLOSE_S = 2.0
 # A pass that Redis has not finished within this bound is abandoned; the next one resumes
 # (each resolution is atomic, so an abandoned pass leaves nothing half done).
 SWEEP_TIMEOUT_S = 60.0
+ROUTING_INTERVAL_S = 15.0
 FETCH_MAX_WAIT_MS = 25
 MEDIA_EXPIRY_S = 3600.0
 
@@ -213,7 +217,16 @@ async def _fetcher(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:
-    app[SWEEPER] = Sweeper(app[REDIS], app[STORE], app[METRICS], app[CLOCK])
+    """The sweeper and the router (due work and routing run where each other run)."""
+    router = Router(app[REDIS], app[STORE], app[METRICS], app[CLOCK])
+    app[ROUTER] = router
+    app[SWEEPER] = Sweeper(app[REDIS], app[STORE], app[METRICS], app[CLOCK], router.wake)
+
+    def tell_router(results: list[Applied]) -> None:
+        for channel in routing_wakes(results):
+            router.wake(channel)
+
+    app[LOOP].on_applied = tell_router
     yield
 
 
@@ -232,6 +245,8 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
     if SWEEPER in app:
         workers.start(_sweep(app), "sweeper")
         workers.start(_mark_absent(app), "presence")
+        workers.start(_route(app), "router")
+        workers.start(_hear_routing_wakes(app), "routing-wakes")
     try:
         yield
     finally:
@@ -288,10 +303,36 @@ async def _mark_absent(app: web.Application) -> None:
         if users:
             marked.inc(len(users))
             log.info("marked offline", extra={"users": len(users)})
+            app[ROUTER].wake()  # what they held may be released
 
     await run_every(
         min(settings.sweep_interval_s, settings.offline_after_s / 4), mark, app[WORKERS].stopping
     )
+
+
+async def _route(app: web.Application) -> None:
+    """The router's passes: when woken, and over everything at least every
+    min(sweep interval, ROUTING_INTERVAL_S), which bounds how late a lost wake-up is
+    made up (a release within 60 s of going offline)."""
+    interval = min(app[SETTINGS].sweep_interval_s, ROUTING_INTERVAL_S)
+    await app[ROUTER].run(app[WORKERS].stopping, interval)
+
+
+async def _hear_routing_wakes(app: web.Application) -> None:
+    """Wake-ups from other processes (the API: an availability, a capacity or a
+    channel's routing changed), over Redis pub/sub. A message lost while disconnected
+    is made up by the router's interval pass."""
+    router, stopping = app[ROUTER], app[WORKERS].stopping
+
+    async def listen() -> None:
+        async with app[REDIS].pubsub(ignore_subscribe_messages=True) as pubsub:
+            await pubsub.subscribe(routing_channel())
+            while not stopping.is_set():
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    router.wake(as_text(message["data"]))
+
+    await run_every(1.0, listen, stopping)
 
 
 async def _expire_media(app: web.Application) -> None:

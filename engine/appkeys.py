@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from engine.consumer import EngineLoop
 from engine.fetcher import Fetcher
+from engine.router import Router
 from engine.sender import Credentials, Sender
 from engine.sweeper import Sweeper
 from mediastore import MediaStore
@@ -28,6 +29,7 @@ REDIS = web.AppKey("redis", RedisClient)
 STORE = web.AppKey("store", ConversationStore)
 LOOP = web.AppKey("loop", EngineLoop)
 SWEEPER = web.AppKey("sweeper", Sweeper)
+ROUTER = web.AppKey("router", Router)
 SENDER = web.AppKey("sender", Sender)
 FETCHER = web.AppKey("fetcher", Fetcher)
 GRAPH = web.AppKey("graph", GraphClient)

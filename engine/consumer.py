@@ -78,6 +78,8 @@ class EngineLoop:
         self._stopping = stopping if stopping is not None else asyncio.Event()
         # Held while a batch is applied and committed; the rebalance listener waits on it.
         self.lock = asyncio.Lock()
+        # Told of every applied batch (the router: what entered New or left Open).
+        self.on_applied: Callable[[list[Applied]], object] = lambda results: None
 
     def stop(self) -> None:
         self._stopping.set()
@@ -109,6 +111,7 @@ class EngineLoop:
                 self._metrics.apply_seconds.observe(time.perf_counter() - started)
                 self._metrics.batch_events.observe(len(records))
                 self._count(results)
+                self.on_applied(results)
                 for tp, part in batch.items():
                     self._offsets[tp] = part[-1].offset + 1
                     self._report_lag(tp, part[-1].offset + 1)

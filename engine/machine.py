@@ -23,8 +23,11 @@ from engine.model import (
     Reacted,
     ReactionSent,
     ReadSent,
+    Released,
+    ReleaseReason,
     Resolved,
     ResolvedBy,
+    Returned,
     Revoked,
     SendReply,
     SlaBreached,
@@ -172,6 +175,8 @@ def next_due(state: Conversation | None) -> float | None:
     times = [deadline.next_at for deadline in state.sla]
     if state.queue is Queue.PENDING:
         times.append(state.snoozed_until)
+    elif state.queue is Queue.OPEN:
+        times.append(state.reassign_at)
     found = [at for at in times if at is not None]
     return min(found) if found else None
 
@@ -179,6 +184,8 @@ def next_due(state: Conversation | None) -> float | None:
 def fire_timers(state: Conversation | None, settings: ChannelSettings, now: float) -> Decision:
     """What the timers due at `now` do to `state`:
     - an SLA target's warning, then its breach, each once (not activity);
+    - a routed conversation its assignee has not answered goes back to New for the next
+      agent (not activity: nobody acted);
     - a snooze ends, waking the conversation to Open when it has an assignee, else New;
       its activity moves to the wake-up time (not `now`), so that replaying gives the
       same state and a woken New conversation's auto-resolve counts from when it woke."""
@@ -206,7 +213,75 @@ def fire_timers(state: Conversation | None, settings: ChannelSettings, now: floa
     if state.queue is Queue.PENDING and snoozed is not None and snoozed <= now:
         state = _wake(_touch(state, snoozed))
         effects.append(Woke(early=False))
+    reassign = state.reassign_at
+    if state.queue is Queue.OPEN and reassign is not None and reassign <= now:
+        state, released = _release(state, ReleaseReason.UNANSWERED)
+        state = msgspec.structs.replace(state, passed_over=released[-1].user)
+        effects += released
     return _applied(state, *effects)
+
+
+def route(
+    state: Conversation | None, agent: str, settings: ChannelSettings, now: float
+) -> Decision:
+    """The router hands a conversation waiting in New to `agent` (its plan decided who):
+    Open, assigned, unanswered since `now`; with the channel's reassign limit, the
+    conversation goes to the next agent if `agent` has not answered by then. Not
+    activity: nobody acted on it."""
+    if state is None:
+        return _ignored(state, NO_CONVERSATION)
+    if state.queue is not Queue.NEW or state.assignee is not None:
+        return _ignored(state, f"{state.queue} conversations are not waiting")
+    limit = settings.routing.reassign_after_s if settings.routing else None
+    routed = msgspec.structs.replace(
+        state,
+        queue=Queue.OPEN,
+        assignee=agent,
+        handed_at=now,
+        reassign_at=None if limit is None else now + limit,
+        passed_over=None,
+    )
+    return _applied(routed, Assigned(agent, auto=True))
+
+
+def release(
+    state: Conversation | None, agent: str, why: ReleaseReason, settings: ChannelSettings
+) -> Decision:
+    """Take the conversation from `agent`, who is offline (the router checked):
+    - OFFLINE: one routed to them and not answered since goes back to New; with the
+      channel's `release_all_when_offline`, their Open ones go to New and their Pending
+      ones stay Pending, unassigned;
+    - RETURNED: the customer wrote to their Pending conversation (now Open): to New.
+    Not activity: nobody acted on it."""
+    if state is None:
+        return _ignored(state, NO_CONVERSATION)
+    if state.assignee != agent:
+        return _ignored(state, f"not assigned to {agent}")
+    everything = settings.routing is not None and settings.routing.release_all_when_offline
+    held = state.queue in (Queue.OPEN, Queue.PENDING)
+    if (why is ReleaseReason.OFFLINE and held and (everything or state.handed_at is not None)) or (
+        why is ReleaseReason.RETURNED and state.queue is Queue.OPEN
+    ):
+        released, effects = _release(state, why)
+        return _applied(released, *effects)
+    return _ignored(state, "kept by its assignee")
+
+
+def _release(
+    state: Conversation, why: ReleaseReason
+) -> tuple[Conversation, tuple[Unassigned, Released]]:
+    """`state` taken from its assignee: Open goes back to New, Pending stays Pending."""
+    assert state.assignee is not None
+    queue = Queue.NEW if state.queue is Queue.OPEN else state.queue
+    released = _unhand(msgspec.structs.replace(state, queue=queue, assignee=None))
+    return released, (Unassigned(state.assignee), Released(state.assignee, why))
+
+
+def _unhand(state: Conversation) -> Conversation:
+    """`state` no longer waiting on a routed assignee's first answer."""
+    if state.handed_at is None and state.reassign_at is None:
+        return state
+    return msgspec.structs.replace(state, handed_at=None, reassign_at=None)
 
 
 def _start_sla(
@@ -257,7 +332,7 @@ def _customer_message(
     settings: ChannelSettings,
     at: float,
 ) -> Decision:
-    decision = _customer_wrote(state, identity, message, at)
+    decision = _customer_wrote(state, identity, message, at, routed=settings.routing is not None)
     written = decision.state
     assert written is not None  # a customer's message always leaves a conversation
     if any(isinstance(effect, Opened) for effect in decision.effects):
@@ -292,8 +367,15 @@ def _out_of_hours(decision: Decision, settings: ChannelSettings, at: float) -> D
 
 
 def _customer_wrote(
-    state: Conversation | None, identity: Identity, message: CustomerMessage, at: float
+    state: Conversation | None,
+    identity: Identity,
+    message: CustomerMessage,
+    at: float,
+    *,
+    routed: bool,
 ) -> Decision:
+    """`routed`: the channel routes by availability, so a customer back on a Pending
+    conversation with an assignee is Returned (released if the assignee is offline)."""
     told = identity
     if message.shared_phone and not identity.group_id:
         # Answering a contact request: the number is the customer's own.
@@ -311,6 +393,8 @@ def _customer_wrote(
     if state.queue is Queue.PENDING:
         if state.snoozed_until is not None:
             effects.append(Woke(early=True))
+        if routed and state.assignee is not None:
+            effects.append(Returned(state.assignee))
         state = _wake(state)
     last_customer_at = at if state.last_customer_at is None else max(state.last_customer_at, at)
     customer = _merge(state.customer, told)
@@ -360,7 +444,8 @@ def _echo(state: Conversation | None, identity: Identity, echo: Echo, at: float)
     customer = _merge(state.customer, identity)
     if state.queue is Queue.RESOLVED:
         return _applied(msgspec.structs.replace(state, customer=customer), sent)
-    state = _meet_sla(_touch(state, at, customer=customer), FIRST_RESPONSE, NEXT_RESPONSE)
+    touched = _touch(state, at, customer=customer)
+    state = _unhand(_meet_sla(touched, FIRST_RESPONSE, NEXT_RESPONSE))
     if state.first_response_at is not None:
         return _applied(state, sent)
     state = msgspec.structs.replace(state, first_response_at=at)
@@ -428,7 +513,7 @@ def _reply(
     if state.first_response_at is None:
         state = msgspec.structs.replace(state, first_response_at=at)
         effects.append(FirstResponse(at - state.opened_at))
-    state = _meet_sla(state, FIRST_RESPONSE, NEXT_RESPONSE)
+    state = _unhand(_meet_sla(state, FIRST_RESPONSE, NEXT_RESPONSE))
     if any(isinstance(effect, Opened) for effect in effects):
         state = _start_sla(state, settings, at, RESOLUTION)
     return _applied(state, *effects)
@@ -445,7 +530,8 @@ def _move(state: Conversation | None, target: str, at: float) -> Decision:
         if state.queue is Queue.RESOLVED:
             return _rejected(state, "resolved conversations cannot be pending")
         # Waiting on the customer now: no answer is due from the team.
-        return _applied(_meet_sla(_touch(state, at, queue=Queue.PENDING), NEXT_RESPONSE))
+        pending = _touch(state, at, queue=Queue.PENDING)
+        return _applied(_unhand(_meet_sla(pending, NEXT_RESPONSE)))
     if state.queue is Queue.RESOLVED:
         return _ignored(state, "already resolved")
     return _resolve(_touch(state, at), ResolvedBy.AGENT, at)
@@ -463,7 +549,7 @@ def _snooze(state: Conversation | None, until: float, at: float) -> Decision:
     if state.queue is Queue.PENDING and state.snoozed_until == until:
         return _ignored(state, "already snoozed until then")
     snoozed = _touch(state, at, queue=Queue.PENDING, snoozed_until=until)
-    return _applied(_meet_sla(snoozed, NEXT_RESPONSE), Snoozed(until))
+    return _applied(_unhand(_meet_sla(snoozed, NEXT_RESPONSE)), Snoozed(until))
 
 
 def _assign(state: Conversation | None, assignee: str, at: float) -> Decision:
@@ -480,7 +566,7 @@ def _assign(state: Conversation | None, assignee: str, at: float) -> Decision:
         effects.append(Unassigned(state.assignee))
     effects.append(Assigned(assignee, auto=False))
     queue = Queue.OPEN if state.queue is Queue.NEW else state.queue
-    return _applied(_touch(state, at, queue=queue, assignee=assignee), *effects)
+    return _applied(_unhand(_touch(state, at, queue=queue, assignee=assignee)), *effects)
 
 
 def _unassign(state: Conversation | None, at: float) -> Decision:
@@ -491,7 +577,7 @@ def _unassign(state: Conversation | None, at: float) -> Decision:
     # Open means assigned, so it falls back to new; pending keeps waiting, unassigned.
     queue = Queue.NEW if state.queue is Queue.OPEN else state.queue
     effect = Unassigned(state.assignee)
-    return _applied(_touch(state, at, queue=queue, assignee=None), effect)
+    return _applied(_unhand(_touch(state, at, queue=queue, assignee=None)), effect)
 
 
 def _annotate(
@@ -510,7 +596,14 @@ def _resolve(state: Conversation, by: ResolvedBy, at: float) -> Decision:
         effects.append(Unassigned(state.assignee))
     effects.append(Resolved(by, cycle_seconds=at - state.opened_at))
     resolved = msgspec.structs.replace(
-        state, queue=Queue.RESOLVED, assignee=None, snoozed_until=None, sla=()
+        state,
+        queue=Queue.RESOLVED,
+        assignee=None,
+        snoozed_until=None,
+        sla=(),
+        handed_at=None,
+        reassign_at=None,
+        passed_over=None,
     )
     return _applied(resolved, *effects)
 
@@ -535,6 +628,9 @@ def _new_cycle(
         snoozed_until=None,
         out_of_hours_replied=False,
         sla=(),
+        handed_at=None,
+        reassign_at=None,
+        passed_over=None,
     )
 
 

@@ -28,6 +28,26 @@ class Unassigned(msgspec.Struct, frozen=True, tag=True):
     user: str
 
 
+class Returned(msgspec.Struct, frozen=True, tag=True):
+    """The customer wrote to a Pending conversation held by `user` (it wakes to Open):
+    the router releases it if `user` is offline."""
+
+    user: str
+
+
+class ReleaseReason(StrEnum):
+    OFFLINE = "offline"  # the assignee went offline
+    RETURNED = "returned"  # the customer wrote to the offline assignee's Pending one
+    UNANSWERED = "unanswered"  # routed, and not answered within the channel's limit
+
+
+class Released(msgspec.Struct, frozen=True, tag=True):
+    """Taken from its assignee and put back in New, for the routing pool."""
+
+    user: str
+    why: ReleaseReason
+
+
 class Resolved(msgspec.Struct, frozen=True, tag=True):
     by: ResolvedBy
     cycle_seconds: float  # from opened_at to the resolution, for reports
@@ -157,6 +177,8 @@ Effect = (
     Opened
     | Assigned
     | Unassigned
+    | Released
+    | Returned
     | Resolved
     | FirstResponse
     | SendReply

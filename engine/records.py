@@ -20,8 +20,10 @@ from engine.model import (
     Reacted,
     ReactionSent,
     ReadSent,
+    Released,
     Resolved,
     ResolvedBy,
+    Returned,
     Revoked,
     SendReply,
     SlaBreached,
@@ -43,6 +45,7 @@ from store.writes import (
     INBOUND,
     OUT_OF_HOURS,
     OUTBOUND,
+    RELEASED,
     SLA_BREACH,
     SLA_WARNING,
     SNOOZED,
@@ -85,6 +88,8 @@ def records(
         ops += _effects(event_id, at, decision.effects, customer, new.customer)
         if (due := next_due(new)) != next_due(old):
             ops.append(writes.Timer(due))
+        if old is None or (old.queue, old.assignee) != (new.queue, new.assignee):
+            ops.append(writes.Holding(old, new, at))
         change = _change(channel, customer, kind, event_id, old, new, ops)
         ops.append(writes.Publish(change, when_known=isinstance(payload, MessageStatus)))
     if isinstance(payload, AGENT_ACTIONS):
@@ -161,6 +166,18 @@ def _effects(
                 ops.append(
                     writes.Count(at, reports.SLA_BREACHES if breached else reports.SLA_WARNINGS)
                 )
+            case Returned():
+                ops.append(writes.Returned(at))
+            case Released(user=user, why=why):
+                line = LogLine(
+                    id=f"{event_id}:{RELEASED}",
+                    direction=SYSTEM,
+                    type=RELEASED,
+                    at=at,
+                    text=why.value,
+                    user=user,
+                )
+                ops.append(writes.Log(line))
             case Snoozed(until=until):
                 line = LogLine(id=event_id, direction=SYSTEM, type=SNOOZED, at=at, until=until)
                 ops.append(writes.Log(line))

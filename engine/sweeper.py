@@ -1,4 +1,5 @@
-"""Due work: auto-resolution and the conversations' timers (a snooze's end).
+"""Due work: auto-resolution and the conversations' timers (a snooze's end, SLA
+warnings and breaches, a routed conversation left unanswered).
 
 Both are sorted sets read by score, so a pass costs what is due, not what exists:
 - auto-resolve: each queue is scored by when its conversations went idle, so what is due
@@ -19,15 +20,14 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from engine.machine import auto_resolve, auto_resolve_cutoff, fire_timers
-from engine.model import Decision, SlaBreached, SlaWarned, Woke
-from engine.records import records
+from engine.model import Decision, Released, SlaBreached, SlaWarned, Woke
+from engine.settle import EventId, settle, versioned
 from metrics import EngineMetrics
 from parley.channels import ChannelSettings
 from parley.redis import RedisClient
-from parley.state import AUTO_RESOLVE_QUEUES, Conversation, Outcome, Queue
+from parley.state import AUTO_RESOLVE_QUEUES, Conversation, Queue
 from store.channels import channel_ids, load_channel_settings
-from store.conversations import Answer, ConversationStore, digest
-from store.writes import Write
+from store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
 # Candidates per apply call: large enough to resolve 100k in a few seconds, small
@@ -44,16 +44,9 @@ TIMER = "timer"  # the kind of a fired timer on the feed
 Rule = Callable[[Conversation | None, ChannelSettings, float], Decision]
 
 
-def resolution_id(customer: str, state: Conversation) -> str:
-    """The id a sweep's resolution is applied under: the same for every sweeper that
-    sees the conversation as it is (its version rises with every write), so only one of
-    them applies it; a cycle reopened later, even with the same times, has another."""
-    return f"auto:{customer}:{state.version}"
-
-
-def timer_id(customer: str, state: Conversation) -> str:
-    """The id fired timers are applied under (as `resolution_id`)."""
-    return f"timer:{customer}:{state.version}"
+# The ids a sweep's resolutions and fired timers are applied under (engine/settle.py).
+resolution_id = versioned("auto")
+timer_id = versioned("timer")
 
 
 class Sweeper:
@@ -66,11 +59,15 @@ class Sweeper:
         store: ConversationStore,
         metrics: EngineMetrics,
         clock: Callable[[], float],
+        on_change: Callable[[str], None] = lambda channel: None,
     ) -> None:
         self._client = client
         self._store = store
         self._metrics = metrics
         self._clock = clock
+        # Told of each channel a batch changed (the router: a conversation woke to New,
+        # or went back to the pool unanswered).
+        self._on_change = on_change
 
     async def run_once(self) -> int:
         """One pass over every channel; the number of conversations it changed."""
@@ -161,6 +158,8 @@ class Sweeper:
             for effect in decision.effects:
                 if isinstance(effect, Woke):
                     self._metrics.snooze_wakeups.labels(channel, "on_time").inc()
+                elif isinstance(effect, Released):
+                    self._metrics.released.labels(channel, effect.why.value).inc()
                 elif isinstance(effect, SlaWarned | SlaBreached):
                     event = "breach" if isinstance(effect, SlaBreached) else "warning"
                     self._metrics.sla_events.labels(channel, effect.target, event).inc()
@@ -176,45 +175,19 @@ class Sweeper:
         now: float,
         rule: Rule,
         kind: str,
-        event_id_of: Callable[[str, Conversation], str],
+        event_id_of: EventId,
     ) -> list[Decision]:
         """Decide each candidate by `rule` and apply those it changes; the decisions
         applied."""
         customers = [customer for customer, _ in candidates]
         states = (await self._store.states({channel: customers}))[channel]
-        writes, decisions = [], []
-        for customer in customers:
-            state = states.get(customer)
-            decision = rule(state, settings, now)
-            if state is None or decision.outcome is not Outcome.APPLIED:
-                continue  # gone, or touched since it was found due
-            event_id = event_id_of(customer, state)
-            ops = records(
-                decision,
-                channel=channel,
-                event_id=event_id,
-                kind=kind,
-                at=now,
-                customer=customer,
-                old=state,
-            )
-            decisions.append(decision)
-            writes.append(
-                Write(
-                    digest=digest(event_id),
-                    received_at=now,
-                    expected_version=state.version,
-                    customer=customer,
-                    state=decision.state,
-                    was_in=state.queue,
-                    ops=ops,
-                )
-            )
-        if not writes:
-            return []
-        answers = (await self._store.apply({channel: writes}))[channel]
-        return [
-            decision
-            for decision, answer in zip(decisions, answers, strict=True)
-            if answer is Answer.OK
+        decided = [
+            (customer, states.get(customer), rule(states.get(customer), settings, now))
+            for customer in customers
         ]
+        applied = await settle(
+            self._store, channel, decided, now=now, kind=kind, event_id_of=event_id_of
+        )
+        if applied:
+            self._on_change(channel)
+        return [decision for _, decision in applied]

@@ -13,7 +13,17 @@ from redis.exceptions import RedisError
 
 from api.app import MOUNT as API_MOUNT
 from api.app import create_app as create_api
-from api.appkeys import DIRECTORY, FEED_HUB, GRAPH, MEDIA, PRESENCE, READER, SESSIONS, TOKENS
+from api.appkeys import (
+    DIRECTORY,
+    FEED_HUB,
+    GRAPH,
+    MEDIA,
+    PRESENCE,
+    READER,
+    ROUTING,
+    SESSIONS,
+    TOKENS,
+)
 from api.feed import FeedHub
 from inbox.routes import routes as inbox_routes
 from ingest import handlers, health
@@ -36,6 +46,7 @@ from store.directory import Directory
 from store.feed import Feed
 from store.presence import PresenceStore
 from store.reader import Reader
+from store.routing import RoutingStore
 from store.sessions import Sessions
 
 log = logging.getLogger(__name__)
@@ -115,6 +126,7 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[DIRECTORY] = Directory(client, app[CLOCK])
     app[SESSIONS] = Sessions(client)
     app[PRESENCE] = PresenceStore(client)
+    app[ROUTING] = RoutingStore(client)
     await _seed(client, app[CHANNELS].by_id.values())
     try:
         yield

@@ -168,6 +168,33 @@ class EngineMetrics:
             "PARLEY_OFFLINE_AFTER_S.",
             registry=registry,
         )
+        self.routed = Counter(
+            "parley_routed_total",
+            "Conversations the router handed to an agent, by channel.",
+            ["channel"],
+            registry=registry,
+        )
+        self.released = Counter(
+            "parley_released_total",
+            "Conversations taken from their assignee and put back in New, by channel and "
+            "why (offline, returned: the customer wrote to an offline agent's Pending one, "
+            "unanswered: not answered within the channel's limit).",
+            ["channel", "why"],
+            registry=registry,
+        )
+        self.routing_waiting = Gauge(
+            "parley_routing_waiting",
+            "Conversations waiting in a routing channel's pool after the router's last pass "
+            "(nobody with room), by channel.",
+            ["channel"],
+            registry=registry,
+        )
+        self.routing_seconds = Histogram(
+            "parley_routing_pass_seconds",
+            "One router pass over the channels it was woken for, lease to lease.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=registry,
+        )
         self.sweeps = Counter(
             "parley_sweeps_total",
             "Sweeper passes, by outcome (ok, error).",

@@ -12,6 +12,7 @@ import msgspec
 
 from parley.business_hours import BusinessHours, OutOfHoursReply
 from parley.durations import DurationError, format_period, parse_period
+from parley.routing import RoutingSettings
 from parley.sla import SlaTargets
 
 DEFAULT_AUTO_RESOLVE_S = 30 * 86400
@@ -54,6 +55,8 @@ class ChannelSettings(msgspec.Struct, frozen=True, kw_only=True):
     out_of_hours_reply: OutOfHoursReply | None = None
     # SLA targets, counted in the business hours (None: none).
     sla: SlaTargets | None = None
+    # Capacity routing (None: conversations are assigned to whoever answers them).
+    routing: RoutingSettings | None = None
 
 
 class Channel(msgspec.Struct, frozen=True, kw_only=True):

@@ -55,6 +55,12 @@ class Conversation(msgspec.Struct, frozen=True, kw_only=True):
     out_of_hours_replied: bool = False
     # The SLA targets running in this cycle, at most one of each (parley/sla.py).
     sla: tuple[Deadline, ...] = ()
+    # Handed to its assignee by routing at this time, and not answered by them since.
+    handed_at: float | None = None
+    # ...and at this time it goes to the next agent (routing.reassign_after_s).
+    reassign_at: float | None = None
+    # The agent who let it go unanswered: routed to someone else first.
+    passed_over: str | None = None
 
     @property
     def queue_score(self) -> float:

@@ -10,7 +10,7 @@ from parley.sla import Deadline
 from parley.state import Conversation, Queue
 
 # The state a "write" sets, in apply.lua's order; LAST_ACTIVITY scores the queue sets.
-STATE_FIELDS = ("q", "a", "la", "oa", "lc", "fr", "li", "rd", "sz", "oh", "sl")
+STATE_FIELDS = ("q", "a", "la", "oa", "lc", "fr", "li", "rd", "sz", "oh", "sl", "ha", "ra", "po")
 # apply.lua's 1-based positions: the queue sets score a conversation by the later of its
 # last activity and the end of its snooze (Conversation.queue_score).
 LAST_ACTIVITY = STATE_FIELDS.index("la") + 1
@@ -55,6 +55,9 @@ def decode_conversation(values: Sequence[bytes | None], customer: str) -> Conver
         snoozed,
         out_of_hours,
         sla,
+        handed,
+        reassign,
+        passed_over,
     ) = values[: len(STATE_FIELDS)]
     version = values[len(STATE_FIELDS)]
     if queue is None:
@@ -83,6 +86,9 @@ def decode_conversation(values: Sequence[bytes | None], customer: str) -> Conver
         snoozed_until=_seconds(snoozed),
         out_of_hours_replied=bool(out_of_hours),
         sla=_deadlines.decode(sla) if sla else (),
+        handed_at=_seconds(handed),
+        reassign_at=_seconds(reassign),
+        passed_over=passed_over.decode() if passed_over else None,
     )
 
 
@@ -96,6 +102,8 @@ def as_stored(state: Conversation) -> Conversation:
         last_customer_at=_rounded(state.last_customer_at),
         first_response_at=_rounded(state.first_response_at),
         snoozed_until=_rounded(state.snoozed_until),
+        handed_at=_rounded(state.handed_at),
+        reassign_at=_rounded(state.reassign_at),
     )
 
 
@@ -113,6 +121,9 @@ def state_arguments(state: Conversation) -> list[str]:
         _text(state.snoozed_until),
         "1" if state.out_of_hours_replied else "",
         _encoder.encode(state.sla).decode() if state.sla else "",
+        _text(state.handed_at),
+        _text(state.reassign_at),
+        state.passed_over or "",
     ]
 
 

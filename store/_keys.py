@@ -35,7 +35,8 @@ def conversation(channel: str, customer: str) -> str:
     """Hash of the customer's conversation and record (engine/codec.py names the
     fields): q (queue), a (assignee), la (last activity), oa (cycle opened at), lc (last
     customer message), fr (first response), li (last inbound wamid), rd (marked read), sz
-    (snoozed until), oh (out-of-hours reply sent), sl (SLA deadlines, JSON), v (version); p, u, pu, un, n, g, mk (phone,
+    (snoozed until), oh (out-of-hours reply sent), sl (SLA deadlines, JSON), ha (handed by routing at,
+    unanswered), ra (reassign if unanswered at), po (passed over by), v (version); p, u, pu, un, n, g, mk (phone,
     BSUID, parent BSUID, username, name, group, marketing preference)."""
     return f"{tag(channel)}:c:{customer}"
 
@@ -54,6 +55,42 @@ def timers(channel: str) -> str:
     """Sorted set of the customers whose conversation has a timer (a snooze's end),
     scored by when the next one fires (ms): the sweeper reads what is due by score."""
     return f"{tag(channel)}:timers"
+
+
+def waiting(channel: str) -> str:
+    """Sorted set of the customers whose conversation is in New, scored by when its
+    cycle opened (ms): the routing pool, served oldest first."""
+    return f"{tag(channel)}:waiting"
+
+
+def load(channel: str) -> str:
+    """Sorted set of agents by how many Open conversations they hold on the channel
+    (an agent at none is not in it)."""
+    return f"{tag(channel)}:load"
+
+
+def held(channel: str) -> str:
+    """Sorted set of agents by how many conversations (Open or Pending) they hold on
+    the channel: whose to look at when an agent goes offline."""
+    return f"{tag(channel)}:held"
+
+
+def assigned(channel: str, agent: str) -> str:
+    """Sorted set of the customers whose conversation `agent` holds on the channel,
+    scored by when they were handed it (ms)."""
+    return f"{tag(channel)}:assigned:{agent}"
+
+
+def handed(channel: str) -> str:
+    """Sorted set of agents by when they were last handed a conversation on the
+    channel (ms): longest idle first on a tie in load."""
+    return f"{tag(channel)}:handed"
+
+
+def returned(channel: str) -> str:
+    """Sorted set of the customers who wrote to a Pending conversation with an
+    assignee (ms): the router releases those whose assignee is offline."""
+    return f"{tag(channel)}:returned"
 
 
 def seen(channel: str, day: int) -> str:
@@ -168,6 +205,16 @@ TEAMS = f"{DIRECTORY}:teams"  # team id -> JSON of the team
 # away ones by when a live stream of theirs was last seen (ms).
 AVAILABILITY = f"{DIRECTORY}:availability"
 PRESENT = f"{DIRECTORY}:present"
+
+
+# Each user's own limit of Open conversations across channels (user id -> count); none:
+# only the channels' capacities.
+CAPACITY = f"{DIRECTORY}:capacity"
+# One router at a time decides (a lease: SET NX PX), so that two engines never hand the
+# same agent more than their capacity between them.
+ROUTING_LOCK = f"{PREFIX}:routing:lock"
+# Pub/sub channel: something routing depends on changed (a channel id, or "*").
+ROUTING_WAKE = f"{PREFIX}:routing:wake"
 
 
 def members(team_id: str) -> str:

@@ -40,11 +40,13 @@ from store.writes import (
     Done,
     Edited,
     Fetch,
+    Holding,
     Log,
     Op,
     Publish,
     Reacted,
     Record,
+    Returned,
     Send,
     Sent,
     StoredNote,
@@ -187,11 +189,43 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
                 yield _Record("put", messages, delivery.deleted_field(target), "1")
             case Timer(at=at):
                 if at is None:
-                    yield _Record("untimer", keys.timers(channel), customer)
+                    yield _Record("zrem", keys.timers(channel), customer)
                 else:
-                    yield _Record("timer", keys.timers(channel), customer, str(to_ms(at)))
+                    yield _Record("zadd", keys.timers(channel), customer, str(to_ms(at)))
+            case Holding(old=old, new=new, at=at):
+                yield from _holding(channel, customer, old, new, at)
+            case Returned(at=at):
+                yield _Record("zadd", keys.returned(channel), customer, str(to_ms(at)))
             case Record(old=old, new=new):
                 yield from _customer(channel, customer, old, new)
+
+
+def _holding(
+    channel: str, customer: str, old: Conversation | None, new: Conversation, at: float
+) -> Iterator[_Record]:
+    """The routing pool and who holds what, after a conversation went from `old` to
+    `new` at `at` (store/_keys.py: waiting, load, held, assigned, handed)."""
+    was_waiting = old is not None and old.queue is Queue.NEW
+    if new.queue is Queue.NEW and not was_waiting:
+        yield _Record("zadd", keys.waiting(channel), customer, str(to_ms(new.opened_at)))
+    elif was_waiting and new.queue is not Queue.NEW:
+        yield _Record("zrem", keys.waiting(channel), customer)
+    before = old.assignee if old is not None else None
+    was_open = old is not None and old.queue is Queue.OPEN
+    is_open = new.queue is Queue.OPEN
+    if before is not None and before != new.assignee:
+        yield _Record("zrem", keys.assigned(channel, before), customer)
+        yield _Record("zincr", keys.held(channel), before, "-1")
+        if was_open:
+            yield _Record("zincr", keys.load(channel), before, "-1")
+    if new.assignee is not None and new.assignee != before:
+        yield _Record("zadd", keys.assigned(channel, new.assignee), customer, str(to_ms(at)))
+        yield _Record("zincr", keys.held(channel), new.assignee, "1")
+        yield _Record("zadd", keys.handed(channel), new.assignee, str(to_ms(at)))
+        if is_open:
+            yield _Record("zincr", keys.load(channel), new.assignee, "1")
+    elif new.assignee is not None and was_open != is_open:
+        yield _Record("zincr", keys.load(channel), new.assignee, "1" if is_open else "-1")
 
 
 def _customer(

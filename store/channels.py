@@ -18,6 +18,7 @@ import msgspec
 from parley.business_hours import BusinessHours, OutOfHoursReply
 from parley.channels import DEFAULT_SEND_RATE, Channel, ChannelSettings
 from parley.redis import RedisClient, as_text
+from parley.routing import RoutingSettings
 from parley.sla import SlaTargets
 from store import _keys as keys
 
@@ -28,6 +29,7 @@ WABA_ID = "waba_id"
 HOURS = "business_hours"
 OUT_OF_HOURS = "out_of_hours_reply"
 SLA = "sla"
+ROUTING = "routing"
 
 
 def encode_settings(settings: ChannelSettings) -> dict[str, str]:
@@ -42,6 +44,7 @@ def encode_settings(settings: ChannelSettings) -> dict[str, str]:
         HOURS: _json(settings.business_hours),
         OUT_OF_HOURS: _json(settings.out_of_hours_reply),
         SLA: _json(settings.sla),
+        ROUTING: _json(settings.routing),
     }
 
 
@@ -61,6 +64,7 @@ def decode_settings(fields: Mapping[Any, Any]) -> ChannelSettings | None:
         business_hours=_decode(text.get(HOURS), BusinessHours),
         out_of_hours_reply=_decode(text.get(OUT_OF_HOURS), OutOfHoursReply),
         sla=_decode(text.get(SLA), SlaTargets),
+        routing=_decode(text.get(ROUTING), RoutingSettings),
     )
 
 
@@ -93,7 +97,7 @@ async def seed_channels(client: RedisClient, channels: list[Channel]) -> None:
     for channel in channels:
         pipe = client.pipeline(transaction=False)
         for field, value in encode_settings(channel.settings).items():
-            if field in (WABA_ID, HOURS, OUT_OF_HOURS, SLA) and not value:
+            if field in (WABA_ID, HOURS, OUT_OF_HOURS, SLA, ROUTING) and not value:
                 continue  # the file names none: leave it for a later file (or the API)
             pipe.hsetnx(keys.settings(channel.id), field, value)
         pipe.sadd(keys.CHANNELS, channel.id)
@@ -148,7 +152,7 @@ async def settings_of(client: RedisClient, channels: Sequence[str]) -> list[Chan
     return [decode_settings(fields) for fields in await pipe.execute()]
 
 
-def _json(value: BusinessHours | OutOfHoursReply | SlaTargets | None) -> str:
+def _json(value: BusinessHours | OutOfHoursReply | SlaTargets | RoutingSettings | None) -> str:
     return "" if value is None else msgspec.json.encode(value).decode()
 
 

@@ -23,6 +23,8 @@ INBOUND, OUTBOUND, SYSTEM = "inbound", "outbound", "system"
 SNOOZED, WOKE, WOKE_EARLY = "snoozed", "woke", "woke_early"
 # System lines' types for an SLA target (its name in `text`, its deadline in `until`).
 SLA_WARNING, SLA_BREACH = "sla_warning", "sla_breach"
+# A system line's type: taken from its assignee (who in `user`, why in `text`).
+RELEASED = "released"
 BUSINESS_APP = "business_app"
 OUT_OF_HOURS = "out_of_hours"  # a log line's source: the channel's out-of-hours reply
 
@@ -66,6 +68,11 @@ _KIND_NAMES = {
     "document": "Document",
     "sticker": "Sticker",
 }
+_RELEASE_PHRASES = {
+    "offline": "went offline",
+    "returned": "the customer wrote while they were offline",
+    "unanswered": "not answered in time",
+}
 PREVIEW_MAX = 200
 _SNOOZE_PHRASES = {
     SNOOZED: "Snoozed",
@@ -87,6 +94,9 @@ def preview(line: LogLine) -> str:
         )
         what = "due soon" if line.type == SLA_WARNING else "missed"
         return f"SLA: {target} {what}{due}"
+    if line.direction == SYSTEM and line.type == RELEASED:
+        why = _RELEASE_PHRASES.get(line.text or "", line.text or "")
+        return f"Released from {line.user or 'its assignee'}: {why}"
     if line.direction == SYSTEM and line.type in _SNOOZE_PHRASES:
         phrase = _SNOOZE_PHRASES[line.type]
         if line.until is not None:
@@ -238,6 +248,22 @@ class Timer(_Op, frozen=True):
     at: float | None
 
 
+class Holding(_Op, frozen=True):
+    """The conversation's queue or assignee changed from `old` to `new` at `at`: the
+    routing pool and the agents' loads follow."""
+
+    old: Conversation | None
+    new: Conversation
+    at: float
+
+
+class Returned(_Op, frozen=True):
+    """The customer wrote to a Pending conversation with an assignee, at `at`: the
+    router releases it if the assignee is offline."""
+
+    at: float
+
+
 class Record(_Op, frozen=True):
     """The customer record changed from `old` to `new` (fields and username alias)."""
 
@@ -263,6 +289,8 @@ Op = (
     | Deleted
     | Publish
     | Timer
+    | Holding
+    | Returned
     | Record
 )
 

@@ -20,6 +20,7 @@ from engine.model import (
     ReadSent,
     Resolved,
     ResolvedBy,
+    Returned,
     Revoked,
     SendReply,
     Snoozed,

@@ -28,8 +28,9 @@
 -- status a b (set field a to status b if a is there and b ranks higher); detail a b c
 -- (set field b to c if field a is there); put a b (HSET); seed a b (HSETNX); drop a
 -- (HDEL); dropif a b (HDEL a if it holds b); name a / unname a (ZADD 0 / ZREM: the
--- name index, searched by prefix); timer a b (ZADD score b, member a: the channel's timer
--- set); untimer a (ZREM).
+-- name index, searched by prefix); zadd a b (ZADD score b, member a: the timer set, the
+-- routing pool and indexes); zrem a (ZREM); zincr a b (ZINCRBY b on member a, removed
+-- once at 0 or below: an agent's load).
 --
 -- Returns one answer per event: "duplicate" (decided before: nothing changed),
 -- "conflict" (the version moved, or an alias no longer holds what the engine read: it
@@ -157,10 +158,14 @@ local function apply_records(key, first, last)
       end
     elseif op == 'name' then
       redis.call('ZADD', target, 0, a)
-    elseif op == 'unname' or op == 'untimer' then
+    elseif op == 'unname' or op == 'zrem' then
       redis.call('ZREM', target, a)
-    elseif op == 'timer' then
+    elseif op == 'zadd' then
       redis.call('ZADD', target, b, a)
+    elseif op == 'zincr' then
+      if tonumber(redis.call('ZINCRBY', target, b, a)) <= 0 then
+        redis.call('ZREM', target, a)
+      end
     end
   end
 end

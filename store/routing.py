@@ -1,0 +1,122 @@
+"""What the router reads and holds: the routing pool, who holds what, the agents' own
+capacities, the router's lease and its wake-ups.
+
+The pool and the holdings are written by apply.lua with the state that changes them
+(`writes.Holding`), so they never disagree with the conversations; this module only
+reads them. The lease (SET NX PX, released only by its holder) lets one router decide at
+a time, so that two engines never hand the same agent more than their capacity.
+"""
+
+import secrets
+from collections.abc import Sequence
+from typing import cast
+
+from parley.redis import RedisClient, as_text
+from parley.state import Queue
+from store import _keys as keys
+
+# Any channel: something every channel's routing depends on changed (an availability).
+EVERY_CHANNEL = "*"
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _scored(rows: object) -> dict[str, float]:
+    """A ZRANGE WITHSCORES reply as member -> score."""
+    return {as_text(member): score for member, score in cast(list[tuple[bytes, float]], rows)}
+
+
+def _members(rows: object) -> list[str]:
+    return [as_text(member) for member in cast(list[bytes], rows)]
+
+
+def routing_channel() -> str:
+    """The pub/sub channel routing wake-ups travel on (messages: a channel id or "*")."""
+    return keys.ROUTING_WAKE
+
+
+class RoutingStore:
+    def __init__(self, client: RedisClient) -> None:
+        self._client = client
+        self._unlock = client.register_script(_UNLOCK)
+
+    async def pool(self, channel: str, limit: int) -> list[tuple[str, float]]:
+        """The `limit` conversations waiting longest: (customer, cycle opened at)."""
+        if limit <= 0:
+            return []
+        rows = await self._client.zrange(keys.waiting(channel), 0, limit - 1, withscores=True)
+        return [(customer, score / 1000) for customer, score in _scored(rows).items()]
+
+    async def waiting_count(self, channel: str) -> int:
+        return int(await self._client.zcard(keys.waiting(channel)))
+
+    async def loads(self, channels: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Per channel, each agent's Open conversations on it (agents at none left out)."""
+        pipe = self._client.pipeline(transaction=False)
+        for channel in channels:
+            pipe.zrange(keys.load(channel), 0, -1, withscores=True)
+        found = await pipe.execute()
+        return {
+            channel: {agent: int(count) for agent, count in _scored(rows).items()}
+            for channel, rows in zip(channels, found, strict=True)
+        }
+
+    async def handed(self, channel: str) -> dict[str, float]:
+        """When each agent was last handed a conversation on the channel."""
+        rows = await self._client.zrange(keys.handed(channel), 0, -1, withscores=True)
+        return {agent: score / 1000 for agent, score in _scored(rows).items()}
+
+    async def holders(self, channel: str) -> list[str]:
+        """The agents holding a conversation (Open or Pending) on the channel."""
+        return _members(await self._client.zrange(keys.held(channel), 0, -1))
+
+    async def held_by(self, channel: str, agent: str) -> list[str]:
+        """The customers whose conversation `agent` holds on the channel."""
+        return _members(await self._client.zrange(keys.assigned(channel, agent), 0, -1))
+
+    async def returned(self, channel: str, limit: int) -> list[str]:
+        """Customers who wrote to a Pending conversation with an assignee, oldest first."""
+        return _members(await self._client.zrange(keys.returned(channel), 0, limit - 1))
+
+    async def forget_returned(self, channel: str, customers: Sequence[str]) -> None:
+        if customers:
+            await self._client.zrem(keys.returned(channel), *customers)
+
+    async def capacities(self) -> dict[str, int]:
+        """Each user's own limit of Open conversations across channels (if they have one)."""
+        found = await self._client.hgetall(keys.CAPACITY)
+        return {as_text(user): int(value) for user, value in found.items()}
+
+    async def set_capacity(self, user: str, capacity: int | None) -> None:
+        if capacity is None:
+            await self._client.hdel(keys.CAPACITY, user)
+        else:
+            await self._client.hset(keys.CAPACITY, user, str(capacity))
+
+    async def capacity(self, user: str) -> int | None:
+        found = await self._client.hget(keys.CAPACITY, user)
+        return None if found is None else int(found)
+
+    async def open_pool(self, channel: str) -> None:
+        """Routing was switched on: conversations in New from before the pool was kept
+        join it (scored by their last activity; the pool keeps any it has)."""
+        await self._client.zunionstore(
+            keys.waiting(channel),
+            [keys.waiting(channel), keys.queue(channel, Queue.NEW)],
+            aggregate="MIN",
+        )
+
+    async def lease(self, ttl_s: float) -> str | None:
+        """Take the router's lease for `ttl_s`; its token, None when another holds it."""
+        token = secrets.token_hex(8)
+        taken = await self._client.set(keys.ROUTING_LOCK, token, nx=True, px=int(ttl_s * 1000))
+        return token if taken else None
+
+    async def give_back(self, token: str) -> None:
+        await self._unlock(keys=[keys.ROUTING_LOCK], args=[token])
+
+    async def wake(self, channel: str = EVERY_CHANNEL) -> None:
+        """Tell every engine's router that `channel`'s routing may have changed."""
+        await self._client.publish(keys.ROUTING_WAKE, channel)
