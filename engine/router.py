@@ -85,13 +85,18 @@ class Router:
             if not self._woken.is_set():
                 self._dirty.add(EVERY_CHANNEL)  # the interval passed: a full pass
             try:
-                await self.run_once()
+                await self._woken_pass()
             except Exception as error:
                 log.warning("routing pass failed", extra={"error": type(error).__name__})
                 self.wake()
                 await asyncio.sleep(1.0)
 
     async def run_once(self) -> int:
+        """One pass over every channel; the number of changes."""
+        self.wake()
+        return await self._woken_pass()
+
+    async def _woken_pass(self) -> int:
         """One pass over the channels woken since the last; the number of changes."""
         token = await self._routing.lease(LEASE_S)
         while token is None:  # another engine is deciding: ours comes after it
@@ -139,7 +144,7 @@ class Router:
         customers = await self._routing.returned(channel, RETURNED_BATCH)
         if not customers:
             return 0
-        states = (await self._store.states({channel: customers}))[channel]
+        states = await self._states(channel, customers)
         decided = []
         for customer in customers:
             state = states.get(customer)
@@ -159,7 +164,7 @@ class Router:
             if not team.offline(agent):
                 continue
             customers = await self._routing.held_by(channel, agent)
-            states = (await self._store.states({channel: customers}))[channel]
+            states = await self._states(channel, customers)
             decided = [
                 (c, states.get(c), release(states.get(c), agent, ReleaseReason.OFFLINE, settings))
                 for c in customers
@@ -199,7 +204,7 @@ class Router:
         ]
         room = sum(agent.room for agent in agents)
         pool = await self._routing.pool(channel, room)
-        states = (await self._store.states({channel: [c for c, _ in pool]}))[channel]
+        states = await self._states(channel, [c for c, _ in pool])
         waiting = [
             Waiting(customer=customer, since=since, passed_over=state.passed_over)
             for customer, since in pool
@@ -224,6 +229,11 @@ class Router:
             await self._routing.waiting_count(channel)
         )
         return len(applied)
+
+    async def _states(self, channel: str, customers: list[str]) -> dict[str, Conversation | None]:
+        if not customers:
+            return {}
+        return (await self._store.states({channel: customers}))[channel]
 
 
 class _Team:

@@ -11,6 +11,7 @@ to see what landed.
 """
 
 import asyncio
+from collections import Counter
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -947,6 +948,28 @@ class _World:
         assert all(state is not None for state in states.values()), states
         return {customer: state for customer, state in states.items() if state is not None}
 
+    async def check_holdings(self, conversations: dict[str, Conversation]) -> None:
+        """The routing pool and who holds what are what the conversations say: the pool
+        is the New ones by cycle start, each agent's load their Open ones, what they hold
+        their Open and Pending ones."""
+
+        async def scored(key: str) -> dict[str, int]:
+            rows = await self.client.zrange(key, 0, -1, withscores=True)
+            return {as_text(member): int(score) for member, score in rows}
+
+        waiting = {c: ms(s.opened_at) for c, s in conversations.items() if s.queue is Queue.NEW}
+        assert await scored(keys.waiting(CHANNEL)) == waiting
+        open_by = Counter(s.assignee for s in conversations.values() if s.queue is Queue.OPEN)
+        assert await scored(keys.load(CHANNEL)) == dict(open_by)
+        held: dict[str, set[str]] = {}
+        for customer, state in conversations.items():
+            if state.assignee is not None:
+                held.setdefault(state.assignee, set()).add(customer)
+        assert await scored(keys.held(CHANNEL)) == {a: len(c) for a, c in held.items()}
+        for agent in ("ana", "bob"):
+            found = set(await scored(keys.assigned(CHANNEL, agent)))
+            assert found == held.get(agent, set()), agent
+
     async def check_layout(self) -> None:
         conversations = await self.layout()
         sets = await queue_sets(self.client)
@@ -973,6 +996,7 @@ class _World:
         for queue, members in sets.items():
             orphans = set(members) - set(conversations)
             assert not orphans, (queue, orphans)
+        await self.check_holdings(conversations)
         aliases = await self.client.hgetall(keys.aliases(CHANNEL))
         dangling = {
             as_text(a): as_text(c) for a, c in aliases.items() if as_text(c) not in conversations
