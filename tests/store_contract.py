@@ -11,9 +11,9 @@ to see what landed.
 """
 
 import asyncio
-from collections import Counter
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any

@@ -20,7 +20,6 @@ from engine.model import (
     ReadSent,
     Resolved,
     ResolvedBy,
-    Returned,
     Revoked,
     SendReply,
     Snoozed,

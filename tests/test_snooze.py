@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.machine import auto_resolve, fire_timers, next_due, transition
-from engine.model import Resolved, ResolvedBy, Returned, Snoozed, Unassigned, Woke
+from engine.model import Resolved, ResolvedBy, Snoozed, Unassigned, Woke
 from parley.channels import ChannelSettings
 from parley.events import (
     Actor,
