@@ -21,9 +21,10 @@ decided on, so it is exactly-once like every other change.
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
-from assign import Action, ChannelAccess, User, decide
+from assign import Action, User, decide
 from engine.applier import Applied
 from engine.machine import release, route
 from engine.model import Decision, Released, ReleaseReason, Returned, Unassigned
@@ -35,9 +36,9 @@ from parley.routing import Agent, RoutingSettings, Waiting, plan
 from parley.state import Conversation, Outcome, Queue
 from store.channels import channel_ids, settings_of
 from store.conversations import ConversationStore
-from store.directory import Directory, UserRecord
-from store.presence import Availability, Presence, PresenceStore
-from store.routing import EVERY_CHANNEL, RoutingStore
+from store.directory import Directory
+from store.presence import Availability, PresenceStore
+from store.routing import EVERY_CHANNEL, RoutingStore, RoutingView
 
 log = logging.getLogger(__name__)
 ROUTE, RELEASE = "route", "release"  # the kinds of the router's changes on the feed
@@ -45,7 +46,9 @@ route_id = versioned(ROUTE)
 release_id = versioned(RELEASE)
 LEASE_S = 30.0  # longer than any pass; a crashed holder's lease lapses by itself
 LEASE_RETRY_S = 0.02
-RETURNED_BATCH = 500
+# Users and grants change rarely, and reading them costs the most of a pass: they are
+# read again once this old (so a new agent is routed to within it).
+ROSTER_TTL_S = 5.0
 
 
 class Router:
@@ -65,6 +68,9 @@ class Router:
         self._presence = PresenceStore(client)
         self._dirty: set[str] = set()
         self._woken = asyncio.Event()
+        # Who may answer on each routing channel, and when that was read (monotonic).
+        self._repliers: dict[str, list[str]] = {}
+        self._roster_read_at = -ROSTER_TTL_S
 
     def wake(self, channel: str = EVERY_CHANNEL) -> None:
         """Something `channel`'s routing depends on changed: pass over it soon."""
@@ -91,9 +97,12 @@ class Router:
                 self.wake()
                 await asyncio.sleep(1.0)
 
-    async def run_once(self) -> int:
-        """One pass over every channel; the number of changes."""
-        self.wake()
+    async def run_once(self, channels: Iterable[str] | None = None) -> int:
+        """One pass over `channels` as if the consumer had woken the router for them
+        (None: every channel, as an availability change or the interval does); the
+        number of changes."""
+        for channel in [EVERY_CHANNEL] if channels is None else channels:
+            self.wake(channel)
         return await self._woken_pass()
 
     async def _woken_pass(self) -> int:
@@ -120,37 +129,58 @@ class Router:
         channels = every if EVERY_CHANNEL in dirty else sorted(dirty & set(every))
         found = await settings_of(self._client, channels)
         settings = {c: s for c, s in zip(channels, found, strict=True) if s is not None}
-        users = await self._directory.list_users()
-        team = _Team(
-            users,
-            await self._presence.many([user.id for user in users]),
-            await self._routing.capacities(),
-            await self._routing.loads(every),
+        routed = [channel for channel, s in settings.items() if s.routing is not None]
+        roster = await self._roster(routed)
+        # Availability changes wake every channel: only such a pass (or the interval's)
+        # looks for what offline agents hold.
+        full = EVERY_CHANNEL in dirty
+        view = await self._routing.view(
+            every=every,
+            routed=routed,
+            held=routed if full else [],
+            returned=list(settings),
         )
+        team = _Team(roster, view)
         changed = 0
         for channel, channel_settings in settings.items():
             changed += await self._returned(channel, channel_settings, team, now)
-            if channel_settings.routing is None:
-                continue
-            changed += await self._offline(channel, channel_settings, team, now)
-            changed += await self._route(channel, channel_settings, team, now)
+            if channel_settings.routing is not None:
+                changed += await self._offline(channel, channel_settings, team, now)
+                changed += await self._route(channel, channel_settings, team, now)
         return changed
+
+    async def _roster(self, channels: list[str]) -> dict[str, list[str]]:
+        """Who may answer on each channel (their role lets them reply), read again once
+        ROSTER_TTL_S old: a new user or grant is routed to within that."""
+        fresh = time.monotonic() - self._roster_read_at < ROSTER_TTL_S
+        if fresh and all(channel in self._repliers for channel in channels):
+            return {channel: self._repliers[channel] for channel in channels}
+        users = await self._directory.list_users()
+        accesses = await self._directory.channel_accesses(channels)
+        people = [User(id=u.id, admin=u.admin, teams=frozenset(u.teams)) for u in users]
+        self._repliers = {
+            access.channel: [who.id for who in people if decide(who, access, Action.REPLY).allowed]
+            for access in accesses
+        }
+        self._roster_read_at = time.monotonic()
+        return dict(self._repliers)
 
     async def _returned(
         self, channel: str, settings: ChannelSettings, team: "_Team", now: float
     ) -> int:
         """Release to New the conversations whose customer wrote to them while Pending
         with an offline assignee."""
-        customers = await self._routing.returned(channel, RETURNED_BATCH)
+        customers = team.returned(channel)
         if not customers:
             return 0
         states = await self._states(channel, customers)
-        decided = []
-        for customer in customers:
-            state = states.get(customer)
-            if state is not None and state.assignee is not None and team.offline(state.assignee):
-                decision = release(state, state.assignee, ReleaseReason.RETURNED, settings)
-                decided.append((customer, state, decision))
+        held = [(c, s) for c, s in states.items() if s is not None and s.assignee is not None]
+        absent = await self._absent({s.assignee for _, s in held if s.assignee})
+        decided = [
+            (customer, state, release(state, state.assignee, ReleaseReason.RETURNED, settings))
+            for customer, state in held
+            if state.assignee in absent
+        ]
         changed = await self._release(channel, decided, now)
         await self._routing.forget_returned(channel, customers)
         return changed
@@ -160,9 +190,7 @@ class Router:
     ) -> int:
         """Release what offline agents hold and the channel says to release."""
         changed = 0
-        for agent in await self._routing.holders(channel):
-            if not team.offline(agent):
-                continue
+        for agent in await self._absent(set(team.holders(channel))):
             customers = await self._routing.held_by(channel, agent)
             states = await self._states(channel, customers)
             decided = [
@@ -171,6 +199,11 @@ class Router:
             ]
             changed += await self._release(channel, decided, now)
         return changed
+
+    async def _absent(self, users: set[str]) -> set[str]:
+        """Which of `users` are offline (or no longer users)."""
+        found = await self._presence.many(sorted(users)) if users else {}
+        return {user for user, record in found.items() if record.status is Availability.OFFLINE}
 
     async def _release(
         self,
@@ -196,12 +229,10 @@ class Router:
     ) -> int:
         """Hand the pool's oldest conversations to the agents with room."""
         assert settings.routing is not None
-        access = (await self._directory.channel_accesses([channel]))[0]
-        handed = await self._routing.handed(channel)
-        agents = [
-            team.agent(user, channel, settings.routing, handed.get(user.id, 0.0), access)
-            for user in team.users
-        ]
+        below = team.below_capacity(channel, settings.routing)
+        availability, handed = await self._routing.candidates(channel, below)
+        online = [user for user in below if availability[user] is Availability.ONLINE]
+        agents = team.agents(channel, settings.routing, online, handed)
         room = sum(agent.room for agent in agents)
         pool = await self._routing.pool(channel, room)
         states = await self._states(channel, [c for c, _ in pool])
@@ -210,10 +241,9 @@ class Router:
             for customer, since in pool
             if (state := states.get(customer)) is not None
         ]
-        routes = plan(waiting, agents)
         decided = [
             (step.customer, state, route(state, step.agent, settings, now))
-            for step in routes
+            for step in plan(waiting, agents)
             for state in [states.get(step.customer)]
         ]
         applied = await settle(
@@ -225,9 +255,7 @@ class Router:
         if applied:
             self._metrics.routed.labels(channel).inc(len(applied))
             log.info("routed", extra={"channel": channel, "count": len(applied)})
-        self._metrics.routing_waiting.labels(channel).set(
-            await self._routing.waiting_count(channel)
-        )
+        self._metrics.routing_waiting.labels(channel).set(team.waiting(channel) - len(applied))
         return len(applied)
 
     async def _states(self, channel: str, customers: list[str]) -> dict[str, Conversation | None]:
@@ -239,46 +267,58 @@ class Router:
 class _Team:
     """Who may be handed work during one pass, and their loads as the pass hands it out."""
 
-    def __init__(
-        self,
-        users: Sequence[UserRecord],
-        presence: dict[str, Presence],
-        capacities: dict[str, int],
-        loads: dict[str, dict[str, int]],
-    ) -> None:
-        self.users = users
-        self._status = {user: record.status for user, record in presence.items()}
-        self._capacities = capacities
-        self._loads = loads
+    def __init__(self, roster: dict[str, list[str]], view: RoutingView) -> None:
+        self._roster = roster
+        self._view = view
+        self._totals: Counter[str] = Counter()
+        for loads in view.loads.values():
+            self._totals.update(loads)
 
-    def offline(self, user: str) -> bool:
-        """Offline, or no longer a user."""
-        return self._status.get(user, Availability.OFFLINE) is Availability.OFFLINE
+    def returned(self, channel: str) -> list[str]:
+        return self._view.returned.get(channel, [])
 
-    def agent(
+    def holders(self, channel: str) -> list[str]:
+        return self._view.holders.get(channel, [])
+
+    def waiting(self, channel: str) -> int:
+        return self._view.waiting.get(channel, 0)
+
+    def below_capacity(self, channel: str, settings: RoutingSettings) -> list[str]:
+        """Who may answer on `channel` and holds less than its capacity there (the
+        others have no room: a pass with most agents full looks closer at only the few)."""
+        loads = self._view.loads.get(channel, {})
+        return [
+            user for user in self._roster.get(channel, []) if loads.get(user, 0) < settings.capacity
+        ]
+
+    def agents(
         self,
-        user: UserRecord,
         channel: str,
         settings: RoutingSettings,
-        idle_since: float,
-        access: ChannelAccess,
-    ) -> Agent:
-        who = User(id=user.id, admin=user.admin, teams=frozenset(user.teams))
-        return Agent(
-            id=user.id,
-            online=self._status.get(user.id) is Availability.ONLINE,
-            can_reply=decide(who, access, Action.REPLY).allowed,
-            load=self._loads.get(channel, {}).get(user.id, 0),
-            capacity=settings.capacity,
-            total_load=sum(loads.get(user.id, 0) for loads in self._loads.values()),
-            total_capacity=self._capacities.get(user.id),
-            idle_since=idle_since,
-        )
+        candidates: list[str],
+        handed: dict[str, float],
+    ) -> list[Agent]:
+        """The `candidates` as the plan sees them."""
+        loads, capacities = self._view.loads.get(channel, {}), self._view.capacities
+        return [
+            Agent(
+                id=user,
+                online=True,
+                can_reply=True,
+                load=loads.get(user, 0),
+                capacity=settings.capacity,
+                total_load=self._totals[user],
+                total_capacity=capacities.get(user),
+                idle_since=handed.get(user, 0.0),
+            )
+            for user in candidates
+        ]
 
     def handed(self, channel: str, agent: str) -> None:
         """`agent` was just handed one more Open conversation on `channel`."""
-        loads = self._loads.setdefault(channel, {})
+        loads = self._view.loads.setdefault(channel, {})
         loads[agent] = loads.get(agent, 0) + 1
+        self._totals[agent] += 1
 
 
 def routing_wakes(results: Iterable[Applied]) -> set[str]:

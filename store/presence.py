@@ -41,23 +41,24 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Presence)
 
 
+def decode(found: bytes | str | None) -> Presence:
+    """A user's availability as stored (never set: offline)."""
+    return NEVER if found is None else _decoder.decode(found)
+
+
 class PresenceStore:
     def __init__(self, client: RedisClient) -> None:
         self._client = client
         self._offline = client.register_script(source("offline"))
 
     async def get(self, user: str) -> Presence:
-        found = await self._client.hget(keys.AVAILABILITY, user)
-        return NEVER if found is None else _decoder.decode(found)
+        return decode(await self._client.hget(keys.AVAILABILITY, user))
 
     async def many(self, users: Sequence[str]) -> dict[str, Presence]:
         if not users:
             return {}
         found = await self._client.hmget(keys.AVAILABILITY, list(users))
-        return {
-            user: NEVER if value is None else _decoder.decode(value)
-            for user, value in zip(users, found, strict=True)
-        }
+        return {user: decode(value) for user, value in zip(users, found, strict=True)}
 
     async def set(self, user: str, status: Availability, at: float) -> Presence:
         """The user chose `status`. Online or away counts as seen now: the grace before

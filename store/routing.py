@@ -8,15 +8,21 @@ a time, so that two engines never hand the same agent more than their capacity.
 """
 
 import secrets
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
+
+import msgspec
+from redis.asyncio.client import Pipeline
 
 from parley.redis import RedisClient, as_text
 from parley.state import Queue
 from store import _keys as keys
+from store.presence import Availability, decode
 
 # Any channel: something every channel's routing depends on changed (an availability).
 EVERY_CHANNEL = "*"
+# Customers back on a held Pending conversation, looked at in one pass at most.
+RETURNED_BATCH = 500
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -28,6 +34,21 @@ def _scored(rows: object) -> dict[str, float]:
     return {as_text(member): score for member, score in cast(list[tuple[bytes, float]], rows)}
 
 
+def _raw_scores(pipe: Pipeline, key: str) -> None:
+    """ZRANGE WITHSCORES left as Redis sends it (member, score, member...): redis-py's
+    own pairing costs about 8 ms for 2,000 rows, most of a router pass."""
+    pipe.execute_command("ZRANGE", key, "0", "-1", "WITHSCORES")
+
+
+def _flat_scores(reply: object) -> Iterator[tuple[str, float]]:
+    """(member, score) from a raw ZRANGE WITHSCORES: [member, score] pairs over RESP3,
+    one flat list over RESP2."""
+    rows = cast(list[Any], reply)
+    if rows and isinstance(rows[0], list):
+        return ((as_text(member), float(score)) for member, score in rows)
+    return zip(map(as_text, rows[::2]), map(float, rows[1::2]), strict=True)
+
+
 def _members(rows: object) -> list[str]:
     return [as_text(member) for member in cast(list[bytes], rows)]
 
@@ -35,6 +56,16 @@ def _members(rows: object) -> list[str]:
 def routing_channel() -> str:
     """The pub/sub channel routing wake-ups travel on (messages: a channel id or "*")."""
     return keys.ROUTING_WAKE
+
+
+class RoutingView(msgspec.Struct, frozen=True, kw_only=True):
+    """What one router pass reads, in one round trip (`RoutingStore.view`)."""
+
+    capacities: dict[str, int]  # users' own limits across channels
+    loads: dict[str, dict[str, int]]  # per channel: agent -> Open conversations
+    holders: dict[str, list[str]]  # per channel asked: agents holding any
+    waiting: dict[str, int]  # per routing channel: the pool's size
+    returned: dict[str, list[str]]  # per channel: customers back on a held Pending one
 
 
 class RoutingStore:
@@ -49,9 +80,6 @@ class RoutingStore:
         rows = await self._client.zrange(keys.waiting(channel), 0, limit - 1, withscores=True)
         return [(customer, score / 1000) for customer, score in _scored(rows).items()]
 
-    async def waiting_count(self, channel: str) -> int:
-        return int(await self._client.zcard(keys.waiting(channel)))
-
     async def loads(self, channels: Sequence[str]) -> dict[str, dict[str, int]]:
         """Per channel, each agent's Open conversations on it (agents at none left out)."""
         pipe = self._client.pipeline(transaction=False)
@@ -63,22 +91,63 @@ class RoutingStore:
             for channel, rows in zip(channels, found, strict=True)
         }
 
-    async def handed(self, channel: str) -> dict[str, float]:
-        """When each agent was last handed a conversation on the channel."""
-        rows = await self._client.zrange(keys.handed(channel), 0, -1, withscores=True)
-        return {agent: score / 1000 for agent, score in _scored(rows).items()}
+    async def view(
+        self,
+        *,
+        every: Sequence[str],
+        routed: Sequence[str],
+        held: Sequence[str],
+        returned: Sequence[str],
+    ) -> RoutingView:
+        """Every channel's loads, the `routed` channels' pools,
+        who holds conversations on the `held` channels, the `returned` channels'
+        customers back (RETURNED_BATCH at most)."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hgetall(keys.CAPACITY)
+        for channel in every:
+            _raw_scores(pipe, keys.load(channel))
+        for channel in routed:
+            pipe.zcard(keys.waiting(channel))
+        for channel in held:
+            pipe.zrange(keys.held(channel), 0, -1)
+        for channel in returned:
+            pipe.zrange(keys.returned(channel), 0, RETURNED_BATCH - 1)
+        found = iter(await pipe.execute())
+        capacities = {as_text(user): int(value) for user, value in next(found).items()}
+        loads = {
+            channel: {agent: int(count) for agent, count in _flat_scores(next(found))}
+            for channel in every
+        }
+        waiting = {channel: int(next(found)) for channel in routed}
+        holders = {channel: _members(next(found)) for channel in held}
+        back = {channel: _members(next(found)) for channel in returned}
+        return RoutingView(
+            capacities=capacities,
+            loads=loads,
+            holders=holders,
+            waiting=waiting,
+            returned=back,
+        )
 
-    async def holders(self, channel: str) -> list[str]:
-        """The agents holding a conversation (Open or Pending) on the channel."""
-        return _members(await self._client.zrange(keys.held(channel), 0, -1))
+    async def candidates(
+        self, channel: str, agents: Sequence[str]
+    ) -> tuple[dict[str, Availability], dict[str, float]]:
+        """Of `agents`, each one's availability and when they were last handed a
+        conversation on the channel (0: never), in one round trip."""
+        if not agents:
+            return {}, {}
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hmget(keys.AVAILABILITY, list(agents))
+        pipe.zmscore(keys.handed(channel), list(agents))
+        statuses, handed = await pipe.execute()
+        return (
+            {agent: decode(found).status for agent, found in zip(agents, statuses, strict=True)},
+            {agent: (at or 0.0) / 1000 for agent, at in zip(agents, handed, strict=True)},
+        )
 
     async def held_by(self, channel: str, agent: str) -> list[str]:
         """The customers whose conversation `agent` holds on the channel."""
         return _members(await self._client.zrange(keys.assigned(channel, agent), 0, -1))
-
-    async def returned(self, channel: str, limit: int) -> list[str]:
-        """Customers who wrote to a Pending conversation with an assignee, oldest first."""
-        return _members(await self._client.zrange(keys.returned(channel), 0, limit - 1))
 
     async def forget_returned(self, channel: str, customers: Sequence[str]) -> None:
         if customers:

@@ -268,11 +268,16 @@ def local_names(root: Path) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def running(
-    kafka_bootstrap: str, redis_url: str, store_name: str, s3_endpoint: str | None = None
+    kafka_bootstrap: str,
+    redis_url: str,
+    store_name: str,
+    s3_endpoint: str | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
     """The stand-in, the engine and the receiver with its API, each on its own port, on
     their own topic and Redis database, with the media store `store_name` ("local": a
-    new temporary directory; "s3": a new bucket on `s3_endpoint`)."""
+    new temporary directory; "s3": a new bucket on `s3_endpoint`); `overrides` are
+    settings (the sweep every 0.2 s unless one says otherwise)."""
     topic = f"parley-test-{uuid.uuid4().hex[:12]}"
     clients: list[TestClient] = []  # type: ignore[type-arg]
 
@@ -310,6 +315,7 @@ async def running(
             media_settings = {"media_url": f"file://{root}"}
         try:
             graph = await serve(create_standin(standin))
+            overrides.setdefault("sweep_interval_s", 0.2)
             settings = Settings(
                 kafka_bootstrap=kafka_bootstrap,
                 redis_url=redis_url,
@@ -317,10 +323,10 @@ async def running(
                 topic_partitions=4,
                 consumer_group=f"{topic}-engine",
                 produce_timeout_s=3.0,
-                sweep_interval_s=0.2,
                 template_sync_s=0,
                 graph_url=str(graph.make_url("/v21.0")),
                 **media_settings,
+                **overrides,
             )
             await start_engine(serve, settings, CHANNELS)
             api = await start_api(serve, settings, CHANNELS)

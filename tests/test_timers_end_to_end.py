@@ -14,8 +14,8 @@ import pytest
 
 from parley.state import Queue
 from store import _keys as keys
-from tests.api_tools import call
-from tests.conftest import EU
+from tests.api_tools import ADMIN, call
+from tests.conftest import EU, US
 from tests.http_tools import post_message
 from tests.kafka_tools import eventually
 from tests.rich_tools import Stack, new_phone, new_wamid, running
@@ -168,3 +168,42 @@ async def test_snoozing_again_moves_the_wake_up(stack: Stack) -> None:
 
 async def _sleep_past(at: float) -> None:
     await asyncio.sleep(max(0.0, at - time.time()))
+
+
+async def test_a_routed_conversation_left_unanswered_goes_to_the_next_agent(stack: Stack) -> None:
+    """On US (ana and uma answer there), routing with a one-second limit: the customer's
+    conversation goes to ana, who does not answer; a second later the timer takes it
+    from her and the router hands it to uma, with its own second."""
+    channel = f"/v1/channels/{US.id}"
+    status, body = await call(
+        stack.api, "PATCH", channel, ADMIN, {"routing": {"capacity": 2, "reassign_after_s": 1}}
+    )
+    assert status == 200, body
+    for who in (stack.ana, stack.uma):
+        status, body = await call(
+            stack.api, "PUT", "/v1/me/availability", who, {"status": "online"}
+        )
+        assert status == 200, body
+    phone = new_phone()
+    await post_message(stack.api, US, phone, new_wamid(), int(time.time()), "Hello?")
+    view = f"/v1/conversations/{US.id}/{phone}"
+
+    async def held_by(who: str) -> dict[str, Any] | None:
+        status, found = await call(stack.api, "GET", view, ADMIN)
+        return found if status == 200 and found["assignee"] == who else None
+
+    first = await eventually(lambda: held_by("ana"), timeout_s=10)
+    handed = time.time()
+    second = await eventually(lambda: held_by("uma"), timeout_s=10)
+    taken = time.time() - handed
+    assert 0.5 < taken < 3.0, taken  # its one second, give or take a sweep and a pass
+    assert first["queue"] == second["queue"] == "open"
+    previews = [message["preview"] for message in second["messages"]]
+    assert "Released from ana: not answered in time" in previews
+    status, body = await call(stack.api, "POST", f"{view}/replies", stack.uma, {"text": "Here!"})
+    assert status == 200, body
+    await asyncio.sleep(1.5)  # answered: the timer is gone, uma keeps it
+    assert await held_by("uma") is not None
+    await call(stack.api, "PATCH", channel, ADMIN, {"routing": None})
+    for who in (stack.ana, stack.uma):
+        await call(stack.api, "PUT", "/v1/me/availability", who, {"status": "offline"})

@@ -8,6 +8,7 @@ from tests.bench import (
     ingest_bench,
     media_bench,
     outbound_bench,
+    routing_bench,
     stream_bench,
     sweeper_bench,
 )
@@ -17,6 +18,7 @@ async def main() -> None:
     await ingest_bench.main()
     await engine_bench.main()
     await sweeper_bench.main()
+    await routing_bench.main()
     await api_bench.main()
     await outbound_bench.main()
     await stream_bench.main()
