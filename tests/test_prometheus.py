@@ -76,7 +76,7 @@ def test_the_scrape_config_scrapes_both_processes() -> None:
 
 def test_the_rules_are_valid() -> None:
     output = promtool("check", "rules", RULES.name, cwd=RULES.parent)
-    assert "SUCCESS: 9 rules found" in output, output
+    assert "SUCCESS: 10 rules found" in output, output
 
 
 def test_the_rules_unit_tests_pass() -> None:
@@ -97,6 +97,7 @@ def test_every_alert_has_its_annotations_and_a_firing_and_a_quiet_test() -> None
         "ParleyOutboundFailures",
         "ParleyMediaFetchesFailing",
         "ParleySlaBreaches",
+        "ParleyRoutingBacklog",
     }
     for name, rule in alerts.items():
         assert {"summary", "description", "runbook"} <= set(rule["annotations"]), name
@@ -300,4 +301,4 @@ async def test_a_real_prometheus_scrapes_both_processes(
         return states if set(states.values()) == {("ok", "inactive")} else None
 
     states = await eventually(rules_quiet, timeout_s=WAIT_S)
-    assert len(states) == 9, states
+    assert len(states) == 10, states
