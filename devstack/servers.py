@@ -84,6 +84,13 @@ class Server:
                 self.process.wait()
 
 
+# The engine's Kafka session on the local broker (PARLEY_KAFKA_SESSION_TIMEOUT_S): Tansu
+# holds a new member's join for half of it, and takes any length (a stock Kafka broker
+# refuses less than 6 s, the product's default), so the engine starts applying within
+# about two seconds.
+LOCAL_SESSION_TIMEOUT_S = 2
+
+
 def start_kafka(port: int | None = None) -> Server:
     """A memory-only Tansu broker; its bootstrap address is 127.0.0.1:{port}."""
     port = port or free_port()

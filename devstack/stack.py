@@ -15,7 +15,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-from devstack.servers import Server, start_kafka, start_redis, wait_for_port
+from devstack.servers import (
+    LOCAL_SESSION_TIMEOUT_S,
+    Server,
+    start_kafka,
+    start_redis,
+    wait_for_port,
+)
 from devstack.settings import dev_settings_from_env
 from parley.settings import SettingsError
 
@@ -60,6 +66,7 @@ def main() -> int:
             kafka = start_kafka()
             servers.append(kafka)
             env["PARLEY_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{kafka.port}"
+            env.setdefault("PARLEY_KAFKA_SESSION_TIMEOUT_S", str(LOCAL_SESSION_TIMEOUT_S))
         if not env.get("PARLEY_REDIS_URL"):
             redis = start_redis()
             servers.append(redis)

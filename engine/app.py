@@ -147,6 +147,9 @@ async def _consumer(app: web.Application) -> AsyncIterator[None]:
         # take 250 ms). Kafka answers as soon as records arrive; this only adds empty
         # fetches while idle.
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        # Heartbeats three times a session, as Kafka advises.
+        session_timeout_ms=int(settings.kafka_session_timeout_s * 1000),
+        heartbeat_interval_ms=int(settings.kafka_session_timeout_s * 1000 / 3),
     )
     applier = Applier(app[STORE], app[CLOCK])
     loop = EngineLoop(consumer, applier, app[STORE], app[METRICS], stopping=app[WORKERS].stopping)

@@ -27,7 +27,6 @@ from mediastore.base import (
     is_key,
 )
 from mediastore.local import LocalMediaStore
-from mediastore.s3 import S3MediaStore
 from parley.settings import Settings
 
 __all__ = [
@@ -36,7 +35,6 @@ __all__ = [
     "LocalMediaStore",
     "MediaStore",
     "MediaStoreError",
-    "S3MediaStore",
     "Stored",
     "Stream",
     "TooLarge",
@@ -62,6 +60,10 @@ def open_media_store(settings: Settings) -> MediaStore:
     if scheme == "file" and rest:
         return LocalMediaStore(rest, max_bytes=settings.media_max_bytes)
     if scheme == "s3":
+        # Imported here: aiobotocore costs a fifth of a second at start-up, for nothing
+        # with files on disk.
+        from mediastore.s3 import S3MediaStore
+
         parts = urlsplit(url)
         if not parts.netloc:
             raise ValueError(f"PARLEY_MEDIA_URL: no bucket in {url!r} (s3://<bucket>)")

@@ -6,6 +6,7 @@ and the same scripts run on one Redis or a Redis Cluster. The cost: one channel 
 one cluster node; channels, not conversations, are what spreads across a cluster.
 """
 
+import functools
 from datetime import date
 
 from parley.state import Queue
@@ -27,6 +28,7 @@ DAY_S = 86400
 DEDUPE_DAYS = DEDUPE_RETENTION_S // DAY_S + 2
 
 
+@functools.lru_cache(maxsize=1024)
 def tag(channel: str) -> str:
     return f"{PREFIX}:{{{channel}}}"
 
@@ -46,6 +48,7 @@ def aliases(channel: str) -> str:
     return f"{tag(channel)}:ids"
 
 
+@functools.lru_cache(maxsize=1024)
 def queue(channel: str, name: Queue) -> str:
     """Sorted set of wa_ids in that queue, scored by last activity."""
     return f"{tag(channel)}:q:{name.value}"

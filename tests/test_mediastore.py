@@ -28,13 +28,13 @@ from mediastore import (
     BadMimeType,
     LocalMediaStore,
     MediaStore,
-    S3MediaStore,
     Stored,
     TooLarge,
     Unavailable,
     open_media_store,
     retention_cutoff,
 )
+from mediastore.s3 import S3MediaStore
 from parley.settings import Settings
 from tests.s3_tools import ACCESS_KEY, SECRET_KEY, moto_server, new_bucket, raw_client, s3_names
 
