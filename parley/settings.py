@@ -33,6 +33,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # How long an API action waits for the engine to apply it before answering 202.
     action_wait_s: Annotated[float, msgspec.Meta(ge=0, le=30)] = 2.0
     consumer_group: str = "parley-engine"
+    # The engine's Kafka session: a member silent this long is dropped and its partitions
+    # move. 6 s is the least a stock Kafka broker accepts (group.min.session.timeout.ms);
+    # the local broker (Tansu) holds a new member's join for half of it.
+    kafka_session_timeout_s: Annotated[float, msgspec.Meta(ge=1, le=300)] = 6.0
     sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
     log_level: str = "INFO"
     # Where customers' and agents' media is kept: "file:///a/directory" or "s3://bucket"
