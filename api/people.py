@@ -4,7 +4,7 @@ from aiohttp import web
 
 from api import errors
 from api.access import BOOTSTRAP_ADMIN, caller, require_admin
-from api.appkeys import DIRECTORY
+from api.appkeys import DIRECTORY, ROUTING
 from api.body import read_body
 from api.responses import json
 from api.schemas import (
@@ -44,7 +44,13 @@ async def create_user(request: web.Request) -> web.Response:
 
 async def list_users(request: web.Request) -> web.Response:
     await require_admin(request)
-    return json([user_out(user) for user in await request.config_dict[DIRECTORY].list_users()])
+    capacities = await request.config_dict[ROUTING].capacities()
+    return json(
+        [
+            user_out(user, capacities.get(user.id))
+            for user in await request.config_dict[DIRECTORY].list_users()
+        ]
+    )
 
 
 async def get_user(request: web.Request) -> web.Response:
@@ -53,7 +59,7 @@ async def get_user(request: web.Request) -> web.Response:
     record = await request.config_dict[DIRECTORY].get_user(user_id)
     if record is None:
         raise errors.not_found(f"no user {user_id}")
-    return json(user_out(record))
+    return json(user_out(record, await request.config_dict[ROUTING].capacity(user_id)))
 
 
 async def delete_user(request: web.Request) -> web.Response:

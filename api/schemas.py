@@ -109,6 +109,8 @@ class UserOut(msgspec.Struct, frozen=True, kw_only=True):
     admin: bool = False
     teams: list[str] = []  # sorted
     created_at: float
+    # Their own limit of Open conversations across channels (null: none).
+    total_capacity: int | None = None
 
 
 class TeamOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -909,13 +911,14 @@ def report_out(record: ReportRecord) -> Report:
     )
 
 
-def user_out(record: UserRecord) -> UserOut:
+def user_out(record: UserRecord, total_capacity: int | None = None) -> UserOut:
     return UserOut(
         id=record.id,
         name=record.name,
         admin=record.admin,
         teams=list(record.teams),
         created_at=record.created_at,
+        total_capacity=total_capacity,
     )
 
 

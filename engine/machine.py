@@ -215,9 +215,13 @@ def fire_timers(state: Conversation | None, settings: ChannelSettings, now: floa
         effects.append(Woke(early=False))
     reassign = state.reassign_at
     if state.queue is Queue.OPEN and reassign is not None and reassign <= now:
-        state, released = _release(state, ReleaseReason.UNANSWERED)
-        state = msgspec.structs.replace(state, passed_over=released[-1].user)
-        effects += released
+        if settings.routing is None or settings.routing.reassign_after_s is None:
+            # Switched off since it was routed: its assignee keeps it.
+            state = _unhand(state)
+        else:
+            state, released = _release(state, ReleaseReason.UNANSWERED)
+            state = msgspec.structs.replace(state, passed_over=released[-1].user)
+            effects += released
     return _applied(state, *effects)
 
 

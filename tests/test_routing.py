@@ -281,3 +281,17 @@ def test_the_customer_back_on_a_held_pending_one_is_returned_on_routing_channels
     assert decision.state is not None
     assert (decision.state.queue, decision.state.assignee) == (Queue.NEW, None)
     assert decision.effects[-1] == Released("ana", ReleaseReason.RETURNED)
+
+
+@pytest.mark.parametrize("now_off", [ROUTED, ChannelSettings(display_name="Support")])
+def test_a_reassign_timer_of_a_channel_no_longer_reassigning_keeps_the_assignee(
+    now_off: ChannelSettings,
+) -> None:
+    routed = route(NEW, "ana", REASSIGNING, T0).state
+    decision = fire_timers(routed, now_off, T0 + 300)
+    assert decision.effects == ()
+    state = decision.state
+    assert state is not None
+    assert (state.queue, state.assignee, state.reassign_at, next_due(state)) == (
+        Queue.OPEN, "ana", None, None,
+    )  # fmt: skip

@@ -1,10 +1,12 @@
-// The admin screen: the selected channel's settings, saved replies and grants, and the
-// users and teams of the whole installation. Sections share one view of the directory
-// (users and teams), reloaded after each change to it.
+// The admin screen: the selected channel's settings, business hours, routing, saved
+// replies and grants, and the users and teams of the whole installation. Sections share
+// one view of the directory (users and teams), reloaded after each change to it; the
+// routing section's agents follow the channel's changes.
 import { accessAdmin } from "./admin_access.js";
 import { channelSettings, savedRepliesAdmin } from "./admin_channel.js";
 import { businessHoursAdmin } from "./admin_hours.js";
 import { teamsAdmin, usersAdmin } from "./admin_people.js";
+import { routingAdmin } from "./admin_routing.js";
 import * as api from "./api.js";
 import { h } from "./el.js";
 
@@ -37,6 +39,7 @@ export function adminView(ctx) {
     parts.push(
       channelSettings(ctx),
       businessHoursAdmin(ctx),
+      routingAdmin(ctx),
       savedRepliesAdmin(ctx),
       accessAdmin(ctx, directory),
     );
@@ -50,5 +53,13 @@ export function adminView(ctx) {
     h("div", { class: "admin-grid" }, parts.map((part) => part.node)),
   );
   directory.load();
-  return { node, reload: () => directory.load() };
+  return {
+    node,
+    reload() {
+      directory.load();
+      for (const part of parts) part.reload?.();
+    },
+    onChange: (change) => parts.forEach((part) => part.onChange?.(change)),
+    destroy: () => parts.forEach((part) => part.destroy?.()),
+  };
 }

@@ -1,10 +1,13 @@
-// Admin: users (create; a new token, shown once) and teams (create; members).
+// Admin: users (create; a new token, shown once; their own capacity across channels) and
+// teams (create; members).
 import { section, statusLine } from "./admin_parts.js";
 import * as api from "./api.js";
 import { checkbox, clear, field, h } from "./el.js";
 
 const ID_PATTERN = "[A-Za-z0-9][A-Za-z0-9._@\\-]{0,63}";
 const ID_HINT = "Letters, digits and . _ @ -, up to 64 characters.";
+const CAPACITY_HINT =
+  "Capacity: the Open conversations a user may hold across all channels together, saved as you leave the field or press Enter; empty: none of their own (each channel's routing capacity still applies).";
 
 // A token is shown once: in a read-only field with a copy button, until "Done".
 function tokenPanel(place, user, token) {
@@ -53,6 +56,45 @@ export function usersAdmin(ctx, directory) {
     status.node,
   );
 
+  // Each user's own capacity across channels: read with the user list (`total_capacity`),
+  // set with PUT /v1/users/{id}/capacity.
+  const capacities = new Map(); // user id -> total_capacity (null: none), as last saved
+  const capacityStatus = statusLine();
+
+  // Saved as the admin leaves the field or presses Enter (as the access table's roles
+  // are saved as they are chosen); one save at a time per user, the last value wins.
+  function capacityForm(user, known) {
+    const input = h("input", { type: "number", min: 0, max: 1000, step: 1, class: "capacity", value: known ?? "" });
+    let saving = Promise.resolve();
+    const save = () => {
+      saving = saving.then(async () => {
+        const total = input.value === "" ? null : Number(input.value);
+        if (capacities.has(user) && total === capacities.get(user)) return;
+        try {
+          const saved = await api.put(`/v1/users/${api.seg(user)}/capacity`, { total_capacity: total });
+          capacities.set(user, saved.total_capacity);
+          capacityStatus.say(`Capacity of ${user}: ${saved.total_capacity ?? "none"}.`);
+        } catch (error) {
+          capacityStatus.say(error.message, true);
+        }
+      });
+    };
+    input.addEventListener("change", save);
+    const node = h(
+      "form",
+      {
+        class: "capacity-form",
+        novalidate: true,
+        onsubmit(event) {
+          event.preventDefault();
+          save();
+        },
+      },
+      field(`Capacity across channels of ${user}`, input, { hideLabel: true, inline: true }),
+    );
+    return { node, input };
+  }
+
   async function rotate(user) {
     try {
       const made = await api.post(`/v1/users/${api.seg(user)}/token`);
@@ -80,26 +122,38 @@ export function usersAdmin(ctx, directory) {
   directory.subscribe(() => {
     clear(
       rows,
-      directory.users.map((user) =>
-        h(
+      directory.users.map((user) => {
+        capacities.set(user.id, user.total_capacity ?? null);
+        const capacity = capacityForm(user.id, user.total_capacity);
+        return h(
           "tr",
           {},
           h("th", { scope: "row" }, user.id),
           h("td", {}, user.name),
           h("td", {}, user.admin ? "yes" : "no"),
           h("td", {}, user.teams.join(", ")),
+          h("td", {}, capacity.node),
           h("td", {}, h("button", { type: "button", class: "quiet", "aria-label": `New token for ${user.id}`, onclick: () => rotate(user.id) }, "New token")),
-        ),
-      ),
+        );
+      }),
     );
   });
   const table = h(
     "table",
-    { class: "grid-table" },
-    h("thead", {}, h("tr", {}, ["User", "Name", "Admin", "Teams", "Token"].map((t) => h("th", { scope: "col" }, t)))),
+    { class: "grid-table users-table" },
+    h("thead", {}, h("tr", {}, ["User", "Name", "Admin", "Teams", "Capacity", "Token"].map((t) => h("th", { scope: "col" }, t)))),
     rows,
   );
-  return { node: section("Users", h("div", { class: "scroll-x" }, table), tokenPlace, form) };
+  return {
+    node: section(
+      "Users",
+      h("div", { class: "scroll-x" }, table),
+      h("p", { class: "hint" }, CAPACITY_HINT),
+      capacityStatus.node,
+      tokenPlace,
+      form,
+    ),
+  };
 }
 
 export function teamsAdmin(ctx, directory) {

@@ -3,6 +3,7 @@
 // been connected for a while, so it is read again whenever the live stream comes back.
 import * as api from "./api.js";
 import { field, h, select } from "./el.js";
+import { AVAILABILITY_EVENT } from "./team.js";
 
 const CHOICES = [
   ["online", "Online"],
@@ -17,6 +18,7 @@ export function availabilityControl({ onError }) {
       choice.disabled = true;
       try {
         show(await api.request("PUT", "/v1/me/availability", { status: choice.value }));
+        document.dispatchEvent(new CustomEvent(AVAILABILITY_EVENT)); // the team list shows it
       } catch (error) {
         onError(error.message);
         await refresh();

@@ -1,11 +1,12 @@
 // The inbox screen: search, queue tabs with live counts, the conversation list (oldest
-// first by default) kept current from the stream, and the open conversation beside it
-// (on a phone: instead of it).
+// first by default) kept current from the stream, the team's availability and load at
+// its foot, and the open conversation beside it (on a phone: instead of it).
 import * as api from "./api.js";
 import { conversationView } from "./conversation.js";
 import { clear, field, h, select, uid } from "./el.js";
 import { ago, customerLabel, toMs, when } from "./format.js";
 import { QUEUES, queueTabs } from "./tabs.js";
+import { teamPanel } from "./team.js";
 
 const PAGE = 50;
 const SEARCH_DELAY_MS = 300;
@@ -43,6 +44,7 @@ export function inboxView(ctx) {
   const search = h("input", { type: "search", placeholder: "Name, phone or username", autocomplete: "off" });
   const order = select([["oldest", "Oldest first"], ["newest", "Newest first"]], "oldest");
   const conversation = conversationView(ctx, { onBack: closeConversation });
+  const team = channel ? teamPanel(ctx) : null;
   const listPane = h(
     "section",
     { class: "list-pane", "aria-label": "Conversations" },
@@ -62,6 +64,7 @@ export function inboxView(ctx) {
     field("Order", order, { inline: true }),
     panel,
     results,
+    team?.node,
   );
   const node = h("div", { class: "inbox" }, listPane, conversation.node);
 
@@ -243,6 +246,7 @@ export function inboxView(ctx) {
     }
     if (state.search && results.querySelector(`[data-customer="${CSS.escape(change.customer)}"]`)) runSearch();
     conversation.onChange(change);
+    team?.onChange(change);
   }
 
   // The row of a change's conversation: out of the list, or in it where it sorts.
@@ -276,6 +280,7 @@ export function inboxView(ctx) {
     load();
     if (state.search) runSearch();
     conversation.reload();
+    team?.load();
   }
 
   tabs.setCounts({});
@@ -283,6 +288,7 @@ export function inboxView(ctx) {
   function destroy() {
     clearTimeout(searchTimer);
     conversation.close();
+    team?.destroy();
   }
 
   return { node, onChange, reload, destroy };
