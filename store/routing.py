@@ -17,10 +17,13 @@ from redis.asyncio.client import Pipeline
 from parley.redis import RedisClient, as_text
 from parley.state import Queue
 from store import _keys as keys
+from store._scripts import source
 from store.presence import Availability, decode
 
 # Any channel: something every channel's routing depends on changed (an availability).
 EVERY_CHANNEL = "*"
+# Conversations counted per adopt.lua call when routing is switched on.
+ADOPT_PAGE = 500
 # Customers back on a held Pending conversation, looked at in one pass at most.
 RETURNED_BATCH = 500
 _UNLOCK = """
@@ -72,6 +75,7 @@ class RoutingStore:
     def __init__(self, client: RedisClient) -> None:
         self._client = client
         self._unlock = client.register_script(_UNLOCK)
+        self._adopt = client.register_script(source("adopt"))
 
     async def pool(self, channel: str, limit: int) -> list[tuple[str, float]]:
         """The `limit` conversations waiting longest: (customer, cycle opened at)."""
@@ -168,14 +172,38 @@ class RoutingStore:
         found = await self._client.hget(keys.CAPACITY, user)
         return None if found is None else int(found)
 
-    async def open_pool(self, channel: str) -> None:
+    async def open_pool(self, channel: str) -> int:
         """Routing was switched on: conversations in New from before the pool was kept
-        join it (scored by their last activity; the pool keeps any it has)."""
+        join it (scored by their last activity; the pool keeps any it has), and those
+        held from before the loads were kept are counted (adopt.lua); how many were."""
         await self._client.zunionstore(
             keys.waiting(channel),
             [keys.waiting(channel), keys.queue(channel, Queue.NEW)],
             aggregate="MIN",
         )
+        counted = 0
+        for queue in (Queue.OPEN, Queue.PENDING):
+            start = 0
+            while page := _members(
+                await self._client.zrange(keys.queue(channel, queue), start, start + ADOPT_PAGE - 1)
+            ):
+                counted += await self._adopt_page(channel, page)
+                start += ADOPT_PAGE
+        return counted
+
+    async def _adopt_page(self, channel: str, customers: list[str]) -> int:
+        pipe = self._client.pipeline(transaction=False)
+        for customer in customers:
+            pipe.hmget(keys.conversation(channel, customer), ["q", "a"])
+        call_keys, call_args = [keys.load(channel), keys.held(channel)], []
+        for customer, (queue, assignee) in zip(customers, await pipe.execute(), strict=True):
+            if queue and assignee:
+                agent = as_text(assignee)
+                call_keys += [keys.conversation(channel, customer), keys.assigned(channel, agent)]
+                call_args += [customer, as_text(queue), agent]
+        if not call_args:
+            return 0
+        return int(await self._adopt(keys=call_keys, args=call_args))
 
     async def lease(self, ttl_s: float) -> str | None:
         """Take the router's lease for `ttl_s`; its token, None when another holds it."""

@@ -31,6 +31,7 @@ from store.channels import save_channel_settings
 from store.conversations import ConversationStore
 from store.directory import Directory
 from store.presence import Availability, PresenceStore
+from store.routing import RoutingStore
 from tests import factory as f
 from tests.clock import Clock
 from tests.conftest import EU
@@ -331,3 +332,28 @@ async def check_after_a_pass(team: Team, status: dict[str, Availability]) -> Non
     assert {a: int(n) for a, n in (await scored(team.client, keys.load(CH))).items()} == dict(
         open_by
     )
+
+
+async def test_switching_routing_on_counts_what_was_held_before_the_loads_were_kept(
+    team: Team,
+) -> None:
+    """Conversations written by a release without the routing indexes (a hash and a
+    queue entry only) are counted once when routing is switched on, however often."""
+    for customer, queue, agent in (("1", "open", "ana"), ("2", "pending", "ana"), ("3", "new", "")):
+        fields: dict[str | bytes, str] = {"q": queue, "la": "1", "oa": "1", "v": "3"}
+        if agent:
+            fields["a"] = agent
+        await team.client.hset(keys.conversation(CH, customer), mapping=fields)  # type: ignore[arg-type]
+        await team.client.zadd(keys.queue(CH, Queue(queue)), {customer: 1})
+    routing = RoutingStore(team.client)
+    assert await routing.open_pool(CH) == 2
+    assert await routing.open_pool(CH) == 0  # counted once
+    assert await scored(team.client, keys.load(CH)) == {"ana": 1}
+    assert await scored(team.client, keys.held(CH)) == {"ana": 2}
+    assert set(await scored(team.client, keys.assigned(CH, "ana"))) == {"1", "2"}
+    assert list(await scored(team.client, keys.waiting(CH))) == ["3"]
+    await team.status("ana", Availability.ONLINE)
+    await team.write("4")
+    assert await team.router().run_once() == 1  # 1 of 2 held: room for one
+    states = await team.states()
+    assert (states["3"].assignee, states["4"].assignee) == ("ana", None)  # the oldest
