@@ -22,7 +22,7 @@
 -- ms); then one key per record.
 --
 -- Records: sadd a; rpush a; log a (then keep the last log_length); count a (HINCRBY 1,
--- kept report_ttl); result a (kept result_ttl); wake a (kept wake_ttl); outbox a (XADD);
+-- kept report_ttl from the call); result a (kept result_ttl); wake a (kept wake_ttl); outbox a (XADD);
 -- fetch a (XADD, a media fetch job); feed a b (XADD, the stream capped at about
 -- feed_length; with b "known", only if the event's status record found its message);
 -- status a b (set field a to status b if a is there and b ranks higher); detail a b c
@@ -42,6 +42,7 @@ local BUCKETS, FIRST_DAY = config.sets, config.first_day
 local FIELDS, VERSION, RANK = config.fields, config.version, config.ranks
 local ALIASES = KEYS[BUCKETS + 1]
 local touched = {}
+local reports = {} -- report keys counted in: their expiry is set once, at the end
 
 local function bucket(day)
   return math.max(1, math.min(BUCKETS, tonumber(day) - FIRST_DAY + 1))
@@ -86,15 +87,20 @@ local function apply_one(key, arg)
   if from_queue ~= to_queue then
     redis.call('ZREM', from_queue, id)
   end
-  local set = { VERSION, version + 1 }
+  local set, gone = { VERSION, version + 1 }, {}
   for i, name in ipairs(FIELDS) do
     local value = ARGV[claim + i - 1]
     if value == '' then
-      redis.call('HDEL', conv, name)
+      gone[#gone + 1] = name
     else
       set[#set + 1] = name
       set[#set + 1] = value
     end
+  end
+  -- One HDEL for every empty field: most of a state's optional fields are empty, and a
+  -- call from Lua costs more than the deletion itself.
+  if #gone > 0 then
+    redis.call('HDEL', conv, unpack(gone))
   end
   local score = tonumber(ARGV[claim + config.score - 1])
   local snoozed = ARGV[claim + config.snooze - 1]
@@ -122,7 +128,7 @@ local function apply_records(key, first, last)
       redis.call('LTRIM', target, -config.log_length, -1)
     elseif op == 'count' then
       redis.call('HINCRBY', target, a, 1)
-      redis.call('EXPIRE', target, config.report_ttl)
+      reports[target] = true
     elseif op == 'result' then
       redis.call('SET', target, a, 'EX', config.result_ttl)
     elseif op == 'wake' then
@@ -186,6 +192,9 @@ for event = 1, config.events do
   end
   key = key + key_count
   pos = arg + arg_count
+end
+for target in pairs(reports) do
+  redis.call('EXPIRE', target, config.report_ttl)
 end
 -- Each day's set lives until dedupe_ttl after its day ends.
 for b in pairs(touched) do
