@@ -223,11 +223,11 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
     """The sweeper and the router (due work and routing run where each other run)."""
     router = Router(app[REDIS], app[STORE], app[METRICS], app[CLOCK])
     app[ROUTER] = router
-    app[SWEEPER] = Sweeper(app[REDIS], app[STORE], app[METRICS], app[CLOCK], router.wake)
+    app[SWEEPER] = Sweeper(app[REDIS], app[STORE], app[METRICS], app[CLOCK], router.changed)
 
     def tell_router(results: list[Applied]) -> None:
         for channel in routing_wakes(results):
-            router.wake(channel)
+            router.changed(channel)
 
     app[LOOP].on_applied = tell_router
     yield

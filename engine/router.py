@@ -68,6 +68,7 @@ class Router:
         self._presence = PresenceStore(client)
         self._dirty: set[str] = set()
         self._woken = asyncio.Event()
+        self._routing_channels: set[str] = set()  # as of the last pass
         # Who may answer on each routing channel, and when that was read (monotonic).
         self._repliers: dict[str, list[str]] = {}
         self._roster_read_at = -ROSTER_TTL_S
@@ -76,6 +77,14 @@ class Router:
         """Something `channel`'s routing depends on changed: pass over it soon."""
         self._dirty.add(channel)
         self._woken.set()
+
+    def changed(self, channel: str) -> None:
+        """This engine changed conversations on `channel` (its consumer, its sweeper): a
+        wake-up only if the channel routes, as of the last pass (one switched on since
+        was told by the API, whose wake-up is never filtered). Without this every batch
+        of every channel would cost a pass."""
+        if channel in self._routing_channels:
+            self.wake(channel)
 
     async def run(self, stopping: asyncio.Event, interval_s: float) -> None:
         """Pass whenever woken, and over every channel at least every `interval_s`."""
@@ -130,6 +139,12 @@ class Router:
         found = await settings_of(self._client, channels)
         settings = {c: s for c, s in zip(channels, found, strict=True) if s is not None}
         routed = [channel for channel, s in settings.items() if s.routing is not None]
+        if EVERY_CHANNEL in dirty:
+            self._routing_channels = set(routed)
+        else:
+            self._routing_channels = (self._routing_channels - set(settings)) | set(routed)
+        if not routed:
+            return 0  # nothing routes here: nothing to hand out, release or look at
         roster = await self._roster(routed)
         # Availability changes wake every channel: only such a pass (or the interval's)
         # looks for what offline agents hold.
@@ -138,15 +153,15 @@ class Router:
             every=every,
             routed=routed,
             held=routed if full else [],
-            returned=list(settings),
+            returned=routed,
         )
         team = _Team(roster, view)
         changed = 0
-        for channel, channel_settings in settings.items():
+        for channel in routed:
+            channel_settings = settings[channel]
             changed += await self._returned(channel, channel_settings, team, now)
-            if channel_settings.routing is not None:
-                changed += await self._offline(channel, channel_settings, team, now)
-                changed += await self._route(channel, channel_settings, team, now)
+            changed += await self._offline(channel, channel_settings, team, now)
+            changed += await self._route(channel, channel_settings, team, now)
         return changed
 
     async def _roster(self, channels: list[str]) -> dict[str, list[str]]:

@@ -195,7 +195,7 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
             case Holding(old=old, new=new, at=at):
                 yield from _holding(channel, customer, old, new, at)
             case Returned(at=at):
-                yield _Record("zadd", keys.returned(channel), customer, str(to_ms(at)))
+                yield _Record("zmax", keys.returned(channel), customer, str(to_ms(at)))
             case Record(old=old, new=new):
                 yield from _customer(channel, customer, old, new)
 
@@ -221,7 +221,7 @@ def _holding(
     if new.assignee is not None and new.assignee != before:
         yield _Record("zadd", keys.assigned(channel, new.assignee), customer, str(to_ms(at)))
         yield _Record("zincr", keys.held(channel), new.assignee, "1")
-        yield _Record("zadd", keys.handed(channel), new.assignee, str(to_ms(at)))
+        yield _Record("zmax", keys.handed(channel), new.assignee, str(to_ms(at)))
         if is_open:
             yield _Record("zincr", keys.load(channel), new.assignee, "1")
     elif new.assignee is not None and was_open != is_open:

@@ -29,7 +29,8 @@
 -- (set field b to c if field a is there); put a b (HSET); seed a b (HSETNX); drop a
 -- (HDEL); dropif a b (HDEL a if it holds b); name a / unname a (ZADD 0 / ZREM: the
 -- name index, searched by prefix); zadd a b (ZADD score b, member a: the timer set, the
--- routing pool and indexes); zrem a (ZREM); zincr a b (ZINCRBY b on member a, removed
+-- routing pool and indexes); zrem a (ZREM); zmax a b (ZADD GT: the later
+-- score wins, whatever the order partitions are applied in); zincr a b (ZINCRBY b on member a, removed
 -- once at 0 or below: an agent's load).
 --
 -- Returns one answer per event: "duplicate" (decided before: nothing changed),
@@ -168,6 +169,8 @@ local function apply_records(key, first, last)
       redis.call('ZREM', target, a)
     elseif op == 'zadd' then
       redis.call('ZADD', target, b, a)
+    elseif op == 'zmax' then
+      redis.call('ZADD', target, 'GT', b, a)
     elseif op == 'zincr' then
       if tonumber(redis.call('ZINCRBY', target, b, a)) <= 0 then
         redis.call('ZREM', target, a)
