@@ -7,6 +7,7 @@ version or an alias moved (the sweeper or another engine got there first) answer
 "conflict", and the rest of that key's events are read and decided again.
 """
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
@@ -79,36 +80,45 @@ class Applier:
         pending: dict[str, list[int]],
         results: dict[int, Applied],
     ) -> dict[str, list[int]]:
+        """Read, decide and write `pending`, in parts of different keys: while Redis
+        applies one part, the next is decided (the two cost about the same), so a round
+        takes about the longer of them rather than their sum. Parts hold different
+        customers (bar two routes to one person: a version conflict, decided again)."""
         channels = await self._read(events, digests, pending)
         now = self._clock()
-        planned: list[tuple[str, int, Applied, int]] = []
-        writes: dict[str, list[Write]] = defaultdict(list)
-        for key, indices in pending.items():
-            for index in indices:
-                event = events[index]
-                known = channels[event.channel]
-                if event.id in known.decided:
-                    results[index] = Applied(event, Outcome.DUPLICATE)
-                    continue
-                known.decided.add(event.id)
-                write, applied = self._decide(event, digests[index], known, now)
-                planned.append((key, index, applied, len(writes[event.channel])))
-                writes[event.channel].append(write)
-        answers = await self._store.apply(writes)
+        applying = []
+        for part in _parts(pending):
+            planned: list[tuple[str, int, Applied, int]] = []
+            writes: dict[str, list[Write]] = defaultdict(list)
+            for key, indices in part.items():
+                for index in indices:
+                    event = events[index]
+                    known = channels[event.channel]
+                    if event.id in known.decided:
+                        results[index] = Applied(event, Outcome.DUPLICATE)
+                        continue
+                    known.decided.add(event.id)
+                    write, applied = self._decide(event, digests[index], known, now)
+                    planned.append((key, index, applied, len(writes[event.channel])))
+                    writes[event.channel].append(write)
+            applying.append((planned, asyncio.ensure_future(self._store.apply(writes))))
+            await asyncio.sleep(0)  # the part's call goes out before the next is decided
         retry: dict[str, list[int]] = {}
-        for key, index, applied, position in planned:
-            answer = answers[applied.event.channel][position]
-            if key in retry:
-                retry[key].append(index)  # after a conflict, decide again in order
-            elif answer is Answer.OK:
-                results[index] = applied
-            elif answer is Answer.DUPLICATE:
-                # Another instance applied it meanwhile (e.g. before a rebalance); what we
-                # planned after it assumed our write, so decide the rest again.
-                results[index] = Applied(applied.event, Outcome.DUPLICATE)
-                retry[key] = []
-            else:
-                retry[key] = [index]
+        for planned, written in applying:
+            answers = await written
+            for key, index, applied, position in planned:
+                answer = answers[applied.event.channel][position]
+                if key in retry:
+                    retry[key].append(index)  # after a conflict, decide again in order
+                elif answer is Answer.OK:
+                    results[index] = applied
+                elif answer is Answer.DUPLICATE:
+                    # Another instance applied it meanwhile (e.g. before a rebalance); what
+                    # we planned after it assumed our write, so decide the rest again.
+                    results[index] = Applied(applied.event, Outcome.DUPLICATE)
+                    retry[key] = []
+                else:
+                    retry[key] = [index]
         return {key: indices for key, indices in retry.items() if indices}
 
     def _decide(
@@ -190,6 +200,27 @@ class Applier:
             }
             channels[request.channel] = _Channel(snapshot, decided)
         return channels
+
+
+# A round of at least this many events is decided and written in two parts.
+SPLIT_AT = 1000
+
+
+def _parts(pending: dict[str, list[int]]) -> list[dict[str, list[int]]]:
+    """`pending` in two parts of about as many events (one when small), each key whole."""
+    total = sum(len(indices) for indices in pending.values())
+    if total < SPLIT_AT:
+        return [pending]
+    first: dict[str, list[int]] = {}
+    second: dict[str, list[int]] = {}
+    taken = 0
+    for key, indices in pending.items():
+        if taken < total / 2:
+            first[key] = indices
+            taken += len(indices)
+        else:
+            second[key] = indices
+    return [first, second]
 
 
 def _told(event: Event) -> Identity:
