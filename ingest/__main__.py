@@ -6,12 +6,13 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 
 from ingest import dead_letters
-from ingest.app import create_app
+from ingest.app import create_app, run_worker
 from parley.channels import ChannelFileError, load_channels
 from parley.logs import setup_logging
-from parley.runtime import serve
+from parley.runtime import run_workers, serve
 from parley.settings import Settings, SettingsError, settings_from_env
 
 
@@ -40,10 +41,21 @@ def _run(settings: Settings) -> int:
     setup_logging(settings.log_level)
     logging.getLogger(__name__).info(
         "starting receiver",
-        extra={"host": settings.http_host, "port": settings.http_port, "channels": len(channels)},
+        extra={
+            "host": settings.http_host,
+            "port": settings.http_port,
+            "channels": len(channels),
+            "workers": settings.http_workers,
+        },
     )
-    serve(create_app(settings, channels), settings.http_host, settings.http_port)
-    return 0
+    if settings.http_workers == 1:
+        serve(create_app(settings, channels), settings.http_host, settings.http_port)
+        return 0
+    # prometheus_client reads this when a worker imports it; the directory must start
+    # empty every run, so it is this run's own.
+    with tempfile.TemporaryDirectory(prefix="parley-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        return run_workers(settings.http_workers, run_worker, settings, channels, metrics_dir)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from redis.exceptions import RedisError
 
 from api.app import MOUNT as API_MOUNT
@@ -35,10 +36,12 @@ from parley import registration
 from parley.channels import Channel
 from parley.graph import GraphClient
 from parley.kafka import ensure_topics
+from parley.logs import setup_logging
 from parley.loops import run_every
 from parley.producer import EventProducer
 from parley.redis import RedisClient, connect_redis, is_cluster
 from parley.registration import active_channel
+from parley.runtime import serve
 from parley.settings import Settings
 from store import registrations
 from store.channels import channel_ids, seed_channels
@@ -52,7 +55,12 @@ from store.sessions import Sessions
 log = logging.getLogger(__name__)
 DEAD_LETTER_PARTITIONS = 1
 SEED_TIMEOUT_S = 5.0
-REGISTERED_REFRESH_S = 5.0
+# A channel registered through another receiver, or another worker of this one (which
+# alone hears the API's callback), is taken within this long. Before that its calls are
+# refused (401: Meta retries) or, when signed by an app we know, dead-lettered as
+# unknown_channel (re-drivable). A refresh is one set read, and a hash read per channel
+# this receiver does not know: cheap enough every second.
+REGISTERED_REFRESH_S = 1.0
 
 
 def create_app(
@@ -61,6 +69,7 @@ def create_app(
     *,
     clock: Callable[[], float] = time.time,
     registry: CollectorRegistry | None = None,
+    metrics_dir: str | None = None,
 ) -> web.Application:
     """The receiver, with the /v1 API mounted at /v1. Needs `settings.kafka_bootstrap` and
     `settings.redis_url` set.
@@ -68,19 +77,39 @@ def create_app(
     The API is a sub-application: it reads what this app holds under api/appkeys' keys
     (settings, clock, Redis, the store's reader, the directory, the producer, the Graph
     API client), and calls back with each channel that registration makes active, so
-    the receiver takes its webhooks at once."""
+    the receiver takes its webhooks at once.
+
+    `metrics_dir`: this process is one of several workers on one port, with
+    prometheus_client in multiprocess mode on that directory (PROMETHEUS_MULTIPROC_DIR,
+    set before it was imported). A scrape reaches any one worker, so /metrics adds up
+    every worker's files rather than showing this one's counts."""
     app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     directory = app[CHANNELS] = ChannelRegistry(channels)
     app[CLOCK] = clock
     app[REGISTRY] = registry if registry is not None else CollectorRegistry()
-    app[METRICS] = IngestMetrics(app[REGISTRY])
+    if metrics_dir is None:
+        app[METRICS] = IngestMetrics(app[REGISTRY])
+    else:
+        # The metrics write to this worker's files whatever registry holds them; /metrics
+        # reads them all through the collector instead.
+        app[METRICS] = IngestMetrics(CollectorRegistry())
+        MultiProcessCollector(app[REGISTRY], path=metrics_dir)  # type: ignore[no-untyped-call]
     app.cleanup_ctx.extend([_kafka, _redis, _graph, _registered_channels, _feed])
     app.add_routes(handlers.routes)
     app.add_routes(health.routes)
     app.add_routes(inbox_routes)  # the agent inbox page at / (docs/inbox.md)
     app.add_subapp(API_MOUNT, create_api(on_channel_active=directory.add))
     return app
+
+
+def run_worker(settings: Settings, channels: list[Channel], metrics_dir: str) -> None:
+    """One of PARLEY_HTTP_WORKERS processes (parley.runtime.run_workers), each the whole
+    receiver on the shared port. Here rather than in __main__, which multiprocessing
+    does not import in the processes it spawns."""
+    setup_logging(settings.log_level)
+    app = create_app(settings, channels, metrics_dir=metrics_dir)
+    serve(app, settings.http_host, settings.http_port, worker=True)
 
 
 async def _kafka(app: web.Application) -> AsyncIterator[None]:

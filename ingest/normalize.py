@@ -170,16 +170,11 @@ class _Reader:
         self.channel = channel or ""
         self.contacts = contacts
         self.received_at = received_at
-        self._readers: dict[str, Callable[[Any], Event]] = {
-            "messages": self._message,
-            "statuses": self._status,
-            "message_echoes": self._echo,
-            "user_preferences": self._preference,
-            "user_id_update": self._user_id_update,
-        }
 
     def read(self, array: str, item: Any) -> Event:
-        return self._readers[array](item)
+        # Looked up on the class: a dict of this instance's bound methods would be a
+        # reference cycle per webhook, freed only by the collector (docs/profiles/receiver.md).
+        return _READERS[array](self, item)
 
     def _message(self, item: Any) -> Event:
         message = _typed(item, MessageItem)
@@ -495,3 +490,13 @@ def _seconds(timestamp: object, fallback: float) -> float:
     except (ValueError, OverflowError):
         return fallback
     return seconds if math.isfinite(seconds) else fallback
+
+
+# Each array of a webhook value and the reader of its items.
+_READERS: dict[str, Callable[[_Reader, Any], Event]] = {
+    "messages": _Reader._message,
+    "statuses": _Reader._status,
+    "message_echoes": _Reader._echo,
+    "user_preferences": _Reader._preference,
+    "user_id_update": _Reader._user_id_update,
+}

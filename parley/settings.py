@@ -1,12 +1,42 @@
 """Process settings: read from the environment once, at the edge, into one frozen struct."""
 
+import math
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated
 
 import msgspec
 
 PREFIX = "PARLEY_"
 SECRETS = frozenset({"admin_token", "media_s3_secret_key"})
+
+
+def available_cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a container's CPU
+    quota (cgroup v2 or v1), which os.cpu_count() ignores: a pod limited to one CPU on a
+    32-core node gets one worker, not 32 (each with its own memory and connections)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    quota, period = _cpu_quota()
+    if quota > 0 and period > 0:
+        return max(1, min(cores or 1, math.ceil(quota / period)))
+    return cores or 1
+
+
+def _cpu_quota() -> tuple[int, int]:
+    """(quota, period) in microseconds, or (-1, 0) where there is none."""
+    try:  # cgroup v2: "max 100000" or "150000 100000"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        return (-1 if quota == "max" else int(quota)), int(period)
+    except (OSError, ValueError):
+        pass
+    try:  # cgroup v1: -1 when unlimited
+        v1 = Path("/sys/fs/cgroup/cpu")
+        return int((v1 / "cpu.cfs_quota_us").read_text()), int(
+            (v1 / "cpu.cfs_period_us").read_text()
+        )
+    except (OSError, ValueError):
+        return -1, 0
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -22,6 +52,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     topic_partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
+    # Receiver processes (python -m ingest) sharing the HTTP port, each the whole app.
+    http_workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = msgspec.field(
+        default_factory=available_cores
+    )
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9108
     channels_file: str | None = None
     admin_token: str | None = None
