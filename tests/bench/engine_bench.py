@@ -29,7 +29,7 @@ from engine.consumer import CommitPolicy, EngineLoop
 from metrics import EngineMetrics
 from parley.events import Event
 from parley.kafka import ensure_topics
-from parley.redis import connect_redis
+from parley.redis import RedisClient, connect_redis
 from parley.runtime import tune_gc
 from parley.settings import Settings
 from store.channels import seed_channels
@@ -73,15 +73,21 @@ class NaiveApplier(Applier):
         return results
 
 
-async def drain(bootstrap: str, redis_url: str, topic: str, total: int, naive: bool) -> float:
-    """Seconds for an in-process loop (large fetches, not the shipped engine's) to apply
-    and commit `total` events from `topic` on an empty Redis: what media_bench compares
-    image and text messages with."""
+async def empty_store(redis_url: str) -> tuple[RedisClient, ConversationStore]:
+    """An emptied Redis with the channels' settings, and the store on it."""
     client = connect_redis(redis_url, read_timeout_s=None)
     await client.flushdb()
     scripts = ConversationStore(client)
     await scripts.start()
     await seed_channels(client, CHANNELS)
+    return client, scripts
+
+
+async def drain(bootstrap: str, redis_url: str, topic: str, total: int, naive: bool) -> float:
+    """Seconds for an in-process loop (large fetches, not the shipped engine's) to apply
+    and commit `total` events from `topic` on an empty Redis: what media_bench compares
+    image and text messages with."""
+    client, scripts = await empty_store(redis_url)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -115,11 +121,7 @@ class Naive:
 
 
 async def naive(bootstrap: str, redis_url: str, topic: str, total: int) -> Naive:
-    client = connect_redis(redis_url, read_timeout_s=None)
-    await client.flushdb()
-    scripts = ConversationStore(client)
-    await scripts.start()
-    await seed_channels(client, CHANNELS)
+    client, scripts = await empty_store(redis_url)
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
