@@ -297,8 +297,8 @@ async def test_one_worker_is_the_single_process_of_old(
         assert "workers started" not in [line["message"] for line in running.lines()]
 
 
-def test_workers_default_to_the_cores_this_process_may_use() -> None:
-    assert settings_from_env({}).http_workers == available_cores()
+def test_workers_default_to_one_and_the_cores_this_process_may_use_are_known() -> None:
+    assert settings_from_env({}).http_workers == 1
     assert 1 <= available_cores() <= (os.cpu_count() or 1)
     assert settings_from_env({"PARLEY_HTTP_WORKERS": "2"}).http_workers == 2
     with pytest.raises(SettingsError, match="PARLEY_HTTP_WORKERS"):
