@@ -8,7 +8,7 @@ a time, so that two engines never hand the same agent more than their capacity.
 """
 
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import msgspec
@@ -52,6 +52,15 @@ def _flat_scores(reply: object) -> Iterator[tuple[str, float]]:
     return zip(map(as_text, rows[::2]), map(float, rows[1::2]), strict=True)
 
 
+def _loads(reply: object) -> dict[str, int]:
+    """A channel's load set as agent -> Open conversations."""
+    return {agent: int(count) for agent, count in _flat_scores(reply)}
+
+
+def _capacities(found: Mapping[bytes | str, bytes | str]) -> dict[str, int]:
+    return {as_text(user): int(value) for user, value in found.items()}
+
+
 def _members(rows: object) -> list[str]:
     return [as_text(member) for member in cast(list[bytes], rows)]
 
@@ -88,12 +97,9 @@ class RoutingStore:
         """Per channel, each agent's Open conversations on it (agents at none left out)."""
         pipe = self._client.pipeline(transaction=False)
         for channel in channels:
-            pipe.zrange(keys.load(channel), 0, -1, withscores=True)
+            _raw_scores(pipe, keys.load(channel))
         found = await pipe.execute()
-        return {
-            channel: {agent: int(count) for agent, count in _scored(rows).items()}
-            for channel, rows in zip(channels, found, strict=True)
-        }
+        return {channel: _loads(reply) for channel, reply in zip(channels, found, strict=True)}
 
     async def view(
         self,
@@ -117,11 +123,8 @@ class RoutingStore:
         for channel in returned:
             pipe.zrange(keys.returned(channel), 0, RETURNED_BATCH - 1)
         found = iter(await pipe.execute())
-        capacities = {as_text(user): int(value) for user, value in next(found).items()}
-        loads = {
-            channel: {agent: int(count) for agent, count in _flat_scores(next(found))}
-            for channel in every
-        }
+        capacities = _capacities(next(found))
+        loads = {channel: _loads(next(found)) for channel in every}
         waiting = {channel: int(next(found)) for channel in routed}
         holders = {channel: _members(next(found)) for channel in held}
         back = {channel: _members(next(found)) for channel in returned}
@@ -160,7 +163,7 @@ class RoutingStore:
     async def capacities(self) -> dict[str, int]:
         """Each user's own limit of Open conversations across channels (if they have one)."""
         found = await self._client.hgetall(keys.CAPACITY)
-        return {as_text(user): int(value) for user, value in found.items()}
+        return _capacities(found)
 
     async def set_capacity(self, user: str, capacity: int | None) -> None:
         if capacity is None:
