@@ -60,6 +60,7 @@ def _channel_out(
         auto_resolve_pending=format_period(settings.auto_resolve_pending_s),
         send_rate=settings.send_rate,
         waba_id=settings.waba_id,
+        app_id=settings.app_id,
         read_receipts=settings.read_receipts,
         business_hours=settings.business_hours,
         out_of_hours_reply=settings.out_of_hours_reply,
@@ -146,6 +147,8 @@ def _apply_patch(current: ChannelSettings, patch: ChannelPatch) -> ChannelSettin
         changes["send_rate"] = patch.send_rate
     if patch.waba_id is not UNSET:
         changes["waba_id"] = patch.waba_id
+    if patch.app_id is not UNSET:
+        changes["app_id"] = patch.app_id
     if patch.business_hours is not UNSET:
         if patch.business_hours is not None:
             try:

@@ -1,6 +1,7 @@
 """New numbers: registering a channel with Meta (admins)."""
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -8,6 +9,7 @@ from api import errors
 from api.access import require_admin
 from api.appkeys import CLOCK, GRAPH, ON_CHANNEL_ACTIVE, REDIS
 from api.body import read_body
+from api.meta import from_meta
 from api.responses import json
 from api.schemas import (
     Code,
@@ -22,7 +24,7 @@ from parley import registration
 from parley.channels import ChannelSettings, clean_display_name
 from parley.graph import GraphError
 from parley.registration import LifecycleError, Registration, Status, active_channel
-from store import registrations
+from store import registrations, standing
 from store.channels import is_channel, save_channel_settings
 
 # Meta's error for a verification code that does not match.
@@ -70,7 +72,7 @@ async def request_code(request: web.Request) -> web.Response:
     body = await read_body(request, CodeRequest)
     now = request.config_dict[CLOCK]()
     changed = _step(registration.code_requested, record, body.method, now)
-    await _graph(
+    await from_meta(
         request.config_dict[GRAPH].request_code(
             record.channel, record.access_token, body.method, body.language
         )
@@ -105,13 +107,20 @@ async def register(request: web.Request) -> web.Response:
     now = request.config_dict[CLOCK]()
     changed = _step(registration.registered, record, now)
     graph = request.config_dict[GRAPH]
-    await _graph(graph.register(record.channel, record.access_token, body.pin))
+    await from_meta(graph.register(record.channel, record.access_token, body.pin))
     client = request.config_dict[REDIS]
     await registrations.save(client, changed)
     await save_channel_settings(
         client, record.channel, ChannelSettings(display_name=record.display_name)
     )
     request.config_dict[ON_CHANNEL_ACTIVE](active_channel(changed))
+    # Meta's name review and quality webhooks name the number by its display phone
+    # number: reading its standing now teaches Parley which channel that is. Meta not
+    # answering is no reason to fail a registration that is done (the engine reads it
+    # again on its schedule).
+    with contextlib.suppress(GraphError):
+        fields = await graph.number_fields(record.channel, record.access_token)
+        await standing.save_read(client, record.channel, fields, now)
     return json(registration_out(changed))
 
 
@@ -121,13 +130,6 @@ def _step(rule: Callable[..., Registration], *args: object) -> Registration:
         return rule(*args)
     except LifecycleError as error:
         raise errors.conflict(error.code, error.message) from None
-
-
-async def _graph(call: Awaitable[None]) -> None:
-    try:
-        await call
-    except GraphError as error:
-        raise errors.graph_failed(error) from None
 
 
 REG = "/v1/channels/{channel}/registration"

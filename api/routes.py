@@ -12,7 +12,9 @@ from api import (
     media,
     numbers,
     people,
+    profile,
     session,
+    standing,
     stream,
     templates,
 )
@@ -32,6 +34,8 @@ ENDPOINTS: list[Endpoint] = [
     *channels.ENDPOINTS,
     *conversations.ENDPOINTS,
     *numbers.ENDPOINTS,
+    *profile.ENDPOINTS,
+    *standing.ENDPOINTS,
     *templates.ENDPOINTS,
     *media.ENDPOINTS,
     *inbox_lists.ENDPOINTS,

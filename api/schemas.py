@@ -15,7 +15,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from parley.business_hours import BusinessHours, OutOfHoursReply
-from parley.channels import PhoneNumberId, WabaId
+from parley.channels import AppId, PhoneNumberId, WabaId
 from parley.events import Choice, Interactive, Place
 from parley.registration import Registration, Status
 from parley.routing import RoutingSettings
@@ -196,6 +196,9 @@ class ChannelPatch(Body, frozen=True):
     # The WhatsApp Business Account the number belongs to, whose template webhooks change
     # this channel's templates; null: none (template webhooks change nothing here).
     waba_id: WabaId | UnsetType | None = UNSET
+    # The Meta app the number's token belongs to (its Resumable Upload API takes the
+    # profile picture); null: none.
+    app_id: AppId | UnsetType | None = UNSET
     # Mark the customer's messages read (blue ticks) when an agent opens the conversation.
     read_receipts: bool | UnsetType = UNSET
     # When the team answers (null: always), in the channel's time zone.
@@ -220,6 +223,7 @@ class ChannelOut(msgspec.Struct, frozen=True, kw_only=True):
     auto_resolve_pending: str
     send_rate: int | None
     waba_id: str | None  # the WhatsApp Business Account
+    app_id: str | None  # the Meta app of the number's token
     read_receipts: bool  # customers see blue ticks when an agent opens the conversation
     business_hours: BusinessHours | None  # null: always open
     out_of_hours_reply: OutOfHoursReply | None
@@ -606,6 +610,7 @@ class TemplateOut(msgspec.Struct, frozen=True, kw_only=True):
     # What a send must give (`parameters`): "header_text", "header_media:<kind>",
     # "body:<n>" and "button:<index>", from the components.
     variables: list[str] = []
+    id: str | None = None  # Meta's, once the business account has it
 
 
 class TemplateSynced(msgspec.Struct, frozen=True, kw_only=True):
@@ -951,4 +956,5 @@ def template_out(record: Template) -> TemplateOut:
         updated_at=record.updated_at,
         components=record.components,
         variables=template_variables(record.components),
+        id=record.id,
     )

@@ -19,8 +19,12 @@ customer's media for inbound webhooks. Tests can hold a media id's lookups
 (`hold_media`), hand out a URL that has already expired (`expire_next_media_url`), and
 read what the media edges were asked (`media_lookups`, `media_downloads`).
 
+Onboarding (devstack.standin_onboarding, held as `StandIn.onboarding`): business
+profiles, resumable uploads, a number's fields (`GET /{phone-number-id}`), templates
+created and deleted, and controls that play Meta's reviews as signed webhooks.
+
 Humans drive it over /_standin/* (sent messages, reads, the last verification code,
-faults to queue, users, groups, media and its URLs, templates).
+faults to queue, users, groups, media and its URLs, templates, onboarding).
 
 `python -m devstack.graph_standin [--port N] [--webhook-url URL]` serves it with the
 numbers and tokens of PARLEY_CHANNELS_FILE; point PARLEY_GRAPH_URL at
@@ -39,8 +43,9 @@ import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from functools import cached_property
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -56,6 +61,9 @@ from parley.logs import setup_logging
 from parley.runtime import serve
 from parley.settings import SettingsError, settings_from_env
 from parley.whatsapp import CAPTION_MAX, CAPTIONED, MEDIA_RULES, animated_webp, media_problem
+
+if TYPE_CHECKING:  # it builds on this module, which imports it only when asked
+    from devstack.standin_onboarding import Onboarding
 
 log = logging.getLogger(__name__)
 
@@ -440,7 +448,8 @@ class StandIn:
     business account to its message templates: a template send from a number whose
     account has templates here is checked against them; one whose account has none
     here is taken as sent (the stand-in cannot check it). Media URLs expire after
-    `media_url_ttl_s` seconds of `clock`."""
+    `media_url_ttl_s` seconds of `clock`. `verified_names` maps a number to the
+    verified name its `GET /{phone-number-id}` shows."""
 
     def __init__(
         self,
@@ -455,8 +464,10 @@ class StandIn:
         wabas: Mapping[str, str] = _EMPTY,
         templates: Mapping[str, Sequence[Template]] | None = None,
         media_url_ttl_s: float = MEDIA_URL_TTL_S,
+        verified_names: Mapping[str, str] = _EMPTY,
     ) -> None:
         self.tokens = dict(tokens)
+        self.verified_names = dict(verified_names)
         self.wabas = dict(wabas)
         self.templates: dict[str, list[Template]] = {
             waba_id: list(known) for waba_id, known in (templates or {}).items()
@@ -483,6 +494,13 @@ class StandIn:
         self._faults: dict[str, deque[Fault]] = {}
         self._codes: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @cached_property
+    def onboarding(self) -> "Onboarding":
+        """Profiles, uploads, number records and templates' reviews, and their controls."""
+        from devstack.standin_onboarding import Onboarding
+
+        return Onboarding(self)
 
     def fail_next(self, phone_number_id: str, *faults: Fault) -> None:
         """Queues faults; each call to the number's edges (messages, media upload,
@@ -1041,7 +1059,9 @@ def create_app(standin: StandIn) -> web.Application:
     app.router.add_post("/_standin/users", standin.add_users)
     app.router.add_get("/_standin/groups", standin.list_groups)
     app.router.add_post("/_standin/groups", standin.add_groups)
+    standin.onboarding.add_controls(app.router)
     for prefix in ("", r"/{version:v[0-9]+\.[0-9]+}"):
+        standin.onboarding.add_edges(app.router, prefix)  # before GET /{media_id}
         for name, handle in (
             ("messages", standin.messages),
             ("request_code", standin.request_code),
@@ -1058,10 +1078,8 @@ def create_app(standin: StandIn) -> web.Application:
                 standin.message_templates, key="waba_id", authorize=standin._authorize_reader
             ),
         )
-        app.router.add_get(
-            f"{prefix}/{{media_id}}",
-            standin.edge(standin.media_url, key="media_id", authorize=standin._authorize_reader),
-        )
+        media = standin.edge(standin.media_url, key="media_id", authorize=standin._authorize_reader)
+        app.router.add_get(f"{prefix}/{{media_id}}", standin.onboarding.by_id(media))
     app.router.add_get(MEDIA_PATH, standin.download)
 
     async def cancel_background(app: web.Application) -> None:
@@ -1737,6 +1755,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for channel in channels
             if channel.settings.waba_id is not None
         },
+        verified_names={channel.id: channel.settings.display_name for channel in channels},
     )
     log.info(
         "starting graph stand-in",

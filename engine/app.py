@@ -48,6 +48,7 @@ from engine.consumer import CommitOnRevoke, EngineLoop
 from engine.fetcher import Fetcher, run_fetcher
 from engine.router import Router, routing_wakes
 from engine.sender import Credentials, Sender, run_sender
+from engine.standing_sync import refresh_all
 from engine.sweeper import Sweeper
 from engine.template_sync import sync_all
 from mediastore import MediaStoreError, open_media_store, retention_cutoff
@@ -59,12 +60,14 @@ from parley.kafka import ensure_topics
 from parley.loops import EXPECTED, Workers, run_every
 from parley.redis import as_text, connect_redis, redis_reachable
 from parley.settings import Settings
+from parley.standing import PROBLEMS, problems
 from store import reader
 from store.channels import channel_ids, seed_channels
 from store.conversations import ConversationStore
 from store.fetches import Fetches
 from store.presence import PresenceStore
 from store.routing import routing_channel
+from store.standing import standings
 
 log = logging.getLogger(__name__)
 # Shutdown fits in the 10 s a SIGTERM allows. Phase one: every task gets the same grace,
@@ -358,6 +361,7 @@ async def _sync_templates(app: web.Application) -> None:
 
     async def sync() -> None:
         await sync_all(client, graph, credentials.token, app[CLOCK])
+        await refresh_all(client, graph, credentials.token, app[CLOCK])
 
     await run_every(app[SETTINGS].template_sync_s, sync, app[WORKERS].stopping)
 
@@ -393,12 +397,13 @@ async def _kafka_answers(request: web.Request) -> bool:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    await _refresh_queue_sizes(request.app)
+    await _refresh_from_redis(request.app)
     return metrics_response(request.app[REGISTRY])
 
 
-async def _refresh_queue_sizes(app: web.Application) -> None:
-    """Queue sizes are read from Redis at scrape time: one ZCARD per channel and queue."""
+async def _refresh_from_redis(app: web.Application) -> None:
+    """Queue sizes and numbers' problems are read from Redis at scrape time: one ZCARD
+    per channel and queue, one GET per channel."""
     client = app[REDIS]
     try:
         sizes = await reader.queue_sizes_of(client, await channel_ids(client))
@@ -408,3 +413,12 @@ async def _refresh_queue_sizes(app: web.Application) -> None:
     for channel, queues in sizes.items():
         for queue, size in queues.items():
             gauge.labels(channel, queue).set(size)
+    try:
+        found = await standings(client, sizes)
+    except (RedisError, OSError):
+        return
+    flags = app[METRICS].number_problems
+    for channel, its in found.items():
+        has = problems(its)
+        for problem in PROBLEMS:
+            flags.labels(channel, problem).set(1 if problem in has else 0)

@@ -17,6 +17,8 @@ from ingest.signature import SignatureError, signing_secret
 from parley.events import MessageStatus
 from parley.http import error_response
 from parley.producer import ProduceError
+from parley.standing import NameUpdate
+from store import standing
 from store.templates import apply_updates
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,21 @@ async def _receive(request: web.Request) -> web.Response:
             return _fail(
                 request, 503, "store_unavailable", "template status not saved; retry later"
             )
+    if batch.number_updates:
+        try:
+            async with asyncio.timeout(app[SETTINGS].produce_timeout_s):
+                unknown = await standing.apply_updates(
+                    app[REDIS], batch.number_updates, received_at
+                )
+        except (RedisError, OSError):  # TimeoutError included
+            return _fail(
+                request, 503, "store_unavailable", "number standing not saved; retry later"
+            )
+        unknown_ids = {id(update) for update in unknown}
+        for update in batch.number_updates:
+            outcome = "unknown_number" if id(update) in unknown_ids else "applied"
+            field = "name" if isinstance(update, NameUpdate) else "quality"
+            metrics.number_updates.labels(field, outcome).inc()
     routed = route(batch.events, batch.unusable, app[CHANNELS], secret, received_at)
     try:
         await app[PRODUCER].publish(routed)

@@ -45,6 +45,7 @@ from parley.events import (
     routing_id,
 )
 from parley.meta_text import message_text, status_error
+from parley.standing import NameUpdate, QualityUpdate
 from store.templates import TemplateUpdate
 
 MESSAGES = "messages"
@@ -53,6 +54,12 @@ PREFERENCES = "user_preferences"
 USER_ID_UPDATE = "user_id_update"
 TEMPLATE_STATUS = "message_template_status_update"
 TEMPLATE_CATEGORY = "template_category_update"
+NAME_UPDATE = "phone_number_name_update"
+QUALITY_UPDATE = "phone_number_quality_update"
+_NUMBER_UPDATES: dict[str, type[NameUpdate] | type[QualityUpdate]] = {
+    NAME_UPDATE: NameUpdate,
+    QUALITY_UPDATE: QualityUpdate,
+}
 # The array of items each field carries, and how one item becomes an event.
 ITEMS = {
     MESSAGES: ("messages", "statuses"),
@@ -93,6 +100,8 @@ class Batch(msgspec.Struct, frozen=True):
     other_fields: list[str]
     value_errors: list[int]
     template_updates: list[TemplateUpdate] = msgspec.field(default_factory=list)
+    # A number's display name review and quality (parley/standing.py).
+    number_updates: list[NameUpdate | QualityUpdate] = msgspec.field(default_factory=list)
 
 
 class _Skip(Exception):
@@ -113,6 +122,11 @@ def normalize(webhook: Webhook, received_at: float) -> Batch:
                 update = _template_update(entry.id, change.field, change.value)
                 if update is not None:
                     batch.template_updates.append(update)
+                    continue
+            if change.field in _NUMBER_UPDATES:
+                number = _number_update(change.field, change.value)
+                if number is not None:
+                    batch.number_updates.append(number)
                     continue
             if change.field not in ITEMS:
                 batch.other_fields.append(change.field)
@@ -476,6 +490,15 @@ def _template_update(waba: str | None, field: str, raw: msgspec.Raw) -> Template
             language=category.message_template_language,
             category=category.new_category,
         )
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def _number_update(field: str, raw: msgspec.Raw) -> NameUpdate | QualityUpdate | None:
+    """A number's name review or quality change; None when it is not that shape (it
+    is then counted as a change Parley does not read)."""
+    try:
+        return msgspec.convert(decode_value(raw), _NUMBER_UPDATES[field])
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
 

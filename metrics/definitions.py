@@ -59,6 +59,14 @@ class IngestMetrics:
             ["field"],
             registry=registry,
         )
+        self.number_updates = Counter(
+            "parley_number_updates_total",
+            "Meta's webhooks on a number's display name review (name) and quality (quality), "
+            "by outcome (applied; unknown_number: no channel's standing names that display "
+            "phone number yet).",
+            ["field", "outcome"],
+            registry=registry,
+        )
         self.message_statuses = Counter(
             "parley_message_statuses_total",
             "Delivery statuses of our messages reported by Meta, by status and error code "
@@ -180,6 +188,14 @@ class EngineMetrics:
             "why (offline, returned: the customer wrote to an offline agent's Pending one, "
             "unanswered: not answered within the channel's limit).",
             ["channel", "why"],
+            registry=registry,
+        )
+        self.number_problems = Gauge(
+            "parley_number_problem",
+            "1 while a channel's number has the problem (name_declined: Meta declined its "
+            "display name, no sends until a new one is approved; quality_red: its quality "
+            "rating is RED), else 0; read from Redis at scrape time.",
+            ["channel", "problem"],
             registry=registry,
         )
         self.routing_waiting = Gauge(

@@ -30,6 +30,10 @@ WabaId = Annotated[
         description="the WhatsApp Business Account id: 1 to 32 digits",
     ),
 ]
+AppId = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[0-9]{1,32}$(?!\n)", description="the Meta app id: 1 to 32 digits"),
+]
 
 
 class ChannelSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,6 +53,9 @@ class ChannelSettings(msgspec.Struct, frozen=True, kw_only=True):
     # The WhatsApp Business Account the number belongs to: Meta's template webhooks name
     # it, and change the templates of its channels only. None: no template updates.
     waba_id: str | None = None
+    # The Meta app the number's token belongs to: files for the business profile go up
+    # through its Resumable Upload API. None: no profile picture can be set.
+    app_id: str | None = None
     # When the team answers (None: always), and what a customer writing outside those
     # hours is sent once a cycle (None: nothing).
     business_hours: BusinessHours | None = None
@@ -87,6 +94,7 @@ class _ChannelEntry(msgspec.Struct, forbid_unknown_fields=False):
     auto_resolve_pending: str = format_period(DEFAULT_AUTO_RESOLVE_S)
     send_rate: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = DEFAULT_SEND_RATE
     waba_id: WabaId | None = None
+    app_id: AppId | None = None
     read_receipts: bool = True
 
 
@@ -147,6 +155,7 @@ def _channel_from_entry(entry: _ChannelEntry, label: str) -> Channel:
             auto_resolve_pending_s=periods["auto_resolve_pending"],
             send_rate=entry.send_rate,
             waba_id=entry.waba_id,
+            app_id=entry.app_id,
             read_receipts=entry.read_receipts,
         ),
     )

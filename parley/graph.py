@@ -12,11 +12,18 @@ Authorization header only and never into an error's text.
 
 import io
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 import msgspec
+import yarl
+
+from parley.business_profile import BusinessProfile
+from parley.standing import FIELDS as NUMBER_FIELDS
+from parley.standing import NumberFields
+
+_T = TypeVar("_T")
 
 # Meta's codes that mean "not now" rather than "never" (Cloud API error codes page and
 # the Graph API error handling guide). Everything else in a 4xx is permanent: 131047
@@ -195,12 +202,38 @@ class _TemplatePage(msgspec.Struct):
     paging: _Paging | None = None
 
 
+class TemplateCreated(msgspec.Struct, frozen=True):
+    """Meta's answer to a template submitted for review."""
+
+    id: str
+    status: str  # PENDING, or APPROVED/REJECTED when decided at once
+    category: str
+
+
+class _Profiles(msgspec.Struct):
+    data: list[BusinessProfile]
+
+
+class _UploadSession(msgspec.Struct):
+    id: str
+
+
+class _UploadHandle(msgspec.Struct):
+    h: str
+
+
 _error_decoder = msgspec.json.Decoder(_ErrorBody)
 _send_decoder = msgspec.json.Decoder(_SendAnswer)
 _success_decoder = msgspec.json.Decoder(_Success)
 _id_decoder = msgspec.json.Decoder(_MessageId)
 _media_decoder = msgspec.json.Decoder(_MediaAnswer)
 _template_page_decoder = msgspec.json.Decoder(_TemplatePage)
+_template_created_decoder = msgspec.json.Decoder(TemplateCreated)
+_profiles_decoder = msgspec.json.Decoder(_Profiles)
+_upload_session_decoder = msgspec.json.Decoder(_UploadSession)
+_upload_handle_decoder = msgspec.json.Decoder(_UploadHandle)
+_number_decoder = msgspec.json.Decoder(NumberFields)
+PROFILE_FIELDS = "about,address,description,email,profile_picture_url,websites,vertical"
 # The fields `send` adds to a message object; a message naming them is refused.
 ENVELOPE = frozenset({"messaging_product", "recipient_type", "to", "recipient", "context"})
 
@@ -429,6 +462,86 @@ class GraphClient:
         # Returning what was read would pass a part of the list for all of it.
         raise GraphError(None, None, "the template list did not end", False)
 
+    async def create_template(
+        self, waba_id: str, token: str, template: Mapping[str, Any]
+    ) -> TemplateCreated:
+        """Submits a template (`name`, `language`, `category`, `components` with their
+        examples) to the business account for Meta's review."""
+        url = f"{self._base}/{quote(waba_id, safe='')}/message_templates"
+        status, body = await self._call(
+            "POST",
+            url,
+            token,
+            data=msgspec.json.encode(template),
+            headers={"Content-Type": "application/json"},
+        )
+        return _decoded(_template_created_decoder, status, body, "a template submission")
+
+    async def delete_template(
+        self, waba_id: str, token: str, name: str, *, template_id: str | None = None
+    ) -> None:
+        """Deletes a template from the business account: with `template_id` only that
+        language's, without it every language of the name (Meta's `hsm_id` rule)."""
+        url = f"{self._base}/{quote(waba_id, safe='')}/message_templates"
+        params = {"name": name} | ({"hsm_id": template_id} if template_id else {})
+        status, body = await self._call("DELETE", url, token, params=params)
+        _succeeded(status, body, "template deletion")
+
+    # The number: its business profile and its standing
+
+    async def business_profile(self, phone_number_id: str, token: str) -> BusinessProfile:
+        url = f"{self._base}/{quote(phone_number_id, safe='')}/whatsapp_business_profile"
+        status, body = await self._call("GET", url, token, params={"fields": PROFILE_FIELDS})
+        profiles = _decoded(_profiles_decoder, status, body, "a business profile read")
+        return profiles.data[0] if profiles.data else BusinessProfile()
+
+    async def update_business_profile(
+        self, phone_number_id: str, token: str, fields: Mapping[str, object]
+    ) -> None:
+        """Changes the fields given (see parley/business_profile.py for Meta's limits);
+        `profile_picture_handle` (from `upload_resumable`) sets the picture."""
+        await self._succeed(
+            phone_number_id,
+            "whatsapp_business_profile",
+            token,
+            {"messaging_product": "whatsapp", **fields},
+            what="business profile update",
+        )
+
+    async def upload_resumable(
+        self, app_id: str, token: str, data: bytes, mime_type: str, file_name: str
+    ) -> str:
+        """Uploads a file through Meta's Resumable Upload API (a session on the app,
+        then the bytes from offset 0, authorized as `OAuth`); returns the file handle a
+        profile picture is set with."""
+        url = f"{self._base}/{quote(app_id, safe='')}/uploads"
+        params = {"file_name": file_name, "file_length": str(len(data)), "file_type": mime_type}
+        status, body = await self._call("POST", url, token, params=params)
+        session = _decoded(_upload_session_decoder, status, body, "an upload session")
+        # Meta's session ids carry their own signature ("upload:...?sig=..."): they go
+        # into the URL exactly as given, so only their shape is checked.
+        if not session.id.startswith("upload:") or any(c in session.id for c in "/# \t\r\n"):
+            raise GraphError(status, None, "unexpected answer to an upload session", False)
+        status, body = await self._call(
+            "POST",
+            yarl.URL(f"{self._base}/{session.id}", encoded=True),
+            token,
+            data=data,
+            headers={"file_offset": "0", "Content-Type": "application/octet-stream"},
+            auth="OAuth",
+            streaming=True,
+        )
+        return _decoded(_upload_handle_decoder, status, body, "an upload").h
+
+    async def number_fields(self, phone_number_id: str, token: str) -> NumberFields:
+        """The number's verified name, name review, quality rating, messaging limit and
+        Official Business Account status."""
+        url = f"{self._base}/{quote(phone_number_id, safe='')}"
+        status, body = await self._call(
+            "GET", url, token, params={"fields": ",".join(NUMBER_FIELDS)}
+        )
+        return _decoded(_number_decoder, status, body, "a phone number read")
+
     # Registration
 
     async def request_code(
@@ -474,12 +587,7 @@ class GraphClient:
         what: str | None = None,
     ) -> None:
         status, body = await self._post(phone_number_id, edge, token, payload)
-        try:
-            if _success_decoder.decode(body).success:
-                return
-        except msgspec.DecodeError:
-            pass
-        raise GraphError(status, None, f"{what or edge} did not succeed", False)
+        _succeeded(status, body, what or edge)
 
     async def _post(
         self, phone_number_id: str, edge: str, token: str, payload: dict[str, Any]
@@ -497,17 +605,18 @@ class GraphClient:
     async def _call(
         self,
         method: str,
-        url: str,
+        url: str | yarl.URL,
         token: str,
         *,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         streaming: bool = False,
+        auth: str = "Bearer",
     ) -> tuple[int, bytes]:
         """The status and body of a 2xx answer; raises GraphError for anything else.
         `streaming`: bounded per read or write, not as a whole (an upload)."""
-        headers = {"Authorization": f"Bearer {token}", **(headers or {})}
+        headers = {"Authorization": f"{auth} {token}", **(headers or {})}
         # `from None` throughout: aiohttp's exceptions can carry the request's headers.
         try:
             async with self._session.request(
@@ -527,6 +636,22 @@ class GraphClient:
         if 200 <= status < 300:
             return status, body
         raise _error_from(status, reason, body, token)
+
+
+def _decoded(decoder: msgspec.json.Decoder[_T], status: int, body: bytes, what: str) -> _T:
+    try:
+        return decoder.decode(body)
+    except msgspec.DecodeError:
+        raise GraphError(status, None, f"unexpected answer to {what}", False) from None
+
+
+def _succeeded(status: int, body: bytes, what: str) -> None:
+    try:
+        if _success_decoder.decode(body).success:
+            return
+    except msgspec.DecodeError:
+        pass
+    raise GraphError(status, None, f"{what} did not succeed", False)
 
 
 def _too_large(status: int, max_bytes: int) -> GraphError:

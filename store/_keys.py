@@ -191,6 +191,16 @@ def registration(channel: str) -> str:
     return f"{tag(channel)}:registration"
 
 
+def standing(channel: str) -> str:
+    """The number's standing with Meta as JSON (parley/standing.py)."""
+    return f"{tag(channel)}:standing"
+
+
+# Display phone number (digits) -> channel id: Meta's number webhooks name a number by
+# its display phone number, not its id. No hash tag: no script touches it.
+NUMBERS = f"{PREFIX}:numbers"
+
+
 def templates(channel: str) -> str:
     """Hash of the channel's message templates: "name:language" -> JSON."""
     return f"{tag(channel)}:templates"

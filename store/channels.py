@@ -25,6 +25,7 @@ from store import _keys as keys
 _T = TypeVar("_T")
 OFF = "off"
 WABA_ID = "waba_id"
+APP_ID = "app_id"
 # JSON, "" when unset (an admin's clearing survives a restart, as waba_id's does).
 HOURS = "business_hours"
 OUT_OF_HOURS = "out_of_hours_reply"
@@ -40,6 +41,7 @@ def encode_settings(settings: ChannelSettings) -> dict[str, str]:
         "auto_resolve_pending_s": _period(settings.auto_resolve_pending_s),
         "send_rate": _period(settings.send_rate),
         WABA_ID: settings.waba_id or "",
+        APP_ID: settings.app_id or "",
         "read_receipts": "1" if settings.read_receipts else "0",
         HOURS: _json(settings.business_hours),
         OUT_OF_HOURS: _json(settings.out_of_hours_reply),
@@ -60,6 +62,7 @@ def decode_settings(fields: Mapping[Any, Any]) -> ChannelSettings | None:
         auto_resolve_pending_s=_seconds(text.get("auto_resolve_pending_s", OFF)),
         send_rate=_seconds(text.get("send_rate", str(DEFAULT_SEND_RATE))),
         waba_id=text.get(WABA_ID) or None,
+        app_id=text.get(APP_ID) or None,
         read_receipts=text.get("read_receipts", "1") == "1",
         business_hours=_decode(text.get(HOURS), BusinessHours),
         out_of_hours_reply=_decode(text.get(OUT_OF_HOURS), OutOfHoursReply),
@@ -97,7 +100,7 @@ async def seed_channels(client: RedisClient, channels: list[Channel]) -> None:
     for channel in channels:
         pipe = client.pipeline(transaction=False)
         for field, value in encode_settings(channel.settings).items():
-            if field in (WABA_ID, HOURS, OUT_OF_HOURS, SLA, ROUTING) and not value:
+            if field in (WABA_ID, APP_ID, HOURS, OUT_OF_HOURS, SLA, ROUTING) and not value:
                 continue  # the file names none: leave it for a later file (or the API)
             pipe.hsetnx(keys.settings(channel.id), field, value)
         pipe.sadd(keys.CHANNELS, channel.id)

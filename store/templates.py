@@ -38,6 +38,7 @@ class Template(msgspec.Struct, frozen=True, kw_only=True):
     # As the business account lists them (HEADER, BODY, FOOTER, BUTTONS): what a send's
     # variables are checked against. Empty for a template registered by hand.
     components: list[dict[str, Any]] = []
+    id: str | None = None  # Meta's, once the business account has it
 
 
 class TemplateUpdate(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,6 +95,7 @@ def from_definitions(definitions: Iterable[TemplateDefinition], now: float) -> l
             status=d.status,
             updated_at=now,
             components=d.components,
+            id=d.id,
         )
         for d in definitions
     ]

@@ -32,6 +32,7 @@ from tests.api_tools import (
     user_with_role,
 )
 from tests.conftest import EU, US
+from tests.image_tools import square_png
 
 Api = TestClient  # type: ignore[type-arg]
 Headers = dict[str, str]
@@ -149,6 +150,13 @@ NEW_NUMBER = {
     "verify_token": "new-verify-token",
 }
 V = f"/v1/conversations/{{channel}}/{WA_ID}"
+SUBMISSION = {
+    "name": "order_update",
+    "language": "en_US",
+    "category": "UTILITY",
+    "body": {"text": "Order {{1}} ships today.", "examples": ["4411"]},
+}
+PICTURE = square_png(640)
 SNOOZE_UNTIL = datetime.fromtimestamp(time.time() + 7 * 86400, UTC).isoformat()
 #                                                                                   no grant viewer contributor supervisor admin
 TABLE: dict[str, tuple[Call, tuple[int, int, int, int, int]]] = {
@@ -200,6 +208,7 @@ TABLE: dict[str, tuple[Call, tuple[int, int, int, int, int]]] = {
     "remove member":       (Call("DELETE", f"/v1/teams/{TEAM}/members/{AGENT}"),            (403, 403, 403, 403, 200)),
     "delete team":         (Call("DELETE", f"/v1/teams/{TEAM}"),                            (403, 403, 403, 403, 204)),
     "list templates":      (Call("GET", f"{C}/templates"),                                  (404, 200, 200, 200, 200)),
+    "submit template":     (Call("POST", f"{C}/templates", SUBMISSION),                     (404, 403, 403, 403, 502)),
     "put template":        (Call("PUT", f"{C}/templates/welcome/en_US", {"category": "UTILITY"}), (404, 403, 403, 403, 200)),
     "delete template":     (Call("DELETE", f"{C}/templates/welcome/en_US"),                 (404, 403, 403, 403, 204)),
     "create channel":      (Call("POST", "/v1/channels", NEW_NUMBER),                       (403, 403, 403, 403, 201)),
@@ -208,6 +217,12 @@ TABLE: dict[str, tuple[Call, tuple[int, int, int, int, int]]] = {
     "request code":        (Call("POST", f"{C}/registration/request_code", {}),             (403, 403, 403, 403, 404)),
     "verify code":         (Call("POST", f"{C}/registration/verify_code", {"code": "123456"}), (403, 403, 403, 403, 404)),
     "register":            (Call("POST", f"{C}/registration/register", {"pin": "123456"}),  (403, 403, 403, 403, 404)),
+    "get profile":         (Call("GET", f"{C}/profile"),                                    (404, 403, 403, 502, 502)),
+    "patch profile":       (Call("PATCH", f"{C}/profile", {"about": "Plants, delivered"}),  (404, 403, 403, 403, 502)),
+    # EU names no Meta app: the picture is checked, then there is no app to upload to.
+    "put picture":         (Call("PUT", f"{C}/profile/picture", PICTURE),                   (404, 403, 403, 403, 409)),
+    "get standing":        (Call("GET", f"{C}/standing"),                                   (404, 403, 403, 200, 200)),
+    "refresh standing":    (Call("POST", f"{C}/standing/refresh"),                          (404, 403, 403, 403, 502)),
     "queue counts":        (Call("GET", f"{C}/queues"),                                     (404, 200, 200, 200, 200)),
     "channel agents":      (Call("GET", f"{C}/agents"),                                     (404, 200, 200, 200, 200)),
     "search":              (Call("GET", f"{C}/search?q={WA_ID}"),                           (404, 200, 200, 200, 200)),

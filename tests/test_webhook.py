@@ -27,6 +27,7 @@ from parley.events import (
     Reaction,
     Revoke,
 )
+from parley.standing import NameUpdate, QualityUpdate
 from store.templates import TemplateUpdate
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -93,6 +94,7 @@ class Expected(NamedTuple):
     other_fields: tuple[str, ...] = ()
     value_errors: tuple[int, ...] = ()
     template_updates: tuple[TemplateUpdate, ...] = ()
+    number_updates: tuple[NameUpdate | QualityUpdate, ...] = ()
 
 
 # Who the events are about, as each file identifies them.
@@ -278,7 +280,11 @@ EXPECTED: dict[str, Expected] = {
                 Identity(phone="447700900123", name="Oliver"),
             ),
         ),
-        other_fields=("phone_number_quality_update",),
+        number_updates=(
+            QualityUpdate(
+                display_phone_number="15550783882", event="FLAGGED", current_limit="TIER_10K"
+            ),
+        ),
     ),
     "mixed_two_numbers": Expected(
         (
@@ -337,6 +343,16 @@ EXPECTED: dict[str, Expected] = {
     "history": Expected(other_fields=("history",)),  # counted, never stored
     "smb_app_state_sync": Expected(other_fields=("smb_app_state_sync",)),
     "account_update": Expected(other_fields=("account_update",)),
+    "phone_number_name_update": Expected(
+        number_updates=(
+            NameUpdate(
+                display_phone_number="15550783881",
+                decision="REJECTED",
+                requested_verified_name="Lucky Shrub",
+                rejection_reason="The display name does not represent your business",
+            ),
+        ),
+    ),
     "value_errors": Expected(value_errors=(130429,)),
     "template_status_update": Expected(
         template_updates=(
@@ -384,6 +400,7 @@ def test_a_payload_becomes_exactly_its_events(name: str) -> None:
     assert batch.other_fields == list(expected.other_fields)
     assert batch.value_errors == list(expected.value_errors)
     assert batch.template_updates == list(expected.template_updates)
+    assert batch.number_updates == list(expected.number_updates)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
