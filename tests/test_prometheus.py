@@ -27,6 +27,8 @@ from engine.app import create_app as create_engine
 from ingest.app import create_app as create_receiver
 from parley.channels import Channel
 from parley.settings import Settings
+from parley.standing import Standing
+from store import standing
 from tests.conftest import EU, US
 from tests.http_tools import post_message
 from tests.kafka_tools import eventually
@@ -76,7 +78,7 @@ def test_the_scrape_config_scrapes_both_processes() -> None:
 
 def test_the_rules_are_valid() -> None:
     output = promtool("check", "rules", RULES.name, cwd=RULES.parent)
-    assert "SUCCESS: 10 rules found" in output, output
+    assert "SUCCESS: 12 rules found" in output, output
 
 
 def test_the_rules_unit_tests_pass() -> None:
@@ -98,6 +100,8 @@ def test_every_alert_has_its_annotations_and_a_firing_and_a_quiet_test() -> None
         "ParleyMediaFetchesFailing",
         "ParleySlaBreaches",
         "ParleyRoutingBacklog",
+        "ParleyNumberNameDeclined",
+        "ParleyNumberQualityRed",
     }
     for name, rule in alerts.items():
         assert {"summary", "description", "runbook"} <= set(rule["annotations"]), name
@@ -169,8 +173,11 @@ def applied(engine: Client, count: int) -> Callable[[], Awaitable[bool]]:
 
 
 async def test_both_metrics_bodies_pass_promtool_check_metrics(
-    receiver: Client, engine: Client
+    receiver: Client, engine: Client, redis: Redis
 ) -> None:
+    # A number whose display name Meta declined: the engine exports it for the alert.
+    declined = Standing(display_phone_number="+1 555-012-3456", name_status="DECLINED")
+    await standing.change(redis, EU.id, lambda _: declined)
     await post_message(receiver, EU, "16315550101", "wamid.PROM.1", T0)
     await post_forged(receiver)
     await eventually(applied(engine, 1), timeout_s=WAIT_S)
@@ -186,6 +193,11 @@ async def test_both_metrics_bodies_pass_promtool_check_metrics(
     assert sample_sum(ingest_body, "parley_webhook_signature_failures_total") == 1
     engine_body = await scrape(engine)
     assert sample_sum(engine_body, "parley_queue_conversations", channel=EU.id, queue="new") == 1
+    problem = {
+        name: sample_sum(engine_body, "parley_number_problem", channel=EU.id, problem=name)
+        for name in ("name_declined", "quality_red")
+    }
+    assert problem == {"name_declined": 1, "quality_red": 0}
 
 
 # --- a real Prometheus server scraping both -------------------------------------------
@@ -301,4 +313,4 @@ async def test_a_real_prometheus_scrapes_both_processes(
         return states if set(states.values()) == {("ok", "inactive")} else None
 
     states = await eventually(rules_quiet, timeout_s=WAIT_S)
-    assert len(states) == 10, states
+    assert len(states) == 12, states

@@ -451,11 +451,14 @@ async def test_a_number_goes_from_pending_to_active_and_takes_webhooks(
     status, body = await ask(api, "POST", f"{REG}/register", body={"pin": PIN})
     assert status == 200, body
     assert (body["status"], body["registered_at"]) == ("active", T0 + 700)
-    assert calls[-1] == Recorded(
+    assert calls[-2] == Recorded(
         NEW, "register", f"Bearer {NEW_TOKEN}", {"messaging_product": "whatsapp", "pin": PIN}
     )
+    # Then its standing is read: Meta's name and quality webhooks name the number by
+    # its display phone number, which this read teaches Parley.
+    assert calls[-1] == Recorded(NEW, "", f"Bearer {NEW_TOKEN}", None)
     assert standin.registered == {NEW}
-    assert len(calls) == 3
+    assert len(calls) == 4
     assert (await ask(api, "GET", REG))[1] == body
 
     status, listed = await ask(api, "GET", "/v1/channels")
@@ -508,7 +511,7 @@ async def test_a_number_goes_from_pending_to_active_and_takes_webhooks(
         assert (status, error_of(body)) == (409, ("wrong_state", None)), step
     status, body = await ask(api, "POST", "/v1/channels", body=NEW_BODY)
     assert (status, error_of(body)) == (409, ("already_exists", None))
-    assert len(calls) == 3
+    assert len(calls) == 4  # nothing more reached Meta
 
 
 @pytest.mark.parametrize("existing", [EU.id, US.id, NEW])
