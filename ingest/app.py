@@ -35,7 +35,7 @@ from metrics import IngestMetrics
 from parley import registration
 from parley.channels import Channel
 from parley.graph import GraphClient
-from parley.kafka import ensure_topics
+from parley.kafka import cached_partitioner, ensure_topics
 from parley.logs import setup_logging
 from parley.loops import run_every
 from parley.producer import EventProducer
@@ -129,6 +129,7 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
         enable_idempotence=settings.kafka_idempotence,
         # Bounds a stalled request; the receiver answers 503 earlier (produce_timeout_s).
         request_timeout_ms=int(settings.produce_timeout_s * 1000) + 1000,
+        partitioner=cached_partitioner,
     )
     await producer.start()
     app[PRODUCER] = EventProducer(

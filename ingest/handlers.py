@@ -22,6 +22,16 @@ from store import standing
 from store.templates import apply_updates
 
 log = logging.getLogger(__name__)
+
+
+class Answer(msgspec.Struct, frozen=True):
+    """What a webhook call that Kafka acknowledged is answered."""
+
+    accepted: int
+    dead_lettered: int
+
+
+_answer_encoder = msgspec.json.Encoder()
 routes = web.RouteTableDef()
 PATH = "/webhooks/whatsapp"
 
@@ -46,7 +56,7 @@ async def receive(request: web.Request) -> web.Response:
     """Answers 200 only once Kafka acknowledged every event of the call."""
     started = time.perf_counter()
     response = await _receive(request)
-    request.app[METRICS].webhook_seconds.labels("POST").observe(time.perf_counter() - started)
+    request.app[METRICS].post_seconds.observe(time.perf_counter() - started)
     return response
 
 
@@ -110,10 +120,9 @@ async def _receive(request: web.Request) -> web.Response:
         metrics.changes_ignored.labels(field).inc()
     for code in batch.value_errors:
         metrics.value_errors.labels(str(code)).inc()
-    _count(request, "POST", "ok")
-    return web.json_response(
-        {"accepted": len(routed.events), "dead_lettered": len(routed.dead_letters)}
-    )
+    metrics.posts_ok.inc()
+    answer = Answer(accepted=len(routed.events), dead_lettered=len(routed.dead_letters))
+    return web.Response(body=_answer_encoder.encode(answer), content_type="application/json")
 
 
 def _fail(request: web.Request, status: int, code: str, message: str) -> web.Response:

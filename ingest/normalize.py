@@ -358,6 +358,8 @@ def _may_be(contact: Contact, identity: Identity, *, spelled_apart: bool) -> boo
 
 def _present(identity: Identity) -> Identity:
     """`identity` with empty strings taken as absent: "" identifies nobody."""
+    if "" not in msgspec.structs.astuple(identity):
+        return identity  # the usual case, at a tuple's cost rather than a dict's
     empty = {field: None for field in Identity.__struct_fields__ if getattr(identity, field) == ""}
     return msgspec.structs.replace(identity, **empty) if empty else identity
 

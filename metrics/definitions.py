@@ -29,6 +29,10 @@ class IngestMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        # The success path's children, resolved once: labels() on every call was most of
+        # a call's metrics cost (docs/profiles/receiver.md).
+        self.posts_ok = self.webhook_requests.labels("POST", "ok")
+        self.post_seconds = self.webhook_seconds.labels("POST")
         self.signature_failures = Counter(
             "parley_webhook_signature_failures_total",
             "POSTs refused for their X-Hub-Signature-256: missing, malformed or mismatch.",

@@ -1,11 +1,13 @@
 """Settings from the environment, the channels file, and durations."""
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
 
 from parley.channels import ChannelFileError, load_channels, parse_channels
 from parley.durations import DurationError, format_period, parse_period
+from parley.kafka import cached_partitioner
 from parley.settings import SettingsError, settings_from_env
 
 GOOD = {
@@ -147,3 +149,19 @@ def test_the_file_is_read_and_bad_toml_is_reported(tmp_path) -> None:  # type: i
         load_channels(str(bad))
     with pytest.raises(ChannelFileError, match="cannot read"):
         load_channels(str(tmp_path / "missing.toml"))
+
+
+@given(
+    key=st.one_of(st.none(), st.binary(max_size=40)),
+    partitions=st.integers(1, 64),
+)
+def test_the_cached_partitioner_picks_what_kafkas_default_picks(
+    key: bytes | None, partitions: int
+) -> None:
+    every = list(range(partitions))
+    chosen = cached_partitioner(key, every, every)
+    if key is None:
+        assert chosen in every  # random, as aiokafka's
+    else:
+        assert chosen == DefaultPartitioner()(key, every, every)
+        assert cached_partitioner(key, every, every) == chosen
