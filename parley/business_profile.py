@@ -12,6 +12,7 @@ picture is a JPEG or PNG of at most 5 MB and at least 192 x 192 pixels (Meta rec
 import io
 import re
 import warnings
+from collections.abc import Mapping
 from typing import Final
 
 import msgspec
@@ -77,7 +78,7 @@ class ProfileError(ValueError):
         self.message = message
 
 
-def check_change(change: dict[str, object]) -> dict[str, object]:
+def check_change(change: Mapping[str, object]) -> dict[str, object]:
     """The fields of a profile change as Meta takes them (strings trimmed), or
     ProfileError naming the first field that does not fit. Only the fields given
     change; an empty string clears address, description, email (Meta: "" removes it),

@@ -12,12 +12,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpServer
 from redis.asyncio import Redis
 
 from devstack.graph_standin import StandIn, create_app
-from devstack.standin_onboarding import NumberUpdate
+from devstack.standin_onboarding import NumberUpdate, ReviewStatus
 from parley.business_profile import PICTURE_MAX_BYTES
 from parley.channels import Channel
 from parley.settings import Settings
@@ -50,7 +49,6 @@ ORDER_UPDATE = {
         {"type": "QUICK_REPLY", "text": "Thanks"},
     ],
 }  # fmt: skip
-Api = TestClient  # type: ignore[type-arg]
 
 
 class World(msgspec.Struct):
@@ -336,7 +334,7 @@ async def reply(world: World, redis: Redis) -> tuple[int, Any]:
     ("decision", "reason"), [("APPROVED", None), ("REJECTED", "INVALID_FORMAT")]
 )
 async def test_a_template_written_here_is_reviewed_and_only_an_approved_one_is_offered(
-    world: World, redis: Redis, decision: str, reason: str | None
+    world: World, redis: Redis, decision: ReviewStatus, reason: str | None
 ) -> None:
     status, created = await world.admin("POST", f"/v1/channels/{EU.id}/templates", ORDER_UPDATE)
     assert status == 201, created
@@ -374,7 +372,7 @@ async def test_a_template_written_here_is_reviewed_and_only_an_approved_one_is_o
         "order_update",
         "en_US",
         decision,
-        reason,  # type: ignore[arg-type]
+        reason,
     )
     status, listed = await call(world.api, "GET", f"/v1/channels/{EU.id}/templates", ADMIN)
     (mine,) = [t for t in listed["templates"] if t["name"] == "order_update"]
