@@ -75,8 +75,11 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     if not request.path.startswith("/v1/"):  # `/v1` itself: aiohttp's own plain 404
         return await handler(request)
     # Files take as long as the network does: their reads and writes are bounded by
-    # aiohttp's own timeouts instead.
-    bound = None if _moves_a_file(request) else REQUEST_TIMEOUT_S
+    # aiohttp's own timeouts instead. A stream is open as long as its client reads (cut
+    # off, it got this 503 written into its body, and hung): it bounds its own Redis
+    # steps (api/stream.py).
+    unbounded = _moves_a_file(request) or request.path == "/v1/stream"
+    bound = None if unbounded else REQUEST_TIMEOUT_S
     try:
         async with asyncio.timeout(bound):
             return await handler(request)

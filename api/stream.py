@@ -7,10 +7,12 @@ import asyncio
 import base64
 import binascii
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from api import errors
 from api.access import caller, visible_channels
@@ -21,7 +23,11 @@ from api.schemas import ChangeEvent, StreamQuery
 from api.spec import Endpoint
 from store.feed import START, Entry, newer
 
+log = logging.getLogger(__name__)
 HEARTBEAT_S = 15.0
+# The API bounds a request as a whole (api/errors.py), but not a stream, which is open
+# as long as its client reads: the stream bounds each of its own Redis steps instead.
+REDIS_BOUND_S = errors.REQUEST_TIMEOUT_S
 _cursor_decoder = msgspec.json.Decoder(dict[str, str])
 
 
@@ -53,19 +59,20 @@ def _event(name: str, data: bytes, event_id: str | None = None) -> bytes:
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    user = await caller(request)
-    query = read_query(request, StreamQuery)
-    visible = {access.channel for access, _ in await visible_channels(request, user)}
-    if query.channels:
-        wanted = [channel for channel in query.channels.split(",") if channel]
-        for channel in wanted:
-            if channel not in visible:
-                raise errors.not_found(f"no channel {channel}")
-        channels = sorted(set(wanted))
-    else:
-        channels = sorted(visible)
-    hub = request.config_dict[FEED_HUB]
-    await hub.ready.wait()
+    async with asyncio.timeout(REDIS_BOUND_S):  # TimeoutError: a 503 (api/errors.py)
+        user = await caller(request)
+        query = read_query(request, StreamQuery)
+        visible = {access.channel for access, _ in await visible_channels(request, user)}
+        if query.channels:
+            wanted = [channel for channel in query.channels.split(",") if channel]
+            for channel in wanted:
+                if channel not in visible:
+                    raise errors.not_found(f"no channel {channel}")
+            channels = sorted(set(wanted))
+        else:
+            channels = sorted(visible)
+        hub = request.config_dict[FEED_HUB]
+        await hub.ready.wait()
     resumed = decode_cursor(request.headers.get("Last-Event-ID") or query.last_event_id or "")
     # Subscribe before replaying, so nothing falls between the replay and the live feed.
     subscriber = hub.subscribe(channels)
@@ -83,7 +90,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
         async def touch() -> None:
             # Keeps an online or away user from going offline while this is connected.
-            await presence.seen(user.id, clock())
+            async with asyncio.timeout(REDIS_BOUND_S):
+                await presence.seen(user.id, clock())
 
         await touch()
         positions = {channel: resumed.get(channel, hub.position(channel)) for channel in channels}
@@ -91,7 +99,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
         for channel in channels:
             if channel not in resumed:
                 continue
-            missed = await hub.since(channel, resumed[channel])
+            async with asyncio.timeout(REDIS_BOUND_S):
+                missed = await hub.since(channel, resumed[channel])
             if missed is None:
                 positions[channel] = hub.position(channel)
                 reset = {"channel": channel, "reason": "older than the feed keeps: reload it"}
@@ -105,6 +114,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await _live(response, subscriber, positions, touch, beat)
     except ConnectionResetError:
         pass  # the client left, or was cut while it did not read (_hang_up)
+    except (TimeoutError, RedisError, OSError) as error:
+        # After the 200 no other answer can be sent (a 503 would land inside the body):
+        # the stream ends, and the client reconnects and resumes.
+        log.warning("stream ended early", extra={"error": type(error).__name__})
     finally:
         hub.unsubscribe(subscriber)
     return response
