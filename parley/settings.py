@@ -53,10 +53,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
     # Receiver processes (python -m ingest) sharing the HTTP port, each the whole app.
-    # One until two open defects are fixed (issue 15's note): on two cores shared with
-    # the engine and the broker, two workers cut 18% of 1,000 live streams' deliveries as
-    # slow, and a SIGTERM while a worker starts ends the receiver with status 1. Set it
-    # to available_cores() (or more) on a host of the receiver's own.
+    # One for now (issue 15's note): once in CI a SIGTERM soon after start ended two
+    # workers with status 1, not seen again in 20 tries since; the streams cut with two
+    # workers were the API's request bound, now fixed. Set it to available_cores() (or
+    # more) on a host of the receiver's own.
     http_workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9108
     channels_file: str | None = None
