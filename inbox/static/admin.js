@@ -1,10 +1,12 @@
 // The admin screen: the selected channel's settings, business hours, routing, saved
-// replies and grants, and the users and teams of the whole installation. Sections share
-// one view of the directory (users and teams), reloaded after each change to it; the
-// routing section's agents follow the channel's changes.
+// replies, onboarding with Meta (business profile, standing, templates) and grants, and
+// the users and teams of the whole installation. Sections share one view of the
+// directory (users and teams), reloaded after each change to it; the routing section's
+// agents follow the channel's changes.
 import { accessAdmin } from "./admin_access.js";
 import { channelSettings, savedRepliesAdmin } from "./admin_channel.js";
 import { businessHoursAdmin } from "./admin_hours.js";
+import { onboardingAdmin } from "./admin_onboarding.js";
 import { teamsAdmin, usersAdmin } from "./admin_people.js";
 import { routingAdmin } from "./admin_routing.js";
 import * as api from "./api.js";
@@ -41,6 +43,7 @@ export function adminView(ctx) {
       businessHoursAdmin(ctx),
       routingAdmin(ctx),
       savedRepliesAdmin(ctx),
+      ...onboardingAdmin(ctx),
       accessAdmin(ctx, directory),
     );
   }

@@ -87,14 +87,14 @@ export async function request(method, path, body) {
 }
 
 /**
- * POST a file as the request's body (its type as Content-Type), as the uploads
- * endpoint takes it. XMLHttpRequest, since fetch reports no upload progress:
+ * POST (or `method`) a file as the request's body (its type as Content-Type), as the
+ * uploads and the profile picture endpoints take it. XMLHttpRequest, since fetch reports no upload progress:
  * onProgress(fraction) as it goes. `signal` aborts it (rejects with code "aborted").
  */
-export function upload(path, file, { onProgress = null, signal = null } = {}) {
+export function upload(path, file, { onProgress = null, signal = null, method = "POST" } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", path);
+    xhr.open(method, path);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
     if (csrf) xhr.setRequestHeader("X-CSRF-Token", csrf);
