@@ -17,6 +17,7 @@ from aiohttp import web
 
 from devstack.graph_standin import _placeholders, _text
 from parley.business_profile import VERTICALS  # a profile's `vertical`: Meta's categories
+from parley.standing import FIELDS as STANDING_FIELDS
 
 PROFILE_FIELDS = (
     "about",
@@ -41,16 +42,8 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 UPLOAD_TYPES = ("application/pdf", "image/jpeg", "image/jpg", "image/png", "video/mp4")
 PICTURE_TYPES = frozenset({"image/jpeg", "image/png"})  # what a profile picture may be
 PICTURE_PATH = "/_standin/pictures/"  # no token needed, as Meta's pps.whatsapp.net URLs
-NUMBER_FIELDS = (
-    "verified_name",
-    "display_phone_number",
-    "name_status",
-    "new_name_status",
-    "quality_rating",
-    "messaging_limit_tier",
-    "is_official_business_account",
-    "official_business_account",
-)
+# The fields a phone number read may ask for: the ones Parley reads.
+NUMBER_FIELDS = STANDING_FIELDS
 DEFAULT_VERIFIED_NAME = "Parley demo"
 TEMPLATE_NAME = re.compile(r"[a-z0-9_]{1,512}")
 TEMPLATE_CATEGORIES = ("MARKETING", "UTILITY", "AUTHENTICATION")

@@ -6,10 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from devstack.graph_standin import StandIn
+from devstack.graph_standin import create_app as create_standin
 from engine.app import create_app as create_engine
 from engine.applier import Applier
 from ingest.app import create_app as create_receiver
@@ -143,3 +145,25 @@ async def put_conversation(
     final = results[-1].decision
     reached = final.state if final is not None else None
     assert reached is not None and (reached.queue, reached.assignee) == (queue, assignee), results
+
+
+async def api_with_standin(
+    aiohttp_client: AiohttpClient,
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+    settings: Settings,
+    channels: list[Channel],
+    **standin_options: Any,
+) -> tuple[TestClient, StandIn]:  # type: ignore[type-arg]
+    """The receiver (API and webhook) with the Graph stand-in playing Meta for it: the
+    API calls the stand-in, and the stand-in posts its signed webhooks to the receiver.
+    `standin_options` go to StandIn (wabas, verified_names, ...)."""
+    standin = StandIn(
+        {channel.id: channel.access_token for channel in channels},
+        app_secrets={channel.id: channel.app_secret for channel in channels},
+        **standin_options,
+    )
+    graph = await aiohttp_server(create_standin(standin))
+    settings = msgspec.structs.replace(settings, graph_url=str(graph.make_url("/v21.0")))
+    api = await start_api(aiohttp_client, settings, channels)
+    standin.webhook_url = str(api.make_url("/webhooks/whatsapp"))
+    return api, standin

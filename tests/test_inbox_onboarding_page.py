@@ -21,12 +21,12 @@ from playwright.async_api import Browser, FilePayload, Locator, Page, expect
 from pytest_aiohttp import AiohttpServer
 from redis.asyncio import Redis
 
-from devstack.graph_standin import StandIn, create_app
+from devstack.graph_standin import StandIn
 from devstack.standin_onboarding import NumberUpdate
 from parley.channels import Channel
 from parley.settings import Settings
 from tests import test_inbox_page as inbox_page
-from tests.api_tools import ADMIN, AiohttpClient, call, start_api
+from tests.api_tools import ADMIN, AiohttpClient, api_with_standin, call
 from tests.conftest import EU
 from tests.image_tools import square_png
 from tests.test_inbox_page import DESKTOP, SHOTS, Ui, assert_named, shoot
@@ -75,16 +75,14 @@ async def world(
     channels: list[Channel],
     redis: Redis,
 ) -> AsyncIterator[World]:
-    standin = StandIn(
-        {channel.id: channel.access_token for channel in channels},
-        app_secrets={channel.id: channel.app_secret for channel in channels},
+    api, standin = await api_with_standin(
+        aiohttp_client,
+        aiohttp_server,
+        settings,
+        channels,
         wabas={EU.id: WABA},
         verified_names={EU.id: "Support EU"},
     )
-    graph = await aiohttp_server(create_app(standin))
-    settings = msgspec.structs.replace(settings, graph_url=str(graph.make_url("/v21.0")))
-    api = await start_api(aiohttp_client, settings, channels)
-    standin.webhook_url = str(api.make_url("/webhooks/whatsapp"))
     status, made = await call(
         api, "POST", "/v1/users", ADMIN, {"id": "olivia.hart", "name": "Olivia Hart", "admin": True}
     )

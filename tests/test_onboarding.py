@@ -15,7 +15,7 @@ import pytest
 from pytest_aiohttp import AiohttpServer
 from redis.asyncio import Redis
 
-from devstack.graph_standin import StandIn, create_app
+from devstack.graph_standin import StandIn
 from devstack.standin_onboarding import NumberUpdate, ReviewStatus
 from parley.business_profile import PICTURE_MAX_BYTES
 from parley.channels import Channel
@@ -24,9 +24,9 @@ from parley.state import Queue
 from tests.api_tools import (
     ADMIN,
     AiohttpClient,
+    api_with_standin,
     call,
     put_conversation,
-    start_api,
     user_with_role,
 )
 from tests.conftest import EU
@@ -73,16 +73,14 @@ async def world(
     channels: list[Channel],
     redis: Redis,
 ) -> AsyncIterator[World]:
-    standin = StandIn(
-        {channel.id: channel.access_token for channel in channels},
-        app_secrets={channel.id: channel.app_secret for channel in channels},
+    api, standin = await api_with_standin(
+        aiohttp_client,
+        aiohttp_server,
+        settings,
+        channels,
         wabas={EU.id: WABA},
         verified_names={EU.id: "Support EU"},
     )
-    graph = await aiohttp_server(create_app(standin))
-    settings = msgspec.structs.replace(settings, graph_url=str(graph.make_url("/v21.0")))
-    api = await start_api(aiohttp_client, settings, channels)
-    standin.webhook_url = str(api.make_url("/webhooks/whatsapp"))
     status, _ = await call(api, "PATCH", f"/v1/channels/{EU.id}", ADMIN,
                            {"waba_id": WABA, "app_id": APP})  # fmt: skip
     assert status == 200
