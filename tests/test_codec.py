@@ -1,10 +1,14 @@
-"""The pure pieces around the scripts: state encoding and the commit policy."""
+"""The pure pieces around the scripts: state encoding, the commit policy and the
+batch sizes."""
+
+import itertools
+import math
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.consumer import CommitPolicy
+from engine.consumer import BATCH_GROWTH, FIRST_BATCH, CommitPolicy, next_batch_limit
 from parley.events import Identity
 from parley.state import Conversation, Queue
 from store._codec import (
@@ -95,3 +99,17 @@ def test_digests_are_short_and_distinct() -> None:
 def test_commit_policy(seconds_since_commit: float, uncommitted: int, commit: bool) -> None:
     policy = CommitPolicy(interval_s=1.0, max_events=20_000)
     assert policy.should_commit(100.0 + seconds_since_commit, 100.0, uncommitted) is commit
+
+
+@given(most=st.integers(1, 100_000))
+def test_batches_start_small_and_grow_to_the_most_within_a_few_polls(most: int) -> None:
+    limit = min(FIRST_BATCH, most)
+    limits = [limit]
+    while limit < most:
+        limit = next_batch_limit(limit, most)
+        limits.append(limit)
+    assert limits[0] <= FIRST_BATCH
+    assert all(b > a for a, b in itertools.pairwise(limits))
+    assert limits[-1] == most
+    # 5,000 (the default) is reached on the fourth poll: 250, 1,000, 4,000, 5,000.
+    assert len(limits) <= 2 + max(0, math.ceil(math.log(most / FIRST_BATCH, BATCH_GROWTH)))
