@@ -94,6 +94,26 @@ async def put_picture(request: web.Request) -> web.Response:
     return json(await from_meta(graph.business_profile(channel, token)))
 
 
+async def get_picture(request: web.Request) -> web.Response:
+    """The profile picture Meta shows, from this origin: the page's CSP loads images
+    from Parley only, and Meta's picture URL is on Meta's servers. Fetched without the
+    token (the URL is public), and served only if it decodes as a JPEG or PNG."""
+    channel = request.match_info["channel"]
+    await on_channel(request, channel, Action.REPORTS)
+    token = active_token(request, channel)
+    graph = request.config_dict[GRAPH]
+    url = (await from_meta(graph.business_profile(channel, token))).profile_picture_url
+    if not url:
+        raise errors.not_found(f"channel {channel}'s profile has no picture")
+    data = await from_meta(graph.download(url, None, max_bytes=PICTURE_MAX_BYTES))
+    try:
+        picture = check_picture(data)
+    except ProfileError:
+        raise errors.ApiError(502, "graph_unavailable", "Meta's picture is not an image") from None
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"}
+    return web.Response(body=data, content_type=picture.mime_type, headers=headers)
+
+
 async def _read_picture(request: web.Request) -> bytes:
     """The body, refused (413) past the largest picture Meta takes before it is all read."""
     too_large = errors.ApiError(
@@ -118,6 +138,10 @@ ENDPOINTS = [
              "Change the business profile (admins): the fields given, checked against "
              "Meta's limits", 200, BusinessProfile, body=ProfilePatch,
              errors=(403, 404, 409, 502), tag="onboarding"),
+    Endpoint("GET", f"{PROFILE}/picture", get_picture,
+             "The profile picture Meta shows, served from Parley (supervisors, admins)",
+             200, None, media="image/*", errors=(403, 404, 409, 422, 502),
+             tag="onboarding"),
     Endpoint("PUT", f"{PROFILE}/picture", put_picture,
              "Set the profile picture (admins): the body is a JPEG or PNG", 200,
              BusinessProfile, file_body=True, errors=(403, 404, 409, 502), tag="onboarding"),

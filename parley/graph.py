@@ -394,9 +394,11 @@ class GraphClient:
             raise GraphError(status, None, "unexpected answer to a media lookup", False)
         return MediaInfo(answer.url, answer.mime_type, answer.sha256, size)
 
-    async def download(self, url: str, token: str, *, max_bytes: int) -> bytes:
+    async def download(self, url: str, token: str | None, *, max_bytes: int) -> bytes:
         """The file at a media URL (from `media`), fetched with the bearer token, read as
         it streams and refused past `max_bytes` (not retryable: it will not shrink).
+        `token` None: a public URL (a profile picture's), fetched without one, since
+        the token must never reach a server Meta's answer merely names.
 
         An expired or refused URL is a GraphError with its HTTP status (404 once
         expired, 401/403 refused), not retryable as such: ask `media` for a new URL."""
@@ -404,14 +406,14 @@ class GraphClient:
             raise ValueError("max_bytes cannot be negative")
         if urlsplit(url).scheme not in ("http", "https"):
             raise GraphError(None, None, "a media URL must be http(s)", False)
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             async with self._session.get(
                 url, headers=headers, timeout=self._stream_timeout
             ) as response:
                 status, reason = response.status, response.reason or ""
                 if not 200 <= status < 300:
-                    raise _error_from(status, reason, await _read_capped(response), token)
+                    raise _error_from(status, reason, await _read_capped(response), token or "")
                 declared = response.content_length
                 if declared is not None and declared > max_bytes:
                     raise _too_large(status, max_bytes)

@@ -220,6 +220,7 @@ TABLE: dict[str, tuple[Call, tuple[int, int, int, int, int]]] = {
     "get profile":         (Call("GET", f"{C}/profile"),                                    (404, 403, 403, 502, 502)),
     "patch profile":       (Call("PATCH", f"{C}/profile", {"about": "Plants, delivered"}),  (404, 403, 403, 403, 502)),
     # EU names no Meta app: the picture is checked, then there is no app to upload to.
+    "get picture":         (Call("GET", f"{C}/profile/picture"),                            (404, 403, 403, 502, 502)),
     "put picture":         (Call("PUT", f"{C}/profile/picture", PICTURE),                   (404, 403, 403, 403, 409)),
     "get standing":        (Call("GET", f"{C}/standing"),                                   (404, 403, 403, 200, 200)),
     "refresh standing":    (Call("POST", f"{C}/standing/refresh"),                          (404, 403, 403, 403, 502)),

@@ -125,6 +125,8 @@ async def test_every_profile_field_is_read_and_changed_in_metas_shape(world: Wor
 
 
 async def test_the_picture_goes_up_through_the_resumable_upload_api(world: World) -> None:
+    none_yet = await world.api.get(f"/v1/channels/{EU.id}/profile/picture", headers=ADMIN)
+    assert none_yet.status == 404
     png = square_png(640)
     response = await world.api.put(
         f"/v1/channels/{EU.id}/profile/picture",
@@ -136,6 +138,10 @@ async def test_the_picture_goes_up_through_the_resumable_upload_api(world: World
     # The URL Meta gives serves the very bytes uploaded.
     async with world.api.session.get(profile["profile_picture_url"]) as shown:
         assert (shown.status, await shown.read()) == (200, png)
+    # And Parley serves Meta's copy from its own origin, for the page's CSP.
+    served = await world.api.get(f"/v1/channels/{EU.id}/profile/picture", headers=ADMIN)
+    assert (served.status, served.content_type, await served.read()) == (200, "image/png", png)
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
     (session,) = world.requests(f"/{APP}/uploads")
     assert session["method"] == "POST"
     assert session["query"] == {

@@ -37,30 +37,18 @@ const NOT_REGISTERED = "This number is not registered with WhatsApp yet: its pro
 const text = (maxlength, type = "text") => h("input", { type, maxlength, autocomplete: "off" });
 const sameList = (a, b) => a.length === b.length && a.every((value, i) => value === b[i]);
 
-/**
- * PUT a file as the request's body. api.upload() only POSTs and api.js keeps the CSRF
- * token to itself, so the session's token is read afresh for this one request.
- */
-/** The picture: what was just uploaded, shown from the file itself, and Meta's copy as a
- * link. The page's CSP loads images from Parley's own origin only, and Meta serves
- * profile pictures from its own servers, so Meta's copy cannot be an <img> here. */
-function pictureView() {
+/** The picture Meta shows, served by Parley from its own origin (the page's CSP loads
+ * images from Parley only; Meta's URL is on Meta's servers), and Meta's copy as a link. */
+function pictureView(path) {
   const node = h("div", { class: "profile-picture" });
-  let preview = null; // a data: URL of the last picture uploaded from this page
+  let version = 0; // a new URL after each upload, past the browser's cache
   return {
     node,
-    uploaded(file) {
-      return new Promise((resolve) => {
-        const reader = new FileReader();
-        reader.addEventListener("load", () => resolve((preview = reader.result)));
-        reader.addEventListener("error", () => resolve((preview = null)));
-        reader.readAsDataURL(file);
-      });
-    },
     show(url) {
+      version += 1;
       clear(
         node,
-        preview ? h("img", { src: preview, alt: "Profile picture, as uploaded", width: 96, height: 96 }) : null,
+        url ? h("img", { src: `${path}/picture?v=${version}`, alt: "Profile picture", width: 96, height: 96 }) : null,
         url ? outLink(url, "Open the current picture") : h("p", { class: "none" }, "No profile picture yet."),
       );
     },
@@ -121,7 +109,7 @@ export function profileAdmin(ctx) {
   ];
   const status = statusLine();
   const pictureStatus = statusLine();
-  const picture = pictureView();
+  const picture = pictureView(path);
   const unregistered = h("p", { class: "problem", hidden: true }, NOT_REGISTERED);
   let current = null; // the profile as Meta last answered
   let waiting = null; // a picture refused for want of an app id, sent again once it is set
@@ -197,7 +185,6 @@ export function profileAdmin(ctx) {
     pictureStatus.say(`Uploading ${chosen.name}…`);
     try {
       const profile = await api.upload(`${path}/picture`, chosen, { method: "PUT" });
-      await picture.uploaded(chosen);
       // Only the picture: what is typed in the form and not saved yet stays.
       current = { ...current, profile_picture_url: profile.profile_picture_url };
       picture.show(current.profile_picture_url);
