@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import Final
 
 import msgspec
-from PIL import Image, UnidentifiedImageError
 
 ABOUT_MAX: Final = 139
 ADDRESS_MAX: Final = 256
@@ -145,6 +144,10 @@ def check_picture(data: bytes) -> Picture:
     """What the file is, if Meta would take it as a profile picture; ProfileError
     (field "picture") naming why not. The bytes are decoded, not just sniffed: a file
     that merely starts like a PNG is refused here rather than by Meta."""
+    # Here, not at the top: the engine and the receiver import this module through the
+    # Graph client, and only an admin's upload needs Pillow (20 ms of start-up).
+    from PIL import Image, UnidentifiedImageError
+
     if not data:
         raise ProfileError("picture", "the file is empty")
     if len(data) > PICTURE_MAX_BYTES:
