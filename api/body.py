@@ -6,8 +6,22 @@ import msgspec
 from aiohttp import web
 
 from api.errors import ApiError, bad_parameter, invalid
+from mediastore import CHUNK_BYTES
 
 T = TypeVar("T")
+
+
+async def read_file(request: web.Request, limit: int, too_large: ApiError) -> bytes:
+    """The request's body (a file), `too_large` raised as soon as it passes `limit`: at
+    once when Content-Length says so, else before the rest is read."""
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    data = bytearray()
+    async for chunk in request.content.iter_chunked(CHUNK_BYTES):
+        data += chunk
+        if len(data) > limit:
+            raise too_large
+    return bytes(data)
 
 
 async def read_body(request: web.Request, shape: type[T]) -> T:

@@ -13,12 +13,12 @@ from aiohttp import web
 from api import errors
 from api.access import on_channel
 from api.appkeys import MEDIA, READER
-from api.body import read_query
+from api.body import read_file, read_query
 from api.responses import json
 from api.schemas import Upload, UploadQuery
 from api.spec import Endpoint
 from assign import Action
-from mediastore import CHUNK_BYTES, MediaStoreError, TooLarge, Unavailable
+from mediastore import MediaStoreError, TooLarge, Unavailable
 from parley import whatsapp
 
 # Shown in the page (an <img> or <audio>); every other type is a download.
@@ -58,20 +58,14 @@ async def upload(request: web.Request) -> web.Response:
     filename = _filename(query.filename)
     store = request.config_dict[MEDIA]
     limit = min(store.max_bytes, whatsapp.MEDIA_RULES[kind].max_bytes)
-    if request.content_length is not None and request.content_length > limit:
-        raise _too_large(kind, limit)
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(CHUNK_BYTES):
-        data += chunk
-        if len(data) > limit:
-            raise _too_large(kind, limit)
+    data = await read_file(request, limit, _too_large(kind, limit))
     problem = whatsapp.media_problem(
-        kind, mime_type, len(data), animated=whatsapp.animated_webp(bytes(data[:32]))
+        kind, mime_type, len(data), animated=whatsapp.animated_webp(data[:32])
     )
     if problem is not None:
         raise errors.invalid("file", problem)
     try:
-        stored = await store.put(bytes(data), mime_type)
+        stored = await store.put(data, mime_type)
     except TooLarge:
         raise _too_large(kind, limit) from None
     except Unavailable:

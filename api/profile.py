@@ -2,8 +2,6 @@
 supervisors may read them): read from and written to the Graph API, Meta's limits
 checked first (parley/business_profile.py) so a refusal names the field."""
 
-from typing import Final
-
 import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
@@ -11,7 +9,7 @@ from msgspec import UNSET, UnsetType
 from api import errors
 from api.access import on_channel
 from api.appkeys import GRAPH
-from api.body import read_body
+from api.body import read_body, read_file
 from api.meta import active_token, from_meta, settings_of
 from api.responses import json
 from api.schemas import Body
@@ -24,8 +22,6 @@ from parley.business_profile import (
     check_change,
     check_picture,
 )
-
-CHUNK_BYTES: Final = 64 * 1024
 
 
 class ProfilePatch(Body, frozen=True):
@@ -72,7 +68,8 @@ async def put_picture(request: web.Request) -> web.Response:
     uploaded through the channel's app's Resumable Upload API, then set on the profile."""
     channel = request.match_info["channel"]
     await on_channel(request, channel, Action.MANAGE)
-    data = await _read_picture(request)
+    too_large = f"a profile picture is at most {PICTURE_MAX_BYTES} bytes"
+    data = await read_file(request, PICTURE_MAX_BYTES, errors.ApiError(413, "too_large", too_large))
     try:
         picture = check_picture(data)
     except ProfileError as error:
@@ -112,21 +109,6 @@ async def get_picture(request: web.Request) -> web.Response:
         raise errors.ApiError(502, "graph_unavailable", "Meta's picture is not an image") from None
     headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"}
     return web.Response(body=data, content_type=picture.mime_type, headers=headers)
-
-
-async def _read_picture(request: web.Request) -> bytes:
-    """The body, refused (413) past the largest picture Meta takes before it is all read."""
-    too_large = errors.ApiError(
-        413, "too_large", f"a profile picture is at most {PICTURE_MAX_BYTES} bytes"
-    )
-    if request.content_length is not None and request.content_length > PICTURE_MAX_BYTES:
-        raise too_large
-    data = bytearray()
-    async for chunk in request.content.iter_chunked(CHUNK_BYTES):
-        data += chunk
-        if len(data) > PICTURE_MAX_BYTES:
-            raise too_large
-    return bytes(data)
 
 
 PROFILE = "/v1/channels/{channel}/profile"

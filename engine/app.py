@@ -247,7 +247,7 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
         workers.start(run_fetcher(app[FETCHER], workers.stopping), "fetcher")
         workers.start(_expire_media(app), "media-expiry")
         if app[SETTINGS].template_sync_s > 0:
-            workers.start(_sync_templates(app), "template-sync")
+            workers.start(_sync_with_meta(app), "template-sync")
     if SWEEPER in app:
         workers.start(_sweep(app), "sweeper")
         workers.start(_mark_absent(app), "presence")
@@ -356,7 +356,9 @@ async def _expire_media(app: web.Application) -> None:
     )
 
 
-async def _sync_templates(app: web.Application) -> None:
+async def _sync_with_meta(app: web.Application) -> None:
+    """Every business account's templates and every number's standing, read again on
+    the template schedule."""
     client, graph, credentials = app[REDIS], app[GRAPH], app[CREDENTIALS]
 
     async def sync() -> None:

@@ -82,29 +82,22 @@ async def _receive(request: web.Request) -> web.Response:
 
     received_at = app[CLOCK]()
     batch = normalize(webhook, received_at=received_at)
-    if batch.template_updates:
+    # What Meta says of the business account (templates, numbers) goes straight to Redis.
+    applied: list[bool] = []
+    if batch.template_updates or batch.number_updates:
         try:
             async with asyncio.timeout(app[SETTINGS].produce_timeout_s):
                 await apply_updates(app[REDIS], batch.template_updates, received_at)
-        except (RedisError, OSError):  # TimeoutError included
-            return _fail(
-                request, 503, "store_unavailable", "template status not saved; retry later"
-            )
-    if batch.number_updates:
-        try:
-            async with asyncio.timeout(app[SETTINGS].produce_timeout_s):
-                unknown = await standing.apply_updates(
+                applied = await standing.apply_updates(
                     app[REDIS], batch.number_updates, received_at
                 )
         except (RedisError, OSError):  # TimeoutError included
             return _fail(
-                request, 503, "store_unavailable", "number standing not saved; retry later"
+                request, 503, "store_unavailable", "template or number status not saved; retry"
             )
-        unknown_ids = {id(update) for update in unknown}
-        for update in batch.number_updates:
-            outcome = "unknown_number" if id(update) in unknown_ids else "applied"
-            field = "name" if isinstance(update, NameUpdate) else "quality"
-            metrics.number_updates.labels(field, outcome).inc()
+    for update, done in zip(batch.number_updates, applied, strict=True):
+        field = "name" if isinstance(update, NameUpdate) else "quality"
+        metrics.number_updates.labels(field, "applied" if done else "unknown_number").inc()
     routed = route(batch.events, batch.unusable, app[CHANNELS], secret, received_at)
     try:
         await app[PRODUCER].publish(routed)

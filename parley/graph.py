@@ -469,14 +469,7 @@ class GraphClient:
     ) -> TemplateCreated:
         """Submits a template (`name`, `language`, `category`, `components` with their
         examples) to the business account for Meta's review."""
-        url = f"{self._base}/{quote(waba_id, safe='')}/message_templates"
-        status, body = await self._call(
-            "POST",
-            url,
-            token,
-            data=msgspec.json.encode(template),
-            headers={"Content-Type": "application/json"},
-        )
+        status, body = await self._post(waba_id, "message_templates", token, dict(template))
         return _decoded(_template_created_decoder, status, body, "a template submission")
 
     async def delete_template(
@@ -592,10 +585,11 @@ class GraphClient:
         _succeeded(status, body, what or edge)
 
     async def _post(
-        self, phone_number_id: str, edge: str, token: str, payload: dict[str, Any]
+        self, object_id: str, edge: str, token: str, payload: dict[str, Any]
     ) -> tuple[int, bytes]:
-        """The status and body of a 2xx answer; raises GraphError for anything else."""
-        url = f"{self._base}/{quote(phone_number_id, safe='')}/{edge}"
+        """POST `payload` as JSON to an object's edge (a number's, a business
+        account's): the status and body of a 2xx answer; GraphError for anything else."""
+        url = f"{self._base}/{quote(object_id, safe='')}/{edge}"
         return await self._call(
             "POST",
             url,

@@ -75,18 +75,17 @@ async def channel_of_number(client: RedisClient, display_phone_number: str) -> s
     return None if found is None else as_text(found)
 
 
-async def apply_updates(client: RedisClient, updates: Iterable[Update], now: float) -> list[Update]:
-    """Each webhook update applied, in order, to the channel whose number it names; the
-    updates naming a number no channel is known by (its standing was never read: a
-    refresh learns the display phone number)."""
-    unknown: list[Update] = []
+async def apply_updates(client: RedisClient, updates: Iterable[Update], now: float) -> list[bool]:
+    """Each webhook update applied, in order, to the channel whose number it names;
+    whether each was: False for a number no channel is known by (its standing was never
+    read: a refresh learns the display phone number)."""
+    applied: list[bool] = []
     for update in updates:
         channel = await channel_of_number(client, update.display_phone_number)
-        if channel is None:
-            unknown.append(update)
-        else:
+        if channel is not None:
             await change(client, channel, _rule(update, now))
-    return unknown
+        applied.append(channel is not None)
+    return applied
 
 
 def _rule(update: Update, now: float) -> Callable[[Standing | None], Standing]:
