@@ -4,7 +4,7 @@
 import { section, statusLine } from "./admin_parts.js";
 import * as api from "./api.js";
 import { clear, field, h, select } from "./el.js";
-import { fieldErrors, outLink } from "./onboarding_parts.js";
+import { fieldErrors, outLink, textInput } from "./onboarding_parts.js";
 
 // Meta's categories (the API's `vertical`), with the names WhatsApp shows for them.
 const VERTICALS = [
@@ -34,7 +34,6 @@ const VERTICALS = [
 const PICTURE_TYPES = "image/jpeg,image/png";
 const NOT_REGISTERED = "This number is not registered with WhatsApp yet: its profile can be edited once it is.";
 
-const text = (maxlength, type = "text") => h("input", { type, maxlength, autocomplete: "off" });
 const sameList = (a, b) => a.length === b.length && a.every((value, i) => value === b[i]);
 
 /** The picture Meta shows, served by Parley from its own origin (the page's CSP loads
@@ -89,11 +88,11 @@ function appIdForm(ctx, errors, onSaved) {
 
 export function profileAdmin(ctx) {
   const path = `/v1/channels/${api.seg(ctx.channel.id)}/profile`;
-  const about = text(139);
-  const address = text(256);
+  const about = textInput(139);
+  const address = textInput(256);
   const description = h("textarea", { rows: 3, maxlength: 512 });
-  const email = text(128, "email");
-  const websites = [text(256, "url"), text(256, "url")];
+  const email = textInput(128, "email");
+  const websites = [textInput(256, "url"), textInput(256, "url")];
   const vertical = select(VERTICALS);
   const file = h("input", { type: "file", accept: PICTURE_TYPES });
   const errors = fieldErrors();

@@ -5,6 +5,9 @@
 import { h, uid } from "./el.js";
 
 /** An http(s) URL as given, else null: a link never runs a `javascript:` URL. */
+/** A one-line input of at most `maxlength` characters, not filled in by the browser. */
+export const textInput = (maxlength, type = "text") => h("input", { type, maxlength, autocomplete: "off" });
+
 export function webUrl(value) {
   try {
     return ["http:", "https:"].includes(new URL(value).protocol) ? value : null;

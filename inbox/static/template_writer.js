@@ -6,7 +6,7 @@
 import { statusLine } from "./admin_parts.js";
 import * as api from "./api.js";
 import { clear, field, h, select } from "./el.js";
-import { fieldErrors } from "./onboarding_parts.js";
+import { fieldErrors, textInput } from "./onboarding_parts.js";
 
 const BUTTONS_MAX = 10;
 const VARIABLE = /\{\{\s*([^{}]*?)\s*\}\}/g; // as the API reads them
@@ -20,7 +20,6 @@ const CATEGORIES = [
   ["MARKETING", "Marketing"],
 ];
 
-const text = (maxlength, type = "text") => h("input", { type, maxlength, autocomplete: "off" });
 
 /** The numbers of the {{n}} in `value`, each once, smallest first. A {{name}} is not
  * one: the API refuses it, naming the text. */
@@ -41,7 +40,7 @@ function examplesOf(label) {
       if (now.join() === numbers.join()) return;
       numbers = now;
       clear(node, numbers.map((n) => {
-        if (!inputs.has(n)) inputs.set(n, text(200));
+        if (!inputs.has(n)) inputs.set(n, textInput(200));
         return field(label(n), inputs.get(n));
       }));
     },
@@ -62,10 +61,10 @@ function examplesOf(label) {
 /** A button of the template; render(index) draws it as "Button <index + 1>". */
 function buttonRow(onRemove) {
   const type = select(BUTTON_TYPES);
-  const label = text(25);
-  const url = text(2000, "url");
-  const example = text(2000, "url");
-  const phone = text(20, "tel");
+  const label = textInput(25);
+  const url = textInput(2000, "url");
+  const example = textInput(2000, "url");
+  const phone = textInput(20, "tel");
   const node = h("fieldset", { class: "plain button-row" });
   let parts = {};
 
@@ -120,14 +119,14 @@ function buttonRow(onRemove) {
 /** `path`: the channel's templates; `note`: shown under the heading; `onCreated(template)`
  * once the API took one. */
 export function templateWriter({ path, note = null, onCreated }) {
-  const name = text(512);
+  const name = textInput(512);
   const language = h("input", { type: "text", maxlength: 6, autocomplete: "off", value: "en_US" });
   const category = select(CATEGORIES);
-  const header = text(60);
+  const header = textInput(60);
   const headerExamples = examplesOf((n) => `Example of {{${n}}} in the header`);
   const body = h("textarea", { rows: 4, maxlength: 1024 });
   const bodyExamples = examplesOf((n) => `Example of {{${n}}} in the body`);
-  const footer = text(60);
+  const footer = textInput(60);
   const rows = [];
   const buttons = h("div", { class: "button-rows" });
   const add = h("button", { type: "button" }, "Add button");
