@@ -80,45 +80,58 @@ class Applier:
         pending: dict[str, list[int]],
         results: dict[int, Applied],
     ) -> dict[str, list[int]]:
-        """Read, decide and write `pending`, in parts of different keys: while Redis
-        applies one part, the next is decided (the two cost about the same), so a round
-        takes about the longer of them rather than their sum. Parts hold different
-        customers (bar two routes to one person: a version conflict, decided again)."""
-        channels = await self._read(events, digests, pending)
-        now = self._clock()
+        """Read, decide and write `pending` in parts of different keys, as a pipeline:
+        while the engine decides one part, Redis reads the next and applies the one
+        before (the engine's work and Redis' cost about the same), so a round takes
+        about the longer of the two rather than their sum. Parts hold different
+        customers (bar two routes to one person, or an alias claimed in an earlier
+        part: a version or claim conflict, decided again)."""
+        parts = _parts(pending)
+        reads = [asyncio.ensure_future(self._read(events, digests, parts[0]))]
         applying = []
-        for part in _parts(pending):
-            planned: list[tuple[str, int, Applied, int]] = []
-            writes: dict[str, list[Write]] = defaultdict(list)
-            for key, indices in part.items():
-                for index in indices:
-                    event = events[index]
-                    known = channels[event.channel]
-                    if event.id in known.decided:
-                        results[index] = Applied(event, Outcome.DUPLICATE)
-                        continue
-                    known.decided.add(event.id)
-                    write, applied = self._decide(event, digests[index], known, now)
-                    planned.append((key, index, applied, len(writes[event.channel])))
-                    writes[event.channel].append(write)
-            applying.append((planned, asyncio.ensure_future(self._store.apply(writes))))
-            await asyncio.sleep(0)  # the part's call goes out before the next is decided
-        retry: dict[str, list[int]] = {}
-        for planned, written in applying:
-            answers = await written
-            for key, index, applied, position in planned:
-                answer = answers[applied.event.channel][position]
-                if key in retry:
-                    retry[key].append(index)  # after a conflict, decide again in order
-                elif answer is Answer.OK:
-                    results[index] = applied
-                elif answer is Answer.DUPLICATE:
-                    # Another instance applied it meanwhile (e.g. before a rebalance); what
-                    # we planned after it assumed our write, so decide the rest again.
-                    results[index] = Applied(applied.event, Outcome.DUPLICATE)
-                    retry[key] = []
-                else:
-                    retry[key] = [index]
+        try:
+            for number, part in enumerate(parts):
+                channels = await reads[number]
+                if number + 1 < len(parts):  # Redis reads the next while this is decided
+                    reads.append(
+                        asyncio.ensure_future(self._read(events, digests, parts[number + 1]))
+                    )
+                now = self._clock()
+                planned: list[tuple[str, int, Applied, int]] = []
+                writes: dict[str, list[Write]] = defaultdict(list)
+                for key, indices in part.items():
+                    for index in indices:
+                        event = events[index]
+                        known = channels[event.channel]
+                        if event.id in known.decided:
+                            results[index] = Applied(event, Outcome.DUPLICATE)
+                            continue
+                        known.decided.add(event.id)
+                        write, applied = self._decide(event, digests[index], known, now)
+                        planned.append((key, index, applied, len(writes[event.channel])))
+                        writes[event.channel].append(write)
+                applying.append((planned, asyncio.ensure_future(self._store.apply(writes))))
+                await asyncio.sleep(0)  # the part's call goes out before the next is decided
+            retry: dict[str, list[int]] = {}
+            for planned, written in applying:
+                answers = await written
+                for key, index, applied, position in planned:
+                    answer = answers[applied.event.channel][position]
+                    if key in retry:
+                        retry[key].append(index)  # after a conflict, decide again in order
+                    elif answer is Answer.OK:
+                        results[index] = applied
+                    elif answer is Answer.DUPLICATE:
+                        # Another instance applied it meanwhile (e.g. before a rebalance);
+                        # what we planned after it assumed our write: decide the rest again.
+                        results[index] = Applied(applied.event, Outcome.DUPLICATE)
+                        retry[key] = []
+                    else:
+                        retry[key] = [index]
+        finally:
+            # A failed part leaves none of the others running behind the caller's back.
+            for pending_call in [*reads, *(written for _, written in applying)]:
+                pending_call.cancel()
         return {key: indices for key, indices in retry.items() if indices}
 
     def _decide(
@@ -202,25 +215,23 @@ class Applier:
         return channels
 
 
-# A round of at least this many events is decided and written in two parts.
-SPLIT_AT = 1000
+# A round is read, decided and written in parts of about this many events: small
+# enough that the pipeline's first read and last write (the engine waits for both)
+# are short, large enough that a part's calls carry hundreds of events.
+PART_EVENTS = 1000
 
 
 def _parts(pending: dict[str, list[int]]) -> list[dict[str, list[int]]]:
-    """`pending` in two parts of about as many events (one when small), each key whole."""
-    total = sum(len(indices) for indices in pending.values())
-    if total < SPLIT_AT:
-        return [pending]
-    first: dict[str, list[int]] = {}
-    second: dict[str, list[int]] = {}
+    """`pending` in parts of about PART_EVENTS events, each key whole, in order."""
+    parts: list[dict[str, list[int]]] = [{}]
     taken = 0
     for key, indices in pending.items():
-        if taken < total / 2:
-            first[key] = indices
-            taken += len(indices)
-        else:
-            second[key] = indices
-    return [first, second]
+        if taken >= PART_EVENTS:
+            parts.append({})
+            taken = 0
+        parts[-1][key] = indices
+        taken += len(indices)
+    return parts
 
 
 def _told(event: Event) -> Identity:

@@ -21,13 +21,14 @@
 -- queue when it had none) and [3] its new queue (sorted sets of ids by last activity in
 -- ms); then one key per record.
 --
--- Records: sadd a; rpush a; log a (then keep the last log_length); count a (HINCRBY 1,
+-- Records: sadd a; rpush a; log a (keep the last log_length); count a (HINCRBY 1,
 -- kept report_ttl from the call); result a (kept result_ttl); wake a (kept wake_ttl); outbox a (XADD);
 -- fetch a (XADD, a media fetch job); feed a b (XADD, the stream capped at about
 -- feed_length; with b "known", only if the event's status record found its message);
 -- status a b (set field a to status b if a is there and b ranks higher); detail a b c
 -- (set field b to c if field a is there); put a b (HSET); seed a b (HSETNX); drop a
--- (HDEL); dropif a b (HDEL a if it holds b); name a / unname a (ZADD 0 / ZREM: the
+-- (HDEL; put and drop on the event's own conversation hash are written with its state,
+-- in one HSET and one HDEL); dropif a b (HDEL a if it holds b); name a / unname a (ZADD 0 / ZREM: the
 -- name index, searched by prefix); zadd a b (ZADD score b, member a: the timer set, the
 -- routing pool and indexes); zrem a (ZREM); zmax a b (ZADD GT: the later
 -- score wins, whatever the order partitions are applied in); zincr a b (ZINCRBY b on member a, removed
@@ -44,6 +45,7 @@ local FIELDS, VERSION, RANK = config.fields, config.version, config.ranks
 local ALIASES = KEYS[BUCKETS + 1]
 local touched = {}
 local reports = {} -- report keys counted in: their expiry is set once, at the end
+local fields = {} -- the event's conversation hash fields to write (write_fields)
 
 local function bucket(day)
   return math.max(1, math.min(BUCKETS, tonumber(day) - FIRST_DAY + 1))
@@ -58,23 +60,27 @@ local function apply_one(key, arg)
   -- its own day's set. A re-delivery on another day was refused by load.lua, and one
   -- decided meanwhile by another engine moved the version: checking the other days'
   -- sets here too would cost nine lookups an event for nothing.
-  if redis.call('SISMEMBER', KEYS[seen], ARGV[arg]) == 1 then
+  -- Added first, taken back on a conflict (rare): one call an event instead of a
+  -- SISMEMBER and then a SADD.
+  if redis.call('SADD', KEYS[seen], ARGV[arg]) == 0 then
     return nil, 'duplicate'
   end
+  touched[seen] = true
   local version = tonumber(redis.call('HGET', conv, VERSION) or '0')
-  if version ~= tonumber(ARGV[arg + 2]) then
-    return nil, 'conflict'
-  end
+  local moved = version ~= tonumber(ARGV[arg + 2])
   local claims = tonumber(ARGV[arg + 5])
   local claim = arg + 6
   for _ = 1, claims do
-    if (redis.call('HGET', ALIASES, ARGV[claim]) or '') ~= ARGV[claim + 1] then
-      return nil, 'conflict'
+    if moved then
+      break
     end
+    moved = (redis.call('HGET', ALIASES, ARGV[claim]) or '') ~= ARGV[claim + 1]
     claim = claim + 3
   end
-  redis.call('SADD', KEYS[seen], ARGV[arg])
-  touched[seen] = true
+  if moved then
+    redis.call('SREM', KEYS[seen], ARGV[arg])
+    return nil, 'conflict'
+  end
   claim = arg + 6
   for _ = 1, claims do
     redis.call('HSET', ALIASES, ARGV[claim], ARGV[claim + 2])
@@ -88,20 +94,9 @@ local function apply_one(key, arg)
   if from_queue ~= to_queue then
     redis.call('ZREM', from_queue, id)
   end
-  local set, gone = { VERSION, version + 1 }, {}
+  fields[VERSION] = version + 1
   for i, name in ipairs(FIELDS) do
-    local value = ARGV[claim + i - 1]
-    if value == '' then
-      gone[#gone + 1] = name
-    else
-      set[#set + 1] = name
-      set[#set + 1] = value
-    end
-  end
-  -- One HDEL for every empty field: most of a state's optional fields are empty, and a
-  -- call from Lua costs more than the deletion itself.
-  if #gone > 0 then
-    redis.call('HDEL', conv, unpack(gone))
+    fields[name] = ARGV[claim + i - 1]
   end
   local score = tonumber(ARGV[claim + config.score - 1])
   local snoozed = ARGV[claim + config.snooze - 1]
@@ -109,11 +104,31 @@ local function apply_one(key, arg)
     score = tonumber(snoozed)
   end
   redis.call('ZADD', to_queue, score, id)
-  redis.call('HSET', conv, unpack(set))
   return claim + #FIELDS, 'ok'
 end
 
-local function apply_records(key, first, last)
+-- The event's fields of its conversation hash (its state's, and its records' put and
+-- drop on that hash), written by one HSET and one HDEL: most of a state's optional
+-- fields are empty, and a call from Lua costs more than the work it does.
+local function write_fields(conv)
+  local set, gone = {}, {}
+  for name, value in pairs(fields) do
+    if value == '' then
+      gone[#gone + 1] = name
+    else
+      set[#set + 1] = name
+      set[#set + 1] = value
+    end
+  end
+  if #gone > 0 then
+    redis.call('HDEL', conv, unpack(gone))
+  end
+  if #set > 0 then
+    redis.call('HSET', conv, unpack(set))
+  end
+end
+
+local function apply_records(conv, key, first, last)
   -- Whether the last status record named a message Parley sent: a status of a wamid it
   -- never sent writes nothing, and publishes nothing either ("feed" with b "known").
   local known = true
@@ -125,8 +140,9 @@ local function apply_records(key, first, last)
     elseif op == 'rpush' then
       redis.call('RPUSH', target, a)
     elseif op == 'log' then
-      redis.call('RPUSH', target, a)
-      redis.call('LTRIM', target, -config.log_length, -1)
+      if redis.call('RPUSH', target, a) > config.log_length then
+        redis.call('LTRIM', target, -config.log_length, -1)
+      end
     elseif op == 'count' then
       redis.call('HINCRBY', target, a, 1)
       reports[target] = true
@@ -153,6 +169,8 @@ local function apply_records(key, first, last)
       if redis.call('HEXISTS', target, a) == 1 then
         redis.call('HSET', target, b, c)
       end
+    elseif (op == 'put' or op == 'drop') and target == conv then
+      fields[a] = b  -- written with the state (write_fields); '' deletes
     elseif op == 'put' then
       redis.call('HSET', target, a, b)
     elseif op == 'seed' then
@@ -191,8 +209,10 @@ for event = 1, config.events do
     if ARGV[arg + 4] == 'write' then
       first_record_key = key + 3
     end
-    apply_records(first_record_key, records, arg + arg_count - 1)
+    apply_records(KEYS[key], first_record_key, records, arg + arg_count - 1)
+    write_fields(KEYS[key])
   end
+  fields = {}
   key = key + key_count
   pos = arg + arg_count
 end
