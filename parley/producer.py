@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from metrics import IngestMetrics
+from parley.deadlines import SharedDeadline
 from parley.events import DeadLetter, Event, encode
 
 
@@ -28,7 +29,7 @@ class ProduceError(Exception):
 
 class EventProducer:
     """Sends events keyed by conversation and waits for every acknowledgement
-    (acks=all on the producer). `publish` blocks at most `timeout_s`."""
+    (acks=all on the producer). `publish` blocks at most `timeout_s` (and a tenth)."""
 
     def __init__(
         self,
@@ -41,7 +42,9 @@ class EventProducer:
         self._producer = producer
         self._topic = topic
         self._dead_letter_topic = dead_letter_topic
-        self._timeout_s = timeout_s
+        # One timer for every call in flight, not one a call (parley/deadlines.py): a
+        # call waits at most timeout_s and a tenth more.
+        self._deadline = SharedDeadline(timeout_s, tick_s=timeout_s / 10)
         self._metrics = metrics
 
     async def publish(self, routed: Routed) -> None:
@@ -49,7 +52,7 @@ class EventProducer:
         started = time.perf_counter()
         deliveries: list[asyncio.Future[object]] = []
         try:
-            async with asyncio.timeout(self._timeout_s):
+            async with self._deadline.bound():
                 # send() itself waits while metadata is missing, e.g. the broker is down.
                 for event in routed.events:
                     deliveries.append(
