@@ -132,7 +132,13 @@ def customer_changes(old: Conversation | None, new: Conversation) -> list[tuple[
     changed is written whole (a few short fields, and rarely): one release 0.1 wrote
     has no fields at all, and a diff against its decoded phone would leave it out."""
     changes: list[tuple[str, str | None]] = []
-    if old is None or new.customer != old.customer:
+    if old is None:
+        # A new conversation's hash does not exist yet (only apply.lua writes it, and
+        # always with a state): nothing to delete.
+        for name, field in CUSTOMER_FIELDS.items():
+            if (value := getattr(new.customer, name)) is not None:
+                changes.append((field, value))
+    elif new.customer != old.customer:
         changes = [(field, getattr(new.customer, name)) for name, field in CUSTOMER_FIELDS.items()]
     if new.marketing != (old.marketing if old else None):
         changes.append((MARKETING, new.marketing))

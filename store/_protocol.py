@@ -130,24 +130,11 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
     messages = keys.messages(channel, customer)
     for op in ops:
         match op:
-            case AddTag(tag=tag):
-                yield _Record("sadd", keys.tags(channel, customer), tag)
-            case AddTopic(topic=topic):
-                yield _Record("sadd", keys.topics(channel, customer), topic)
-            case AddNote():
-                note = _encoder.encode(StoredNote(op.user, op.text, op.at)).decode()
-                yield _Record("rpush", keys.notes(channel, customer), note)
+            # The most frequent first: each case is an isinstance check.
             case Log(line=line):
                 yield _Record("log", keys.log(channel, customer), _encoder.encode(line).decode())
             case Count(at=at, counter=counter):
                 yield _Record("count", _report_key(channel, int(at // keys.DAY_S)), counter)
-            case CountTime(at=at, kind=kind, seconds=seconds):
-                field = reports.time_field(kind, seconds)
-                yield _Record("count", _report_key(channel, int(at // keys.DAY_S)), field)
-            case Done(event_id=event_id, result=result):
-                value = _encoder.encode(result).decode()
-                yield _Record("result", keys.result(channel, event_id), value)
-                yield _Record("wake", keys.wake(channel, event_id), "1")
             case Publish(change=change, when_known=when_known):
                 yield _Record(
                     "feed",
@@ -155,8 +142,15 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
                     _encoder.encode(change).decode(),
                     "known" if when_known else "",
                 )
-            case Send(outgoing=outgoing):
-                yield _Record("outbox", keys.outbox(channel), _encoder.encode(outgoing).decode())
+            case Holding(old=old, new=new, at=at):
+                yield from _holding(channel, customer, old, new, at)
+            case Record(old=old, new=new):
+                yield from _customer(channel, customer, old, new)
+            case Timer(at=at):
+                if at is None:
+                    yield _Record("zrem", keys.timers(channel), customer)
+                else:
+                    yield _Record("zadd", keys.timers(channel), customer, str(to_ms(at)))
             case Delivered(wamid=wamid, status=status):
                 yield _Record("status", messages, wamid, status)
                 for detail, known in (
@@ -168,6 +162,22 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
                         yield _Record("detail", messages, wamid, detail, known)
             case Sent(wamid=wamid, status=status):
                 yield _Record("seed", messages, wamid, status)
+            case CountTime(at=at, kind=kind, seconds=seconds):
+                field = reports.time_field(kind, seconds)
+                yield _Record("count", _report_key(channel, int(at // keys.DAY_S)), field)
+            case Done(event_id=event_id, result=result):
+                value = _encoder.encode(result).decode()
+                yield _Record("result", keys.result(channel, event_id), value)
+                yield _Record("wake", keys.wake(channel, event_id), "1")
+            case Send(outgoing=outgoing):
+                yield _Record("outbox", keys.outbox(channel), _encoder.encode(outgoing).decode())
+            case AddTag(tag=tag):
+                yield _Record("sadd", keys.tags(channel, customer), tag)
+            case AddTopic(topic=topic):
+                yield _Record("sadd", keys.topics(channel, customer), topic)
+            case AddNote():
+                note = _encoder.encode(StoredNote(op.user, op.text, op.at)).decode()
+                yield _Record("rpush", keys.notes(channel, customer), note)
             case Reacted(target=target, emoji=emoji):
                 field = delivery.reaction_field(target)
                 yield (
@@ -187,17 +197,8 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
                 yield _Record("put", messages, delivery.edit_field(target), text or "")
             case Deleted(target=target):
                 yield _Record("put", messages, delivery.deleted_field(target), "1")
-            case Timer(at=at):
-                if at is None:
-                    yield _Record("zrem", keys.timers(channel), customer)
-                else:
-                    yield _Record("zadd", keys.timers(channel), customer, str(to_ms(at)))
-            case Holding(old=old, new=new, at=at):
-                yield from _holding(channel, customer, old, new, at)
             case Returned(at=at):
                 yield _Record("zmax", keys.returned(channel), customer, str(to_ms(at)))
-            case Record(old=old, new=new):
-                yield from _customer(channel, customer, old, new)
 
 
 def _holding(
