@@ -101,27 +101,30 @@ def apply_call(
     }
     call_keys = [*window, keys.aliases(channel)]
     call_args: list[str | bytes] = [_encoder.encode(config)]
+    # Written straight into the call's lists (a copy an event cost a tenth of packing).
     for write in writes:
-        event_keys = [keys.conversation(channel, write.customer)]
-        args: list[str | bytes] = [
+        first_key, counts = len(call_keys), len(call_args)
+        call_args += ("", "")  # the event's key and argument counts, filled in below
+        call_keys.append(keys.conversation(channel, write.customer))
+        call_args += (
             write.digest,
             str(keys.receipt_day(write.received_at)),
             str(write.expected_version),
             write.customer,
             "mark" if write.state is None else "write",
             str(len(write.claims)),
-        ]
+        )
         for claim in write.claims:
-            args += [claim.alias, claim.expected, claim.customer]
+            call_args += (claim.alias, claim.expected, claim.customer)
         if write.state is not None:
             was_in = Queue(write.was_in) if write.was_in else write.state.queue
-            event_keys += [keys.queue(channel, was_in), keys.queue(channel, write.state.queue)]
-            args += state_arguments(write.state)
+            call_keys += (keys.queue(channel, was_in), keys.queue(channel, write.state.queue))
+            call_args += state_arguments(write.state)
         for record in _records(channel, write.customer, write.ops):
-            event_keys.append(record.key)
-            args += [record.op, record.a, record.b, record.c]
-        call_keys += event_keys
-        call_args += [str(len(event_keys)), str(len(args)), *args]
+            call_keys.append(record.key)
+            call_args += (record.op, record.a, record.b, record.c)
+        call_args[counts] = str(len(call_keys) - first_key)
+        call_args[counts + 1] = str(len(call_args) - counts - 2)
     return ScriptCall(channel, call_keys, call_args)
 
 
