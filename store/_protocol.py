@@ -60,11 +60,13 @@ STATUS_RANKS = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4
 
 
 class _Record(msgspec.Struct, frozen=True, array_like=True):
-    """One of apply.lua's record operations on `key` (see its header)."""
+    """One of apply.lua's record operations on `key` (see its header). JSON values stay
+    the bytes msgspec made: decoding them to text only for hiredis to encode them again
+    cost two copies."""
 
     op: str
     key: str
-    a: str = ""
+    a: str | bytes = ""
     b: str = ""
     c: str = ""
 
@@ -135,14 +137,14 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
         match op:
             # The most frequent first: each case is an isinstance check.
             case Log(line=line):
-                yield _Record("log", keys.log(channel, customer), _encoder.encode(line).decode())
+                yield _Record("log", keys.log(channel, customer), _encoder.encode(line))
             case Count(at=at, counter=counter):
                 yield _Record("count", _report_key(channel, int(at // keys.DAY_S)), counter)
             case Publish(change=change, when_known=when_known):
                 yield _Record(
                     "feed",
                     keys.feed(channel),
-                    _encoder.encode(change).decode(),
+                    _encoder.encode(change),
                     "known" if when_known else "",
                 )
             case Holding(old=old, new=new, at=at):
@@ -169,17 +171,17 @@ def _records(channel: str, customer: str, ops: Sequence[Op]) -> Iterator[_Record
                 field = reports.time_field(kind, seconds)
                 yield _Record("count", _report_key(channel, int(at // keys.DAY_S)), field)
             case Done(event_id=event_id, result=result):
-                value = _encoder.encode(result).decode()
+                value = _encoder.encode(result)
                 yield _Record("result", keys.result(channel, event_id), value)
                 yield _Record("wake", keys.wake(channel, event_id), "1")
             case Send(outgoing=outgoing):
-                yield _Record("outbox", keys.outbox(channel), _encoder.encode(outgoing).decode())
+                yield _Record("outbox", keys.outbox(channel), _encoder.encode(outgoing))
             case AddTag(tag=tag):
                 yield _Record("sadd", keys.tags(channel, customer), tag)
             case AddTopic(topic=topic):
                 yield _Record("sadd", keys.topics(channel, customer), topic)
             case AddNote():
-                note = _encoder.encode(StoredNote(op.user, op.text, op.at)).decode()
+                note = _encoder.encode(StoredNote(op.user, op.text, op.at))
                 yield _Record("rpush", keys.notes(channel, customer), note)
             case Reacted(target=target, emoji=emoji):
                 field = delivery.reaction_field(target)
