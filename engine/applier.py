@@ -42,6 +42,11 @@ class Applied(msgspec.Struct, frozen=True):
     customer: str | None = None
 
 
+# A decided event: its key, its index in the batch, what it became, its write's position
+# in its channel's writes.
+_Planned = tuple[str, int, Applied, int]
+
+
 class _Channel:
     """One channel's part of a round: what was read, and what was decided so far."""
 
@@ -87,52 +92,51 @@ class Applier:
         customers (bar two routes to one person, or an alias claimed in an earlier
         part: a version or claim conflict, decided again)."""
         parts = _parts(pending)
-        reads = [asyncio.ensure_future(self._read(events, digests, parts[0]))]
-        applying = []
+        reading = asyncio.ensure_future(self._read(events, digests, parts[0]))
+        applying: list[tuple[list[_Planned], asyncio.Future[dict[str, list[Answer]]]]] = []
         try:
             for number, part in enumerate(parts):
-                channels = await reads[number]
+                channels = await reading
                 if number + 1 < len(parts):  # Redis reads the next while this is decided
-                    reads.append(
-                        asyncio.ensure_future(self._read(events, digests, parts[number + 1]))
-                    )
-                now = self._clock()
-                planned: list[tuple[str, int, Applied, int]] = []
-                writes: dict[str, list[Write]] = defaultdict(list)
-                for key, indices in part.items():
-                    for index in indices:
-                        event = events[index]
-                        known = channels[event.channel]
-                        if event.id in known.decided:
-                            results[index] = Applied(event, Outcome.DUPLICATE)
-                            continue
-                        known.decided.add(event.id)
-                        write, applied = self._decide(event, digests[index], known, now)
-                        planned.append((key, index, applied, len(writes[event.channel])))
-                        writes[event.channel].append(write)
+                    reading = asyncio.ensure_future(self._read(events, digests, parts[number + 1]))
+                planned, writes = self._decide_part(events, digests, part, channels, results)
                 applying.append((planned, asyncio.ensure_future(self._store.apply(writes))))
                 await asyncio.sleep(0)  # the part's call goes out before the next is decided
             retry: dict[str, list[int]] = {}
             for planned, written in applying:
-                answers = await written
-                for key, index, applied, position in planned:
-                    answer = answers[applied.event.channel][position]
-                    if key in retry:
-                        retry[key].append(index)  # after a conflict, decide again in order
-                    elif answer is Answer.OK:
-                        results[index] = applied
-                    elif answer is Answer.DUPLICATE:
-                        # Another instance applied it meanwhile (e.g. before a rebalance);
-                        # what we planned after it assumed our write: decide the rest again.
-                        results[index] = Applied(applied.event, Outcome.DUPLICATE)
-                        retry[key] = []
-                    else:
-                        retry[key] = [index]
+                _sort_answers(planned, await written, results, retry)
         finally:
             # A failed part leaves none of the others running behind the caller's back.
-            for pending_call in [*reads, *(written for _, written in applying)]:
-                pending_call.cancel()
+            reading.cancel()
+            for _, written in applying:
+                written.cancel()
         return {key: indices for key, indices in retry.items() if indices}
+
+    def _decide_part(
+        self,
+        events: Sequence[Event],
+        digests: Sequence[bytes],
+        part: dict[str, list[int]],
+        channels: dict[str, _Channel],
+        results: dict[int, Applied],
+    ) -> tuple[list[_Planned], dict[str, list[Write]]]:
+        """Each event of `part` decided in order; what was planned, and each channel's
+        writes (a duplicate goes straight to `results`)."""
+        now = self._clock()
+        planned: list[_Planned] = []
+        writes: dict[str, list[Write]] = defaultdict(list)
+        for key, indices in part.items():
+            for index in indices:
+                event = events[index]
+                known = channels[event.channel]
+                if event.id in known.decided:
+                    results[index] = Applied(event, Outcome.DUPLICATE)
+                    continue
+                known.decided.add(event.id)
+                write, applied = self._decide(event, digests[index], known, now)
+                planned.append((key, index, applied, len(writes[event.channel])))
+                writes[event.channel].append(write)
+        return planned, writes
 
     def _decide(
         self, event: Event, event_digest: bytes, known: _Channel, now: float
@@ -213,6 +217,29 @@ class Applier:
             }
             channels[request.channel] = _Channel(snapshot, decided)
         return channels
+
+
+def _sort_answers(
+    planned: Sequence[_Planned],
+    answers: dict[str, list[Answer]],
+    results: dict[int, Applied],
+    retry: dict[str, list[int]],
+) -> None:
+    """Each planned event's answer into `results`, or its key into `retry` with the
+    events to decide again in order."""
+    for key, index, applied, position in planned:
+        answer = answers[applied.event.channel][position]
+        if key in retry:
+            retry[key].append(index)  # after a conflict, decide again in order
+        elif answer is Answer.OK:
+            results[index] = applied
+        elif answer is Answer.DUPLICATE:
+            # Another instance applied it meanwhile (e.g. before a rebalance); what we
+            # planned after it assumed our write: decide the rest again.
+            results[index] = Applied(applied.event, Outcome.DUPLICATE)
+            retry[key] = []
+        else:
+            retry[key] = [index]
 
 
 # A round is read, decided and written in parts of about this many events: small

@@ -51,6 +51,17 @@ local function bucket(day)
   return math.max(1, math.min(BUCKETS, tonumber(day) - FIRST_DAY + 1))
 end
 
+-- Whether each of the `count` alias claims from ARGV[first] on (alias, expected value,
+-- customer) still finds its expected value.
+local function claims_hold(first, count)
+  for claim = first, first + 3 * (count - 1), 3 do
+    if (redis.call('HGET', ALIASES, ARGV[claim]) or '') ~= ARGV[claim + 1] then
+      return false
+    end
+  end
+  return true
+end
+
 -- Checks, then writes the state; the position of the event's first record argument, or
 -- nil and the answer when it is not applied.
 local function apply_one(key, arg)
@@ -67,21 +78,12 @@ local function apply_one(key, arg)
   end
   touched[seen] = true
   local version = tonumber(redis.call('HGET', conv, VERSION) or '0')
-  local moved = version ~= tonumber(ARGV[arg + 2])
   local claims = tonumber(ARGV[arg + 5])
-  local claim = arg + 6
-  for _ = 1, claims do
-    if moved then
-      break
-    end
-    moved = (redis.call('HGET', ALIASES, ARGV[claim]) or '') ~= ARGV[claim + 1]
-    claim = claim + 3
-  end
-  if moved then
+  if version ~= tonumber(ARGV[arg + 2]) or not claims_hold(arg + 6, claims) then
     redis.call('SREM', KEYS[seen], ARGV[arg])
     return nil, 'conflict'
   end
-  claim = arg + 6
+  local claim = arg + 6
   for _ = 1, claims do
     redis.call('HSET', ALIASES, ARGV[claim], ARGV[claim + 2])
     claim = claim + 3
