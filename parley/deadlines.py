@@ -28,17 +28,17 @@ class SharedDeadline:
 
     def _enter(self, task: asyncio.Task[object]) -> None:
         loop = asyncio.get_running_loop()
-        self._due[task] = loop.time() + self.seconds
+        now = loop.time()
+        self._due[task] = now + self.seconds
         if self._timer is None:
-            self._timer = loop.call_at(loop.time() + self.tick_s, self._expire)
+            self._timer = loop.call_at(now + self.tick_s, self._expire)
 
     def _leave(self, task: asyncio.Task[object]) -> bool:
         """Whether the deadline cancelled `task`."""
         del self._due[task]
-        if task in self._expired:
-            self._expired.discard(task)
-            return True
-        return False
+        expired = task in self._expired
+        self._expired.discard(task)
+        return expired
 
     def _expire(self) -> None:
         loop = asyncio.get_running_loop()
