@@ -4,10 +4,10 @@
 // screen reader reads why with the field itself.
 import { h, uid } from "./el.js";
 
-/** An http(s) URL as given, else null: a link never runs a `javascript:` URL. */
 /** A one-line input of at most `maxlength` characters, not filled in by the browser. */
 export const textInput = (maxlength, type = "text") => h("input", { type, maxlength, autocomplete: "off" });
 
+/** An http(s) URL as given, else null: a link never runs a `javascript:` URL. */
 export function webUrl(value) {
   try {
     return ["http:", "https:"].includes(new URL(value).protocol) ? value : null;

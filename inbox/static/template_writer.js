@@ -20,7 +20,6 @@ const CATEGORIES = [
   ["MARKETING", "Marketing"],
 ];
 
-
 /** The numbers of the {{n}} in `value`, each once, smallest first. A {{name}} is not
  * one: the API refuses it, naming the text. */
 function variables(value) {
@@ -120,7 +119,7 @@ function buttonRow(onRemove) {
  * once the API took one. */
 export function templateWriter({ path, note = null, onCreated }) {
   const name = textInput(512);
-  const language = h("input", { type: "text", maxlength: 6, autocomplete: "off", value: "en_US" });
+  const language = Object.assign(textInput(6), { value: "en_US" });
   const category = select(CATEGORIES);
   const header = textInput(60);
   const headerExamples = examplesOf((n) => `Example of {{${n}}} in the header`);
