@@ -1,23 +1,34 @@
-"""`python -m engine`: run the engine; `show KEY` and `queues CHANNEL` for operators."""
+"""`python -m engine`: run the engine; `show KEY` and `queues CHANNEL` for operators.
+
+Imports here are only what comes before the group join: the engine itself is imported
+while the join is under way (`_run`), and the operators' commands import what they use.
+"""
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from redis.exceptions import RedisError
+import uvloop
 
-from engine.app import create_app
-from engine.cli import NotFound, queue_sizes, show_conversation
+from engine.joining import Joining
 from parley.channels import ChannelFileError, load_channels
 from parley.logs import setup_logging
-from parley.redis import connect_redis
-from parley.runtime import serve
 from parley.settings import Settings, SettingsError, settings_from_env
-from store.reader import Reader
+
+if TYPE_CHECKING:
+    from store.reader import Reader
+
+log = logging.getLogger(__name__)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# A stop before the app runs waits this long for the join in flight to end, then leaves.
+STOP_JOINING_S = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,16 +47,24 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"parley engine: {error}", file=sys.stderr)
         return 2
-    if args.command == "show":
-        return asyncio.run(_inspect(settings, show_conversation, args.conversation))
-    if args.command == "queues":
-        return asyncio.run(_inspect(settings, queue_sizes, args.channel))
+    if args.command in ("show", "queues"):
+        from engine import cli
+
+        view = cli.show_conversation if args.command == "show" else cli.queue_sizes
+        target = args.conversation if args.command == "show" else args.channel
+        return asyncio.run(_inspect(settings, view, target))
     return _run(settings)
 
 
 async def _inspect(
-    settings: Settings, view: Callable[[Reader, str], Awaitable[object]], target: str
+    settings: Settings, view: Callable[["Reader", str], Awaitable[object]], target: str
 ) -> int:
+    from redis.exceptions import RedisError
+
+    from engine.cli import NotFound, show_conversation
+    from parley.redis import connect_redis
+    from store.reader import Reader
+
     if settings.redis_url is None:
         print("parley engine: PARLEY_REDIS_URL is not set", file=sys.stderr)
         return 2
@@ -71,12 +90,53 @@ def _run(settings: Settings) -> int:
     except ChannelFileError as error:
         print(f"parley engine: {error}", file=sys.stderr)
         return 2
+    if settings.kafka_bootstrap is None:
+        print("parley engine: PARLEY_KAFKA_BOOTSTRAP is not set", file=sys.stderr)
+        return 2
     setup_logging(settings.log_level)
-    logging.getLogger(__name__).info(
-        "starting engine", extra={"metrics_port": settings.metrics_port, "channels": len(channels)}
-    )
-    serve(create_app(settings, channels), settings.http_host, settings.metrics_port)
+    loop = uvloop.new_event_loop()
+    joining = loop.run_until_complete(_join_while_importing(settings, len(channels)))
+    if joining is None:
+        loop.close()
+        return 0
+    from engine.app import create_app
+    from parley.runtime import serve
+
+    app = create_app(settings, channels, joining=joining)
+    serve(app, settings.http_host, settings.metrics_port, loop=loop)
     return 0
+
+
+async def _join_while_importing(settings: Settings, channels: int) -> Joining | None:
+    """Begin the group join, then import the engine; None if stopped meanwhile.
+
+    The imports take most of a second of CPU, the join a second or more of waiting on
+    the broker: in a thread, the imports overlap the join (the loop runs it meanwhile).
+    Until the app handles them, SIGTERM and SIGINT stop start-up cleanly: a member
+    killed mid-join would hold up the group for a session. (In this one run of the loop:
+    uvloop drops a signal that comes between two.)"""
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop_requested.set)
+    try:
+        joining = Joining(settings)
+        log.info(
+            "starting engine", extra={"metrics_port": settings.metrics_port, "channels": channels}
+        )
+        await asyncio.to_thread(_import_the_engine)
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+    if not stop_requested.is_set():
+        return joining
+    await joining.close(STOP_JOINING_S)
+    return None
+
+
+def _import_the_engine() -> None:
+    for module in ("engine.app", "parley.runtime"):
+        importlib.import_module(module)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ the media expiry and the sweeper as tasks that start together under one stop eve
 stop together; /healthz, /readyz and /metrics on
 PARLEY_METRICS_PORT.
 
-The probes answer from the first second: the consumer joins its group (seconds) inside
-its task, after the HTTP server is up. /healthz is 200 while that happens; /readyz is
-503 `{"starting": true}` until the group has been joined.
+The probes answer from the first second: the consumer joins its group (seconds) in a
+task of its own (engine/joining.py), which `python -m engine` starts before importing
+this module. /healthz is 200 while that happens; /readyz is 503 `{"starting": true}`
+until the group has been joined.
 """
 
 import asyncio
@@ -19,7 +20,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 import aiohttp
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
@@ -31,6 +31,7 @@ from engine.appkeys import (
     FETCHER,
     GRAPH,
     JOINED,
+    JOINING,
     LOOP,
     MEDIA,
     METRICS,
@@ -46,6 +47,7 @@ from engine.appkeys import (
 from engine.applier import Applied, Applier
 from engine.consumer import CommitOnRevoke, EngineLoop
 from engine.fetcher import Fetcher, run_fetcher
+from engine.joining import Joining
 from engine.router import Router, routing_wakes
 from engine.sender import Credentials, Sender, run_sender
 from engine.standing_sync import refresh_all
@@ -56,7 +58,6 @@ from metrics import EngineMetrics
 from metrics.exposition import metrics_response
 from parley.channels import Channel
 from parley.graph import GraphClient
-from parley.kafka import ensure_topics
 from parley.loops import EXPECTED, Workers, run_every
 from parley.redis import as_text, connect_redis, redis_reachable
 from parley.settings import Settings
@@ -81,7 +82,6 @@ CONSUMER_CLOSE_S = 2.0
 # (each resolution is atomic, so an abandoned pass leaves nothing half done).
 SWEEP_TIMEOUT_S = 60.0
 ROUTING_INTERVAL_S = 15.0
-FETCH_MAX_WAIT_MS = 25
 MEDIA_EXPIRY_S = 3600.0
 
 
@@ -93,7 +93,10 @@ def create_app(
     registry: CollectorRegistry | None = None,
     sweep: bool = True,
     send: bool = True,
+    joining: Joining | None = None,
 ) -> web.Application:
+    """The engine; `joining`: its consumer, already joining (made in the app's loop),
+    else the app makes it as it starts."""
     app = web.Application()
     app[SETTINGS] = settings
     app[CHANNELS] = list(channels)
@@ -102,6 +105,9 @@ def create_app(
     app[METRICS] = EngineMetrics(app[REGISTRY])
     app[WORKERS] = Workers(grace_s=STOP_GRACE_S, deadline_s=CANCEL_DEADLINE_S)
     app[JOINED] = asyncio.Event()
+    if joining is not None:
+        app[JOINING] = joining
+    app.cleanup_ctx.append(_kafka)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_consumer)
     if send:
@@ -134,41 +140,34 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
         await client.aclose()
 
 
-async def _consumer(app: web.Application) -> AsyncIterator[None]:
-    """The consumer and its loop, not started: the join happens in the consumer's task
-    (`_consume`), so that start-up does not wait for the group."""
-    settings = app[SETTINGS]
-    if settings.kafka_bootstrap is None:
-        raise RuntimeError("PARLEY_KAFKA_BOOTSTRAP is not set (make run starts a local broker)")
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.consumer_group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        # An agent's action waits on the engine: Tansu holds a fetch for half its max
-        # wait even when records are there (aiokafka's default 500 ms made every reply
-        # take 250 ms). Kafka answers as soon as records arrive; this only adds empty
-        # fetches while idle.
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        # Heartbeats three times a session, as Kafka advises.
-        session_timeout_ms=int(settings.kafka_session_timeout_s * 1000),
-        heartbeat_interval_ms=int(settings.kafka_session_timeout_s * 1000 / 3),
-    )
-    applier = Applier(app[STORE], app[CLOCK])
-    loop = EngineLoop(consumer, applier, app[STORE], app[METRICS], stopping=app[WORKERS].stopping)
-    consumer.subscribe([settings.topic], listener=CommitOnRevoke(loop))
-    app[LOOP] = loop
+async def _kafka(app: web.Application) -> AsyncIterator[None]:
+    """The consumer, joining its group in the background (from here, unless it was
+    given already joining); it leaves the group last."""
+    if JOINING not in app:
+        if app[SETTINGS].kafka_bootstrap is None:
+            raise RuntimeError("PARLEY_KAFKA_BOOTSTRAP is not set (make run starts a local broker)")
+        app[JOINING] = Joining(app[SETTINGS])
+    joining = app[JOINING]
     try:
         yield
     finally:
         # The tasks have stopped (`_workers` cleans up first): the last commit is done.
         # Leaving the group lets the others take the partitions at once; a broker that
         # does not answer in time drops this member after its session timeout instead.
-        try:
-            async with asyncio.timeout(CONSUMER_CLOSE_S):
-                await consumer.stop()
-        except TimeoutError:
+        if not await joining.close(CONSUMER_CLOSE_S):
             log.warning("consumer not closed in time")
+
+
+async def _consumer(app: web.Application) -> AsyncIterator[None]:
+    """The consumer loop over the joining consumer, handling its rebalances."""
+    joining = app[JOINING]
+    applier = Applier(app[STORE], app[CLOCK])
+    loop = EngineLoop(
+        joining.consumer, applier, app[STORE], app[METRICS], stopping=app[WORKERS].stopping
+    )
+    joining.listener.target = CommitOnRevoke(loop)
+    app[LOOP] = loop
+    yield
 
 
 async def _graph(app: web.Application) -> AsyncIterator[None]:
@@ -260,22 +259,17 @@ async def _workers(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _consume(app: web.Application) -> None:
-    """Join the group, then apply batches until stopping; `EngineLoop.run` finishes the
-    batch in hand and commits. A stop during the join lets the join finish (within the
-    grace; about 5 s after start on Tansu) and takes no batch: aiokafka cannot cut a join
-    short cleanly (a cancelled bootstrap leaks its connection, and closing waits for the
-    join in flight anyway), and a member that finished joining leaves the group at once
-    instead of being waited out by the others."""
+    """Wait for the join, then apply batches until stopping; `EngineLoop.run` finishes
+    the batch in hand and commits. A stop during the join lets the join finish (within
+    the grace; about 5 s after start on Tansu) and takes no batch: aiokafka cannot cut a
+    join short cleanly (a cancelled bootstrap leaks its connection, and closing waits for
+    the join in flight anyway), and a member that finished joining leaves the group at
+    once instead of being waited out by the others."""
     loop = app[LOOP]
-    await _join(app[SETTINGS], loop.consumer)
+    await app[JOINING].joined()
     app[JOINED].set()
     log.info("consumer joined", extra={"partitions": len(loop.consumer.assignment())})
     await loop.run()
-
-
-async def _join(settings: Settings, consumer: AIOKafkaConsumer) -> None:
-    await ensure_topics(settings.kafka_bootstrap or "", {settings.topic: settings.topic_partitions})
-    await consumer.start()  # returns once the group has given this member its share
 
 
 async def _sweep(app: web.Application) -> None:

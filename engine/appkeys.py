@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from engine.consumer import EngineLoop
 from engine.fetcher import Fetcher
+from engine.joining import Joining
 from engine.router import Router
 from engine.sender import Credentials, Sender
 from engine.sweeper import Sweeper
@@ -37,5 +38,6 @@ CREDENTIALS = web.AppKey("credentials", Credentials)
 MEDIA = web.AppKey("media", MediaStore)
 # The consumer loop, the sender, the fetcher and the sweeper, under one stop event (`stopping`).
 WORKERS = web.AppKey("workers", Workers)
+JOINING = web.AppKey("joining", Joining)
 # Set once the consumer has joined its group: /readyz says "starting" until then.
 JOINED = web.AppKey("joined", asyncio.Event)

@@ -47,16 +47,24 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def serve(app: web.Application, host: str, port: int, *, worker: bool = False) -> None:
-    """Run a process's app until SIGTERM or SIGINT, on uvloop with the tuned collector.
+def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    worker: bool = False,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> None:
+    """Run a process's app until SIGTERM or SIGINT, on uvloop with the tuned collector;
+    in `loop` if given (what it already runs goes on), else in a new one.
 
     A `worker` (of run_workers) binds the port beside its siblings (SO_REUSEPORT: the
     kernel spreads new connections over them) and stops on its supervisor's SIGTERM, or
     when the supervisor is gone."""
     use_uvloop()
     tune_gc()
-    loop = asyncio.new_event_loop() if worker else None
-    if loop is not None:
+    if worker:
+        loop = loop or asyncio.new_event_loop()
         _stop_once(loop)
     web.run_app(
         app,

@@ -43,9 +43,11 @@ def start_engine(
     group: str,
     channels_file: Path,
     metrics_port: int | None = None,
+    stderr: int | None = None,
     **settings: str,
 ) -> subprocess.Popen[bytes]:
-    """`python -m engine`; `settings` adds PARLEY_ variables (sweep_interval_s="0.1")."""
+    """`python -m engine`; `settings` adds PARLEY_ variables (sweep_interval_s="0.1");
+    `stderr` (subprocess.PIPE) to read its log, else it goes to the test's."""
     env = {
         **os.environ,
         "PARLEY_KAFKA_BOOTSTRAP": bootstrap,
@@ -63,7 +65,11 @@ def start_engine(
         **{f"PARLEY_{name.upper()}": value for name, value in settings.items()},
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "engine"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "engine"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
     )
 
 

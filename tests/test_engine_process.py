@@ -2,6 +2,7 @@
 waits for the group join, and it stops cleanly on SIGTERM, joined or still joining."""
 
 import asyncio
+import json
 import signal
 import subprocess
 import time
@@ -141,3 +142,33 @@ async def test_sigterm_while_joining_the_group_exits_0_within_10_seconds(
         await sigterm_exits_0_within_10_seconds(engine)
     finally:
         reap(engine)
+
+
+async def test_sigterm_while_still_importing_exits_0_without_starting_the_app(
+    settings: Settings, channels_file: Path
+) -> None:
+    """`python -m engine` begins the group join, then imports the engine
+    (engine/joining.py): a stop in that window ends start-up there, within the bound,
+    where the default SIGTERM would kill a member in the middle of its join."""
+    bootstrap = settings.kafka_bootstrap or ""
+    engine = start_engine(
+        bootstrap,
+        settings.redis_url or "",
+        settings.topic,
+        "importing",
+        channels_file,
+        stderr=subprocess.PIPE,
+        log_level="INFO",
+    )
+    try:
+        assert engine.stderr is not None
+        first = json.loads(await asyncio.to_thread(engine.stderr.readline))
+        assert first["message"] == "starting engine"  # joining, the engine not yet imported
+        await sigterm_exits_0_within_10_seconds(engine)
+        rest = engine.stderr.read()
+        assert b"consumer joined" not in rest  # the app never ran
+        assert b"Traceback" not in rest
+    finally:
+        reap(engine)
+        if engine.stderr is not None:
+            engine.stderr.close()
