@@ -203,6 +203,9 @@ async def memory() -> list[tuple[str, str]]:
             "seen": await _usage(client, f"{keys.tag(EU.id)}:seen:*"),
             "log": await _usage(client, f"{keys.tag(EU.id)}:log:*"),
             "outbox": await client.memory_usage(keys.outbox(EU.id)) or 0,
+            # The live feed keeps the last FEED_LENGTH changes, whatever the number of
+            # conversations: a fixed cost, shown apart.
+            "feed": await client.memory_usage(keys.feed(EU.id)) or 0,
             "result": await _usage(client, f"{keys.tag(EU.id)}:result:*")
             + await _usage(client, f"{keys.tag(EU.id)}:wake:*"),
         }
@@ -213,16 +216,22 @@ async def memory() -> list[tuple[str, str]]:
     dedupe, log, outbox, result = (
         parts[name] / MEMORY_CONVERSATIONS for name in ("seen", "log", "outbox", "result")
     )
+    feed_bytes = parts["feed"]
     return [
         ("memory a conversation, all in", f"{per:,.0f} bytes"),
         (
             "  state and queue entry",
-            f"{per - dedupe - log - outbox - result:,.0f} bytes   (target <= 400)",
+            f"{per - dedupe - log - outbox - result - feed_bytes / MEMORY_CONVERSATIONS:,.0f} "
+            "bytes   (target <= 400)",
         ),
         ("  its 2 dedupe ids", f"{dedupe:,.0f} bytes (kept 8 days after their day)"),
         ("  its recent messages (2)", f"{log:,.0f} bytes (the last {LOG_LENGTH} are kept)"),
         ("  its reply waiting to be sent", f"{outbox:,.0f} bytes (gone once sent)"),
         ("  its reply's result for the API", f"{result:,.0f} bytes (kept ten minutes)"),
+        (
+            "the live feed, not per conversation",
+            f"{feed_bytes / 1e6:,.1f} MB (its last {keys.FEED_LENGTH:,} changes, at any size)",
+        ),
     ]
 
 
