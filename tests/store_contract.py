@@ -207,7 +207,8 @@ def sweeper(client: RedisClient, store: ConversationStore, clock: Clock) -> Swee
 PEOPLE = 3
 PHONES = [f"3162000000{n}" for n in range(PEOPLE)]
 BSUIDS = [f"NL.{n}xYz" for n in range(PEOPLE)]
-USERS = st.sampled_from(["ana", "bob"])
+AGENTS = ("ana", "bob")
+USERS = st.sampled_from(AGENTS)
 
 
 @dataclass(frozen=True)
@@ -938,47 +939,62 @@ class _World:
             assert (state.queue, state.last_activity_at) == expected[customer], customer
 
     async def layout(self) -> dict[str, Conversation]:
-        """Every conversation of the channel, found by scanning for its hash."""
+        """Every conversation of the channel, found by scanning for its hash (1,000 keys
+        a SCAN call: one round trip a node, where SCAN's default of 10 took several as
+        the sequence's keys grow)."""
         prefix = keys.conversation(CHANNEL, "")
         found = [
             as_text(key).removeprefix(prefix)
-            async for key in self.client.scan_iter(match=keys.conversation(CHANNEL, "*"))
+            async for key in self.client.scan_iter(
+                match=keys.conversation(CHANNEL, "*"), count=1000
+            )
         ]
         states = (await self.store.states({CHANNEL: sorted(found)}))[CHANNEL] if found else {}
         assert all(state is not None for state in states.values()), states
         return {customer: state for customer, state in states.items() if state is not None}
 
-    async def check_holdings(self, conversations: dict[str, Conversation]) -> None:
+    async def check_holdings(
+        self, conversations: dict[str, Conversation], scored: dict[str, dict[str, int]]
+    ) -> None:
         """The routing pool and who holds what are what the conversations say: the pool
         is the New ones by cycle start, each agent's load their Open ones, what they hold
-        their Open and Pending ones."""
-
-        async def scored(key: str) -> dict[str, int]:
-            rows = await self.client.zrange(key, 0, -1, withscores=True)
-            return {as_text(member): int(score) for member, score in rows}
-
+        their Open and Pending ones. `scored`: each sorted set's members and scores."""
         waiting = {c: ms(s.opened_at) for c, s in conversations.items() if s.queue is Queue.NEW}
-        assert await scored(keys.waiting(CHANNEL)) == waiting
+        assert scored[keys.waiting(CHANNEL)] == waiting
         open_by = Counter(s.assignee for s in conversations.values() if s.queue is Queue.OPEN)
-        assert await scored(keys.load(CHANNEL)) == dict(open_by)
+        assert scored[keys.load(CHANNEL)] == dict(open_by)
         held: dict[str, set[str]] = {}
         for customer, state in conversations.items():
             if state.assignee is not None:
                 held.setdefault(state.assignee, set()).add(customer)
-        assert await scored(keys.held(CHANNEL)) == {a: len(c) for a, c in held.items()}
-        for agent in ("ana", "bob"):
-            found = set(await scored(keys.assigned(CHANNEL, agent)))
+        assert scored[keys.held(CHANNEL)] == {a: len(c) for a, c in held.items()}
+        for agent in AGENTS:
+            found = set(scored[keys.assigned(CHANNEL, agent)])
             assert found == held.get(agent, set()), agent
 
     async def check_layout(self) -> None:
         conversations = await self.layout()
-        sets = await queue_sets(self.client)
-        timers = {
-            as_text(member): int(score)
-            for member, score in await self.client.zrange(
-                keys.timers(CHANNEL), 0, -1, withscores=True
-            )
+        # Every other structure read in one pipeline (one round trip; nothing writes
+        # between the reads, as between separate calls).
+        sorted_sets = [
+            *(keys.queue(CHANNEL, queue) for queue in Queue),
+            keys.timers(CHANNEL),
+            keys.waiting(CHANNEL),
+            keys.load(CHANNEL),
+            keys.held(CHANNEL),
+            *(keys.assigned(CHANNEL, agent) for agent in AGENTS),
+        ]
+        pipe = self.client.pipeline(transaction=False)
+        for key in sorted_sets:
+            pipe.zrange(key, 0, -1, withscores=True)
+        pipe.hgetall(keys.aliases(CHANNEL))
+        *rows, aliases = await pipe.execute()
+        scored = {
+            key: {as_text(member): int(score) for member, score in found}
+            for key, found in zip(sorted_sets, rows, strict=True)
         }
+        sets = {queue: scored[keys.queue(CHANNEL, queue)] for queue in Queue}
+        timers = scored[keys.timers(CHANNEL)]
         assert set(timers) <= set(conversations), timers
         for customer, state in conversations.items():
             holders = [queue for queue, members in sets.items() if customer in members]
@@ -996,8 +1012,7 @@ class _World:
         for queue, members in sets.items():
             orphans = set(members) - set(conversations)
             assert not orphans, (queue, orphans)
-        await self.check_holdings(conversations)
-        aliases = await self.client.hgetall(keys.aliases(CHANNEL))
+        await self.check_holdings(conversations, scored)
         dangling = {
             as_text(a): as_text(c) for a, c in aliases.items() if as_text(c) not in conversations
         }

@@ -123,7 +123,8 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     for name, component in DOCUMENT["components"]["schemas"].items():
         assert jsonschema_rs.meta.is_valid({"$schema": DIALECT, **component}), name
     operations = {
-        (op.method.upper(), op.path) for op in (r.ok() for r in schema.get_all_operations())
+        (op.method.upper(), op.path)
+        for op in (r.ok() for r in schema.get_all_operations())  # type: ignore[union-attr]
     }
     assert operations == {(endpoint.method, endpoint.path) for endpoint in ENDPOINTS}
     operation_ids = []
@@ -170,6 +171,7 @@ def _env(settings: Settings, channels_file: Path, **extra: str) -> dict[str, str
         "PARLEY_TOPIC": settings.topic,
         "PARLEY_TOPIC_PARTITIONS": "4",
         "PARLEY_CONSUMER_GROUP": f"{settings.topic}-engine",
+        "PARLEY_KAFKA_SESSION_TIMEOUT_S": str(settings.kafka_session_timeout_s),
         "PARLEY_CHANNELS_FILE": str(channels_file),
         "PARLEY_ADMIN_TOKEN": ADMIN_TOKEN,
         "PARLEY_ACTION_WAIT_S": "0.5",
@@ -260,6 +262,7 @@ async def live_api(settings: Settings, redis: Redis, tmp_path: Path) -> AsyncIte
             settings,
             channels_file,
             PARLEY_HTTP_PORT=str(http_port),
+            PARLEY_HTTP_WORKERS="1",  # the API's answers, not the workers', are this test's
             PARLEY_METRICS_PORT=str(ingest_metrics),
             **graph,
         ),

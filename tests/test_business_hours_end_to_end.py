@@ -14,7 +14,7 @@ import pytest
 from devstack.graph_standin import SentMessage
 from store import _keys as keys
 from tests.api_tools import ADMIN, call
-from tests.conftest import EU
+from tests.conftest import EU, kafka_session_timeout_s
 from tests.http_tools import post_message
 from tests.kafka_tools import eventually
 from tests.rich_tools import Stack, new_phone, new_wamid, running
@@ -29,7 +29,9 @@ TEXT = "Thanks for writing! We are closed now and answer from 09:00."
 
 @pytest.fixture(scope="module")
 async def stack(kafka_bootstrap: str, redis_url: str) -> AsyncIterator[Stack]:
-    async with running(kafka_bootstrap, redis_url, "local") as stack:
+    async with running(
+        kafka_bootstrap, redis_url, "local", kafka_session_timeout_s=kafka_session_timeout_s()
+    ) as stack:
         yield stack
 
 
@@ -62,6 +64,7 @@ async def test_a_customer_writing_outside_hours_gets_the_reply_once(stack: Stack
         return view if status == 200 and len(view["messages"]) == 3 else None
 
     view = await eventually(both_logged, timeout_s=10)
+    assert view is not None
     assert [(m["direction"], m["source"], m["text"]) for m in view["messages"]] == [
         ("inbound", None, "Hello?"),
         ("outbound", "out_of_hours", TEXT),
@@ -157,6 +160,7 @@ async def test_sla_warning_and_breach_at_the_right_moments(stack: Stack) -> None
     phone, wrote = new_phone(), time.time()
     await post_message(stack.api, EU, phone, new_wamid(), int(wrote), "Hello?")
     first = await eventually(lambda: view(stack, phone), timeout_s=10)
+    assert first is not None
     [deadline] = first["sla"]
     assert (deadline["target"], deadline["warned"], deadline["breached"]) == (
         "first_response",
@@ -172,6 +176,7 @@ async def test_sla_warning_and_breach_at_the_right_moments(stack: Stack) -> None
 
     warned = await eventually(lambda: fired("warned"), timeout_s=10)
     noticed = time.time()
+    assert warned is not None
     assert due - 2 <= noticed < due + 1.5, (noticed, due)  # at warn_at, within a sweep or two
     assert not warned["sla"][0]["breached"]
     await eventually(lambda: fired("breached"), timeout_s=10)
@@ -210,20 +215,27 @@ async def test_a_target_met_in_time_clears_and_nothing_fires(stack: Stack) -> No
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 async def test_an_sla_deadline_counts_only_business_time(stack: Stack) -> None:
-    """Open until the next minute, closed for the minute after, open again: a first-
-    response target a few seconds longer than what is left before the closing is missed
-    only after the closed minute, as many seconds into the reopening as were left over."""
-    while True:  # at least 3 s before a minute boundary, not at midnight (UTC)
+    """Open until a minute's start, closed for that minute, open again: a first-response
+    target a few seconds longer than what was left before the closing is missed only
+    after the closed minute, as many seconds into the reopening as were left over.
+
+    The closed minute is the one that ended last, and the customer's message was written
+    (its own time, which deadlines count from, as Meta re-deliveries make common) just
+    before it: the deadline falls seconds from now, not a minute or two, and plain time
+    would have put it a minute in the past, so a breach at once would show it."""
+    while True:  # the closed minute neither the day's first nor its last (UTC)
         now = time.time()
-        left = 60 - now % 60
-        closes = now + left
+        reopens = now - now % 60
+        closes = reopens - 60
         minute = time.gmtime(closes).tm_hour * 60 + time.gmtime(closes).tm_min
-        if left >= 3 and 0 < minute < 1438:
+        if 0 < minute < 1438:
             break
         await asyncio.sleep(0.5)
-    target = int(left) + 5
+    wrote = int(closes) - 5  # 5 s of business time left before the closing
+    # The rest of the target runs out this long after the reopening: 8 s from now.
+    target = 5 + int(now - reopens) + 8
     closing = time.strftime("%H:%M", time.gmtime(closes))
-    reopening = time.strftime("%H:%M", time.gmtime(closes + 60))
+    reopening = time.strftime("%H:%M", time.gmtime(reopens))
     day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[time.gmtime(closes).tm_wday]
     hours = {"time_zone": "UTC", "week": {day: [f"00:00-{closing}", f"{reopening}-24:00"]}}
     status, body = await patch(
@@ -235,21 +247,23 @@ async def test_an_sla_deadline_counts_only_business_time(stack: Stack) -> None:
         },
     )
     assert status == 200, body
-    phone, wrote = new_phone(), int(time.time())
+    phone = new_phone()
     await post_message(stack.api, EU, phone, new_wamid(), wrote, "Hello?")
     # Business time counts from the message's own (whole-second) time to the closing,
     # then again from the reopening.
     expected_due = closes + 60 + (target - (closes - wrote))
     first = await eventually(lambda: view(stack, phone), timeout_s=10)
+    assert first is not None
     due = datetime.fromisoformat(first["sla"][0]["due"]).timestamp()
     assert due == pytest.approx(expected_due, abs=0.01)
     assert due - (wrote + target) == pytest.approx(60, abs=0.01)  # the closed minute
+    assert wrote + target < time.time() < due  # plain time is over; business time is not
 
     async def breached() -> dict[str, Any] | None:
         found = await view(stack, phone)
         return found if found and found["sla"][0]["breached"] else None
 
     await eventually(breached, timeout_s=due - time.time() + 10)
-    assert due <= time.time() < due + 2.5  # after the closed minute, not in it
+    assert due <= time.time() < due + 2.5  # at the deadline, not at plain time's
     status, _ = await patch(stack, {"business_hours": None, "sla": None})
     assert status == 200
