@@ -1,22 +1,30 @@
 """`python -m ingest`: the webhook receiver and the /v1 API; `dead-letters list` and
-`dead-letters redrive` for operators."""
+`dead-letters redrive` for operators.
 
-import argparse
-import asyncio
-import logging
-import os
+Nothing is imported before main() holds the stop signals (parley.runtime.STOP_SIGNALS)
+but what this needs to hold them: the receiver's imports take a second or more, and a
+SIGTERM or SIGINT meanwhile must stop it cleanly, not kill it."""
+
+import signal
 import sys
-import tempfile
+from typing import TYPE_CHECKING
 
-from ingest import dead_letters
-from ingest.app import create_app, run_worker
-from parley.channels import ChannelFileError, load_channels
-from parley.logs import setup_logging
-from parley.runtime import run_workers, serve
-from parley.settings import Settings, SettingsError, settings_from_env
+if TYPE_CHECKING:
+    from parley.settings import Settings
+
+# parley.runtime.STOP_SIGNALS, which cannot be imported before they are held.
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def main(argv: list[str] | None = None) -> int:
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    import argparse
+    import asyncio
+    import os
+
+    from ingest import dead_letters
+    from parley.settings import SettingsError, settings_from_env
+
     parser = argparse.ArgumentParser(prog="python -m ingest", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="receive webhooks and serve the /v1 API (the default)")
@@ -28,11 +36,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"parley ingest: {error}", file=sys.stderr)
         return 2
     if args.command == "dead-letters":
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # an operator's command: as usual
         return asyncio.run(dead_letters.run(settings, args))
     return _run(settings)
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: "Settings") -> int:
+    """Serves until stopped: serve() or run_workers() take the held signals."""
+    import logging
+    import os
+    import tempfile
+
+    from ingest.app import create_app, run_worker
+    from parley.channels import ChannelFileError, load_channels
+    from parley.logs import setup_logging
+    from parley.runtime import run_workers, serve
+
     try:
         channels = load_channels(settings.channels_file)
     except ChannelFileError as error:

@@ -131,18 +131,20 @@ async def _kafka(app: web.Application) -> AsyncIterator[None]:
         request_timeout_ms=int(settings.produce_timeout_s * 1000) + 1000,
         partitioner=cached_partitioner,
     )
-    await producer.start()
-    app[PRODUCER] = EventProducer(
-        producer,
-        settings.topic,
-        settings.dead_letter_topic,
-        settings.produce_timeout_s,
-        app[METRICS],
-    )
     try:
+        await producer.start()
+        app[PRODUCER] = EventProducer(
+            producer,
+            settings.topic,
+            settings.dead_letter_topic,
+            settings.produce_timeout_s,
+            app[METRICS],
+        )
         yield
     finally:
-        await producer.stop()  # flushes what is still buffered
+        # Flushes what is still buffered; closes a producer whose start was cut short (a
+        # SIGTERM during start-up) or failed.
+        await producer.stop()
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
@@ -157,8 +159,8 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS] = Sessions(client)
     app[PRESENCE] = PresenceStore(client)
     app[ROUTING] = RoutingStore(client)
-    await _seed(client, app[CHANNELS].by_id.values())
     try:
+        await _seed(client, app[CHANNELS].by_id.values())
         yield
     finally:
         await client.aclose()

@@ -10,6 +10,7 @@ import msgspec
 
 PREFIX = "PARLEY_"
 SECRETS = frozenset({"admin_token", "media_s3_secret_key"})
+MAX_HTTP_WORKERS = 256
 
 
 def available_cores() -> int:
@@ -21,6 +22,12 @@ def available_cores() -> int:
     if quota > 0 and period > 0:
         return max(1, min(cores or 1, math.ceil(quota / period)))
     return cores or 1
+
+
+def default_http_workers() -> int:
+    """PARLEY_HTTP_WORKERS when unset: a receiver worker per core this process may use
+    (available_cores), within the setting's bounds."""
+    return min(available_cores(), MAX_HTTP_WORKERS)
 
 
 def _cpu_quota() -> tuple[int, int]:
@@ -52,12 +59,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     topic_partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8080
-    # Receiver processes (python -m ingest) sharing the HTTP port, each the whole app.
-    # One for now (issue 15's note): once in CI a SIGTERM soon after start ended two
-    # workers with status 1, not seen again in 20 tries since; the streams cut with two
-    # workers were the API's request bound, now fixed. Set it to available_cores() (or
-    # more) on a host of the receiver's own.
-    http_workers: Annotated[int, msgspec.Meta(ge=1, le=256)] = 1
+    # Receiver processes (python -m ingest) sharing the HTTP port, each the whole app:
+    # one per core this process may use, unless set.
+    http_workers: Annotated[int, msgspec.Meta(ge=1, le=MAX_HTTP_WORKERS)] = msgspec.field(
+        default_factory=default_http_workers
+    )
     metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 9108
     channels_file: str | None = None
     admin_token: str | None = None

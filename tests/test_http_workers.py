@@ -1,8 +1,9 @@
 """PARLEY_HTTP_WORKERS: `python -m ingest` as several processes on one port, against the
 session's Kafka and Redis. Both workers answer and /metrics adds them up; a channel
 registered through one worker is taken by every worker; SIGTERM or SIGINT stops them all
-gracefully; a worker that dies takes the receiver down with a non-zero status (for the
-orchestrator to restart it); one worker is today's single process."""
+gracefully, whenever it comes; a worker that dies, or does not stop, takes the receiver
+down with a non-zero status (for the orchestrator to restart it); one worker is the
+single process of old; the default is a worker per core the receiver may use."""
 
 import asyncio
 import json
@@ -69,55 +70,99 @@ class Receiver(NamedTuple):
         return pids
 
 
-@asynccontextmanager
-async def receiver(
-    settings: Settings, tmp_path: Path, workers: int, graph_url: str = CLOSED_GRAPH_URL
-) -> AsyncIterator[Receiver]:
-    """`python -m ingest` with `workers` workers, once it is ready; stopped (SIGTERM, else
-    killed) afterwards if the test did not stop it."""
+def start(
+    settings: Settings,
+    tmp_path: Path,
+    workers: int | None,
+    graph_url: str = CLOSED_GRAPH_URL,
+    *,
+    own_group: bool = False,
+) -> Receiver:
+    """`python -m ingest` with `workers` workers (None: PARLEY_HTTP_WORKERS unset), just
+    started; `own_group`: in a process group of its own, to signal as a terminal would."""
     channels = tmp_path / "channels.toml"
     channels.write_text(CHANNELS)
     port = free_port()
     log = tmp_path / f"ingest-{port}.log"
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "PARLEY_HTTP_WORKERS"},
         "PARLEY_KAFKA_BOOTSTRAP": settings.kafka_bootstrap or "",
         "PARLEY_REDIS_URL": settings.redis_url or "",
         "PARLEY_TOPIC": settings.topic,
         "PARLEY_HTTP_PORT": str(port),
-        "PARLEY_HTTP_WORKERS": str(workers),
         "PARLEY_CHANNELS_FILE": str(channels),
         "PARLEY_MEDIA_URL": settings.media_url,
         "PARLEY_ADMIN_TOKEN": ADMIN_TOKEN,
         "PARLEY_GRAPH_URL": graph_url,
     }
+    if workers is not None:
+        env["PARLEY_HTTP_WORKERS"] = str(workers)
     with log.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ingest"], cwd=ROOT, env=env, stderr=stderr
+            [sys.executable, "-m", "ingest"],
+            cwd=ROOT,
+            env=env,
+            stderr=stderr,
+            start_new_session=own_group,
         )
-    url = f"http://127.0.0.1:{port}"
+    return Receiver(process, f"http://127.0.0.1:{port}", log)
+
+
+@asynccontextmanager
+async def stopped_after(running: Receiver) -> AsyncIterator[Receiver]:
+    """Stopped (SIGTERM, else killed) afterwards if the test did not stop it, and any
+    worker it leaves behind (a test may have frozen them) killed."""
     try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.process.terminate()
+            try:
+                await asyncio.to_thread(running.process.wait, 15)
+            except subprocess.TimeoutExpired:
+                running.process.kill()
+                running.process.wait()
+        for line in running.lines():
+            for pid in line.get("pids", []) if line["message"] == "workers started" else []:
+                if not gone(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@asynccontextmanager
+async def receiver(
+    settings: Settings,
+    tmp_path: Path,
+    workers: int,
+    graph_url: str = CLOSED_GRAPH_URL,
+    *,
+    own_group: bool = False,
+) -> AsyncIterator[Receiver]:
+    """`python -m ingest` with `workers` workers, once it is ready; stopped afterwards."""
+    running = start(settings, tmp_path, workers, graph_url, own_group=own_group)
+    async with stopped_after(running):
         deadline = time.monotonic() + START_S
         async with aiohttp.ClientSession() as session:
             while True:
-                assert process.poll() is None, log.read_text()
+                assert running.process.poll() is None, running.log.read_text()
                 assert time.monotonic() < deadline, "the receiver did not get ready"
                 try:
-                    async with session.get(f"{url}/readyz") as ready:
+                    async with session.get(f"{running.url}/readyz") as ready:
                         if ready.status == 200:
                             break
                 except aiohttp.ClientConnectionError:
                     pass
                 await asyncio.sleep(0.05)
-        yield Receiver(process, url, log)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                await asyncio.to_thread(process.wait, 15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        yield running
+
+
+async def stops_cleanly(running: Receiver, pids: list[int]) -> None:
+    """The receiver, just signalled, exits 0 within 10 s, its workers gone, its log clean
+    (JSON lines only: no traceback; no ERROR)."""
+    started = time.monotonic()
+    assert await asyncio.to_thread(running.process.wait, 10) == 0, running.log.read_text()
+    assert time.monotonic() - started < 10
+    assert all(gone(pid) for pid in pids)
+    assert [line for line in running.lines() if line["level"] == "ERROR"] == []
 
 
 def fresh_connections() -> aiohttp.ClientSession:
@@ -183,10 +228,45 @@ def gone(pid: int) -> bool:
     return "State:\tZ" in status
 
 
-async def test_both_workers_answer_and_metrics_add_up(
-    settings: Settings, tmp_path: Path, redis: Redis
+async def until_loaded(pid: int, library: str) -> None:
+    """Until the process has `library` (a part of a shared object's path) mapped."""
+    deadline = time.monotonic() + START_S
+    while not loaded(pid, library):
+        assert time.monotonic() < deadline, f"{library} not loaded"
+        await asyncio.sleep(0.002)
+
+
+def loaded(pid: int, library: str) -> bool:
+    return library in Path(f"/proc/{pid}/maps").read_text()
+
+
+async def until_handled(pid: int, signum: int) -> None:
+    """Until the process has a handler for `signum` (its SigCgt mask in /proc)."""
+    deadline = time.monotonic() + START_S
+    while not handles(pid, signum):
+        assert time.monotonic() < deadline, f"{pid} does not handle {signum}"
+        await asyncio.sleep(0.01)
+
+
+def handles(pid: int, signum: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    [caught] = [line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")]
+    return bool(int(caught, 16) >> (signum - 1) & 1)
+
+
+async def test_two_workers_are_one_receiver_until_ctrl_c_stops_both(
+    settings: Settings, tmp_path: Path, redis: Redis, aiohttp_server: AiohttpServer
 ) -> None:
-    async with receiver(settings, tmp_path, workers=2) as running, fresh_connections() as session:
+    """Both answer, /metrics adds them up, a channel registered through one is taken by
+    both; Ctrl-C stops both gracefully. (One receiver for all of it: each start costs
+    seconds.)"""
+    standin = StandIn({EU.id: EU.access_token}, app_secrets={EU.id: EU.app_secret})
+    graph = await aiohttp_server(create_standin(standin))
+    graph_url = str(graph.make_url("/v21.0"))
+    async with (
+        receiver(settings, tmp_path, workers=2, graph_url=graph_url, own_group=True) as running,
+        fresh_connections() as session,
+    ):
         pids = await running.workers()
         assert len(set(pids)) == 2
         sent = await until_every_worker_answered(session, running, pids)
@@ -201,20 +281,7 @@ async def test_both_workers_answer_and_metrics_add_up(
                 text = await metrics.text()
             assert f'parley_webhook_requests_total{{method="POST",outcome="ok"}} {sent}.0' in text
 
-
-async def test_a_channel_registered_through_one_worker_is_taken_by_every_worker(
-    settings: Settings, tmp_path: Path, redis: Redis, aiohttp_server: AiohttpServer
-) -> None:
-    standin = StandIn({EU.id: EU.access_token}, app_secrets={EU.id: EU.app_secret})
-    graph = await aiohttp_server(create_standin(standin))
-    graph_url = str(graph.make_url("/v21.0"))
-    async with (
-        receiver(settings, tmp_path, workers=2, graph_url=graph_url) as running,
-        fresh_connections() as session,
-    ):
-        pids = await running.workers()
         # Both run before the number is registered: only one hears the API's callback.
-        await until_every_worker_answered(session, running, pids)
         assert (await post_webhook(session, running.url, NEW, NEW_SECRET))[0] == 401
 
         async def api(path: str, body: dict[str, str]) -> None:
@@ -255,44 +322,33 @@ async def test_a_channel_registered_through_one_worker_is_taken_by_every_worker(
         after = ok_by_worker(pids)
         assert all(after[pid] > before[pid] for pid in pids), (before, after)
 
-
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-async def test_a_signal_stops_every_worker_gracefully(
-    settings: Settings, tmp_path: Path, redis: Redis, stop: signal.Signals
-) -> None:
-    async with receiver(settings, tmp_path, workers=2) as running, fresh_connections() as session:
-        pids = await running.workers()
-        await until_every_worker_answered(session, running, pids)
-        running.process.send_signal(stop)
-        started = time.monotonic()
-        assert await asyncio.to_thread(running.process.wait, 10) == 0
-        assert time.monotonic() - started < 10
-        assert all(gone(pid) for pid in pids)
-        assert [line for line in running.lines() if line["level"] == "ERROR"] == []
+        # Ctrl-C: SIGINT to every process of the group. The workers ignore theirs; the
+        # supervisor tells each to stop (SIGTERM), once.
+        os.killpg(running.process.pid, signal.SIGINT)
+        await stops_cleanly(running, pids)
 
 
 async def test_a_worker_that_dies_stops_the_receiver_with_a_failure(
     settings: Settings, tmp_path: Path, redis: Redis
 ) -> None:
-    async with receiver(settings, tmp_path, workers=2) as running:
+    running = start(settings, tmp_path, workers=2)
+    async with stopped_after(running):
         dead, other = await running.workers()
+        # Dead once it runs the receiver (past its imports); the other is stopped wherever
+        # it stands, importing, starting or serving, and as cleanly.
+        await until_handled(dead, signal.SIGTERM)
         os.kill(dead, signal.SIGKILL)
         code = await asyncio.to_thread(running.process.wait, KILL_WORKERS_AFTER_S + 1)
         assert code == 1
         assert gone(other)
-        # The supervisor names the dead worker, once. The other worker is stopped as it
-        # stands, possibly still starting (the receiver was ready when one worker was),
-        # so what it logs meanwhile is not this test's subject: an orderly stop's log is
-        # checked clean by the SIGTERM tests above. (Once in CI a second ERROR line came
-        # here; its text is in the assertion below when a failure shows it again.)
+        # The supervisor names the dead worker, once, and nothing else is an error. (Once
+        # in CI a second ERROR line came here, its text not kept: the other worker, stopped
+        # while it started, could miss its SIGTERM and be killed, or leave its Kafka
+        # producer open; both are fixed.)
         errors = [line for line in running.lines() if line["level"] == "ERROR"]
-        unasked = [
-            line for line in errors if line["message"].endswith("unasked; stopping the others")
-        ]
-        assert len(unasked) == 1, errors
-        [line] = unasked
-        assert (line["pid"], line["code"]) == (dead, -signal.SIGKILL), errors
-        assert not [e for e in errors if e.get("pid") == dead and e is not line], errors
+        assert [(line["message"], line["pid"], line["code"]) for line in errors] == [
+            ("worker exited unasked; stopping the others", dead, -signal.SIGKILL)
+        ], errors
 
 
 async def test_one_worker_is_the_single_process_of_old(
@@ -307,9 +363,68 @@ async def test_one_worker_is_the_single_process_of_old(
         assert "workers started" not in [line["message"] for line in running.lines()]
 
 
-def test_workers_default_to_one_and_the_cores_this_process_may_use_are_known() -> None:
-    assert settings_from_env({}).http_workers == 1
-    assert 1 <= available_cores() <= (os.cpu_count() or 1)
-    assert settings_from_env({"PARLEY_HTTP_WORKERS": "2"}).http_workers == 2
-    with pytest.raises(SettingsError, match="PARLEY_HTTP_WORKERS"):
-        settings_from_env({"PARLEY_HTTP_WORKERS": "0"})
+async def test_stop_signals_while_the_receiver_imports_stop_it_with_success(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The receiver imports for a second or more (more under load) before it handles
+    signals: a SIGTERM then killed it (status -15, 143 in a shell), a SIGINT ended it in
+    a KeyboardInterrupt traceback (-2, or 1). A stress run found it in 39 of 150 SIGTERMs
+    sent within 4.5 s of the start. Now `python -m ingest` holds both from its first line
+    until the runtime handles them. Both are sent here, each able to fail it on its own.
+    PARLEY_HTTP_WORKERS is unset: the default."""
+    running = start(settings, tmp_path, workers=None)
+    async with stopped_after(running):
+        # msgspec's extension is loaded by the receiver's first import of its own: the
+        # rest of its imports (most of a second) are still to come.
+        await until_loaded(running.process.pid, "/msgspec/_core.")
+        running.process.send_signal(signal.SIGINT)
+        running.process.send_signal(signal.SIGTERM)
+        await stops_cleanly(running, [])
+    [starting] = [line for line in running.lines() if line["message"] == "starting receiver"]
+    assert starting["workers"] == available_cores()
+
+
+async def test_workers_that_do_not_stop_are_killed_in_time(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A stop ends the receiver whatever its workers do: those still running
+    KILL_WORKERS_AFTER_S after it are killed (status 1). Once in CI (status 1) a worker
+    missed its SIGTERM: uvloop, whose signal handler it used, sees a signal only while
+    the loop runs, and the SIGTERM came just before. And the supervisor waited for a
+    worker to exit before it looked at its deadline: with every worker deaf (5 of 6
+    stress runs that widened that moment) it never exited. Workers frozen (SIGSTOP) once
+    they handle SIGTERM are deaf to it. (Before, SIGTERM kills a worker, frozen or not.)"""
+    running = start(settings, tmp_path, workers=2)
+    async with stopped_after(running):
+        pids = await running.workers()
+        for pid in pids:
+            await until_handled(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGSTOP)
+        running.process.send_signal(signal.SIGTERM)
+        # The kill is due in 9.5 s; the rest of 10 s is the exit's, which a loaded
+        # machine may stretch.
+        assert await asyncio.to_thread(running.process.wait, KILL_WORKERS_AFTER_S + 3) == 1
+        assert all(gone(pid) for pid in pids)
+        killed = [line["pid"] for line in running.lines() if line["message"] == "worker killed"]
+        assert sorted(killed) == sorted(pids)
+
+
+def test_workers_default_to_the_cores_this_process_may_use() -> None:
+    cores = available_cores()
+    assert settings_from_env({}).http_workers == cores
+    # Its CPU affinity, capped by a container's CPU quota (none here, most likely).
+    affinity = os.sched_getaffinity(0)
+    assert 1 <= cores <= len(affinity)
+    if cores == len(affinity) > 1:
+        # It follows the affinity (taskset, a CPU manager): one core allowed, one worker.
+        try:
+            os.sched_setaffinity(0, {min(affinity)})
+            assert settings_from_env({}).http_workers == 1
+        finally:
+            os.sched_setaffinity(0, affinity)
+        assert settings_from_env({}).http_workers == cores
+    assert settings_from_env({"PARLEY_HTTP_WORKERS": "3"}).http_workers == 3
+    assert settings_from_env({"PARLEY_HTTP_WORKERS": "1"}).http_workers == 1
+    for wrong in ("0", "257", "two"):
+        with pytest.raises(SettingsError, match="PARLEY_HTTP_WORKERS"):
+            settings_from_env({"PARLEY_HTTP_WORKERS": wrong})

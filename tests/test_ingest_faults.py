@@ -99,6 +99,7 @@ async def test_sigterm_stops_the_receiver_cleanly_within_10_seconds(
         "PARLEY_REDIS_URL": settings.redis_url or "",
         "PARLEY_TOPIC": settings.topic,
         "PARLEY_HTTP_PORT": str(port),
+        "PARLEY_HTTP_WORKERS": "1",  # this process; workers: tests/test_http_workers.py
         "PARLEY_CHANNELS_FILE": str(channels),
         "PARLEY_MEDIA_URL": settings.media_url,
     }

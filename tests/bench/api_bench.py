@@ -211,7 +211,12 @@ async def main() -> None:
             subprocess.Popen(
                 [sys.executable, "-m", "ingest"],
                 cwd=ROOT,
-                env={**common, "PARLEY_HTTP_PORT": str(port), "PARLEY_ADMIN_TOKEN": ADMIN_TOKEN},
+                env={
+                    **common,
+                    "PARLEY_HTTP_PORT": str(port),
+                    "PARLEY_HTTP_WORKERS": "1",  # as its figures were taken (the README)
+                    "PARLEY_ADMIN_TOKEN": ADMIN_TOKEN,
+                },
             ),
             start_engine(engine_env, FETCH_WAITS_MS[0]),
         ]

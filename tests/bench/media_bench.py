@@ -77,6 +77,7 @@ async def receiver(bootstrap: str, redis_url: str, tmp: str) -> list[tuple[str, 
         "PARLEY_KAFKA_BOOTSTRAP": bootstrap,
         "PARLEY_REDIS_URL": redis_url,
         "PARLEY_HTTP_PORT": str(port),
+        "PARLEY_HTTP_WORKERS": "1",  # as its figures were taken (the README)
         "PARLEY_CHANNELS_FILE": str(channels_file(tmp)),
         "PARLEY_LOG_LEVEL": "WARNING",
         "PARLEY_MEDIA_URL": f"file://{tmp}/media",
