@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -228,12 +228,17 @@ def gone(pid: int) -> bool:
     return "State:\tZ" in status
 
 
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Until `condition` holds (polled often: a start-up moment can be short)."""
+    deadline = time.monotonic() + START_S
+    while not condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.002)
+
+
 async def until_loaded(pid: int, library: str) -> None:
     """Until the process has `library` (a part of a shared object's path) mapped."""
-    deadline = time.monotonic() + START_S
-    while not loaded(pid, library):
-        assert time.monotonic() < deadline, f"{library} not loaded"
-        await asyncio.sleep(0.002)
+    await until(lambda: loaded(pid, library), f"{library} not loaded")
 
 
 def loaded(pid: int, library: str) -> bool:
@@ -242,10 +247,7 @@ def loaded(pid: int, library: str) -> bool:
 
 async def until_handled(pid: int, signum: int) -> None:
     """Until the process has a handler for `signum` (its SigCgt mask in /proc)."""
-    deadline = time.monotonic() + START_S
-    while not handles(pid, signum):
-        assert time.monotonic() < deadline, f"{pid} does not handle {signum}"
-        await asyncio.sleep(0.01)
+    await until(lambda: handles(pid, signum), f"{pid} does not handle {signum}")
 
 
 def handles(pid: int, signum: int) -> bool:
