@@ -1,37 +1,37 @@
 """`python -m engine`: run the engine; `show KEY` and `queues CHANNEL` for operators.
 
-Imports here are only what comes before the group join: the engine itself is imported
-while the join is under way (`_run`), and the operators' commands import what they use.
+Nothing is imported before main() holds the stop signals (parley.stopping.STOP_SIGNALS)
+but what this needs to hold them; then only what comes before the group join: the
+engine itself is imported while the join is under way (`_run`), and the operators'
+commands import what they use.
 """
 
-import argparse
-import asyncio
-import importlib
-import json
-import logging
-import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import uvloop
-
-from engine.joining import Joining
-from parley.channels import ChannelFileError, load_channels
-from parley.logs import setup_logging
-from parley.settings import Settings, SettingsError, settings_from_env
-
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from engine.joining import Joining
+    from parley.settings import Settings
+    from parley.stopping import Stop
     from store.reader import Reader
 
-log = logging.getLogger(__name__)
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# parley.stopping.STOP_SIGNALS, which cannot be imported before they are held.
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 # A stop before the app runs waits this long for the join in flight to end, then leaves.
 STOP_JOINING_S = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    import argparse
+    import asyncio
+    import os
+
+    from parley.settings import SettingsError, settings_from_env
+
     parser = argparse.ArgumentParser(prog="python -m engine", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="consume events, sweep, serve /metrics (the default)")
@@ -50,18 +50,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("show", "queues"):
         from engine import cli
 
-        view = cli.show_conversation if args.command == "show" else cli.queue_sizes
-        target = args.conversation if args.command == "show" else args.channel
-        return asyncio.run(_inspect(settings, view, target))
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # an operator's command: as usual
+        if args.command == "show":
+            # A conversation laid out to read; queue sizes on one line (to grep and watch).
+            return asyncio.run(_inspect(settings, cli.show_conversation, args.conversation, 2))
+        return asyncio.run(_inspect(settings, cli.queue_sizes, args.channel, None))
     return _run(settings)
 
 
 async def _inspect(
-    settings: Settings, view: Callable[["Reader", str], Awaitable[object]], target: str
+    settings: "Settings",
+    view: "Callable[[Reader, str], Awaitable[object]]",
+    target: str,
+    indent: int | None,
 ) -> int:
+    import json
+
     from redis.exceptions import RedisError
 
-    from engine.cli import NotFound, show_conversation
+    from engine.cli import NotFound
     from parley.redis import connect_redis
     from store.reader import Reader
 
@@ -79,12 +86,19 @@ async def _inspect(
         return 1
     finally:
         await client.aclose()
-    # Queue sizes on one line (easy to grep and watch); a conversation laid out to read.
-    print(json.dumps(result, indent=2 if view is show_conversation else None, ensure_ascii=False))
+    print(json.dumps(result, indent=indent, ensure_ascii=False))
     return 0
 
 
-def _run(settings: Settings) -> int:
+def _run(settings: "Settings") -> int:
+    """Runs until stopped; the stop signals are the engine's (parley.stopping) from
+    before the join: a stop while it starts ends start-up cleanly."""
+    import uvloop
+
+    from parley.channels import ChannelFileError, load_channels
+    from parley.logs import setup_logging
+    from parley.stopping import Stop
+
     try:
         channels = load_channels(settings.channels_file)
     except ChannelFileError as error:
@@ -95,46 +109,50 @@ def _run(settings: Settings) -> int:
         return 2
     setup_logging(settings.log_level)
     loop = uvloop.new_event_loop()
-    joining = loop.run_until_complete(_join_while_importing(settings, len(channels)))
+    stop = Stop(loop)
+    stop.take()
+    joining = loop.run_until_complete(_join_while_importing(settings, len(channels), stop))
     if joining is None:
+        stop.close()
         loop.close()
         return 0
     from engine.app import create_app
     from parley.runtime import serve
 
     app = create_app(settings, channels, joining=joining)
-    serve(app, settings.http_host, settings.metrics_port, loop=loop)
+    serve(app, settings.http_host, settings.metrics_port, loop=loop, stop=stop)
     return 0
 
 
-async def _join_while_importing(settings: Settings, channels: int) -> Joining | None:
+async def _join_while_importing(
+    settings: "Settings", channels: int, stop: "Stop"
+) -> "Joining | None":
     """Begin the group join, then import the engine; None if stopped meanwhile.
 
     The imports take most of a second of CPU, the join a second or more of waiting on
     the broker: in a thread, the imports overlap the join (the loop runs it meanwhile).
-    Until the app handles them, SIGTERM and SIGINT stop start-up cleanly: a member
-    killed mid-join would hold up the group for a session. (In this one run of the loop:
-    uvloop drops a signal that comes between two.)"""
-    loop = asyncio.get_running_loop()
-    stop_requested = asyncio.Event()
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop_requested.set)
-    try:
-        joining = Joining(settings)
-        log.info(
-            "starting engine", extra={"metrics_port": settings.metrics_port, "channels": channels}
-        )
-        await asyncio.to_thread(_import_the_engine)
-    finally:
-        for signum in STOP_SIGNALS:
-            loop.remove_signal_handler(signum)
-    if not stop_requested.is_set():
+    A stop before the app runs ends start-up cleanly: a member killed mid-join would
+    hold up the group for a session."""
+    import asyncio
+    import logging
+
+    from engine.joining import Joining
+
+    stopping = stop.event()
+    joining = Joining(settings)
+    logging.getLogger(__name__).info(
+        "starting engine", extra={"metrics_port": settings.metrics_port, "channels": channels}
+    )
+    await asyncio.to_thread(_import_the_engine)
+    if not stopping.is_set():
         return joining
     await joining.close(STOP_JOINING_S)
     return None
 
 
 def _import_the_engine() -> None:
+    import importlib
+
     for module in ("engine.app", "parley.runtime"):
         importlib.import_module(module)
 

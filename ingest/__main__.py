@@ -1,7 +1,7 @@
 """`python -m ingest`: the webhook receiver and the /v1 API; `dead-letters list` and
 `dead-letters redrive` for operators.
 
-Nothing is imported before main() holds the stop signals (parley.runtime.STOP_SIGNALS)
+Nothing is imported before main() holds the stop signals (parley.stopping.STOP_SIGNALS)
 but what this needs to hold them: the receiver's imports take a second or more, and a
 SIGTERM or SIGINT meanwhile must stop it cleanly, not kill it."""
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from parley.settings import Settings
 
-# parley.runtime.STOP_SIGNALS, which cannot be imported before they are held.
+# parley.stopping.STOP_SIGNALS, which cannot be imported before they are held.
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 

@@ -19,16 +19,12 @@ from typing import Any
 import uvloop
 from aiohttp import web
 
+from parley.stopping import STOP_SIGNALS, Stop
+
 log = logging.getLogger(__name__)
 
 # SIGTERM: stop accepting, finish what is in flight, clean up, exit within 10 s.
 SHUTDOWN_GRACE_S = 8.0
-# A process's stop, SIGTERM (orchestrators, systemd) or SIGINT (Ctrl-C). `python -m
-# ingest` blocks them from its first line, before its imports (a second or more, and
-# more under load): one that comes meanwhile is held, then handled by serve() or
-# run_workers() once they take them, rather than kill the process (-15) or end it in a
-# KeyboardInterrupt traceback.
-STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 # A supervisor kills the workers still running this long after it told them to stop, so
 # that it exits within those 10 s itself.
 KILL_WORKERS_AFTER_S = SHUTDOWN_GRACE_S + 1.5
@@ -65,15 +61,17 @@ def serve(
     *,
     worker: bool = False,
     loop: asyncio.AbstractEventLoop | None = None,
+    stop: Stop | None = None,
 ) -> None:
     """Run a process's app until SIGTERM or SIGINT, on uvloop with the tuned collector;
-    in `loop` if given (what it already runs goes on), else in a new one.
+    in `loop` if given (what it already runs goes on), else in a new one; the process's
+    `stop` if it took its signals already (python -m engine, while it starts).
 
     A `worker` (of run_workers) binds the port beside its siblings (SO_REUSEPORT: the
     kernel spreads new connections over them) and stops on its supervisor's SIGTERM, or
     when the supervisor is gone.
 
-    The first stop, whenever it comes, is the one graceful stop (_Stop). One that came
+    The first stop, whenever it comes, is the one graceful stop (Stop). One that came
     before, held (STOP_SIGNALS), returns before the app starts; one during the app's
     start-up lets it end (_unless_stopped) and closes what it opened, serving nothing;
     after, it stops accepting, finishes what is in flight and cleans up. Later signals
@@ -81,14 +79,12 @@ def serve(
     use_uvloop()
     tune_gc()
     loop = loop or asyncio.new_event_loop()
-    stop = _Stop(loop)
+    stop = stop or Stop(loop)
     if worker:
         # Ignored, SIGINT drops what is held of it: Ctrl-C signals every process of the
         # group, and the supervisor turns its own into SIGTERM.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for signum in (signal.SIGTERM,) if worker else STOP_SIGNALS:
-        signal.signal(signum, stop.request)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # one held is handled here
+    stop.take(frozenset({signal.SIGTERM}) if worker else STOP_SIGNALS)
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(_serve(app, host, port, stop, worker=worker))
@@ -97,43 +93,7 @@ def serve(
         _close_loop(loop)
 
 
-class _Stop:
-    """A process's one graceful stop, asked for by a signal (a Python handler: see
-    request) or by the loop.
-
-    Not the loop's add_signal_handler: uvloop hears a signal only while it runs, and one
-    that comes before (or between two runs) stays unseen until another comes. A worker
-    took its supervisor's SIGTERM that way while it was about to run its loop (CI, once:
-    status 1): it served on until killed. A Python handler runs whenever the signal comes:
-    in the main thread before the loop runs, or woken by the loop's wakeup fd while it
-    does."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._requested = False
-        self._event: asyncio.Event | None = None
-
-    def request(self, signum: int = signal.SIGTERM, frame: FrameType | None = None) -> None:
-        if self._requested:
-            return
-        self._requested = True
-        if self._event is not None:
-            self._loop.call_soon_threadsafe(self._event.set)
-
-    def event(self) -> asyncio.Event:
-        """In the loop: an event set once the stop is asked for (now, if it was)."""
-        self._event = asyncio.Event()
-        if self._requested:
-            self._event.set()
-        return self._event
-
-    def close(self) -> None:
-        """The loop is done with: later requests change nothing."""
-        self._requested = True
-        self._event = None
-
-
-async def _serve(app: web.Application, host: str, port: int, stop: _Stop, *, worker: bool) -> None:
+async def _serve(app: web.Application, host: str, port: int, stop: Stop, *, worker: bool) -> None:
     stopping = stop.event()
     if worker:
         _stop_when_orphaned(stop)
@@ -186,7 +146,7 @@ async def _unless_stopped(starting: Coroutine[Any, Any, None], stopping: asyncio
     return not stopping.is_set()
 
 
-def _stop_when_orphaned(stop: _Stop) -> None:
+def _stop_when_orphaned(stop: Stop) -> None:
     """The supervisor's sentinel becomes readable when it dies, even by SIGKILL: an
     orphan would keep serving the port beside whatever starts next."""
     parent = multiprocessing.parent_process()

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.asyncio import Redis
@@ -112,12 +112,12 @@ async def canonical_dump(client: Redis) -> dict[str, Any]:
     minutes: a dump taken later would lack them."""
     dump: dict[str, Any] = {}
     async for raw in client.scan_iter(count=1000):
-        key = raw.decode()
-        kind = (await client.type(raw)).decode()
+        key = cast(bytes, raw).decode()  # the client does not decode replies
+        kind = cast(bytes, await client.type(raw)).decode()
         if kind == "stream" or _TRANSIENT.search(key):
             continue
         if kind == "hash":
-            fields = (await client.hgetall(raw)).items()
+            fields = cast(dict[bytes, bytes], await client.hgetall(raw)).items()
             value: Any = sorted(item for item in fields if not item[0].startswith((b"w:", b"f:")))
             if not value:
                 continue  # only delivery records

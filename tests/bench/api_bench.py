@@ -146,10 +146,11 @@ def run_engine(fetch_max_wait_ms: int) -> None:
     benchmark only (started as `python -c`, see start_engine)."""
     from aiokafka import AIOKafkaConsumer
 
-    import engine.app
+    import engine.joining
     from engine.__main__ import main
 
-    engine.app.AIOKafkaConsumer = functools.partial(  # type: ignore[attr-defined]
+    # The consumer is made (and its join begun) in engine/joining.py, before the app.
+    engine.joining.AIOKafkaConsumer = functools.partial(  # type: ignore[attr-defined]
         AIOKafkaConsumer, fetch_max_wait_ms=fetch_max_wait_ms
     )
     sys.exit(main())
