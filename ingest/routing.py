@@ -18,6 +18,7 @@ class ChannelRegistry:
         self.by_id: dict[str, Channel] = {}
         self.secrets: list[str] = []
         self._verify_tokens: set[str] = set()
+        self._signers: dict[str, str] = {}  # app secret -> the first channel by id
         for channel in channels:
             self.add(channel)
 
@@ -26,6 +27,10 @@ class ChannelRegistry:
         self.by_id[channel.id] = channel
         self.secrets = sorted({known.app_secret for known in self.by_id.values()})
         self._verify_tokens.add(channel.verify_token)
+        # The first by id wins: sorted backwards, it is written last.
+        self._signers = {
+            known.app_secret: id_ for id_, known in sorted(self.by_id.items(), reverse=True)
+        }
 
     def knows_verify_token(self, token: str) -> bool:
         return token in self._verify_tokens
@@ -33,10 +38,7 @@ class ChannelRegistry:
     def signed_by(self, secret: str) -> str | None:
         """A channel configured with `secret` (the first by id), to name the app that
         signed a call without naming the secret."""
-        return next(
-            (id_ for id_, channel in sorted(self.by_id.items()) if channel.app_secret == secret),
-            None,
-        )
+        return self._signers.get(secret)
 
 
 def route(
@@ -49,7 +51,6 @@ def route(
     """Events of channels configured with the secret that signed the call go on; the rest,
     and every item that could not be read, go to the dead-letter topic with the reason,
     so nothing is dropped silently."""
-    signed_by = directory.signed_by(signing_secret)
     accepted: list[Event] = []
     dead: list[DeadLetter] = []
     for event in events:
@@ -68,7 +69,7 @@ def route(
                     received_at=received_at,
                     channel=event.channel,
                     event=event,
-                    signed_by=signed_by,
+                    signed_by=directory.signed_by(signing_secret),
                 )
             )
     for item in unusable:
@@ -80,7 +81,7 @@ def route(
                 channel=item.channel,
                 field=item.field,
                 item=item.item,
-                signed_by=signed_by,
+                signed_by=directory.signed_by(signing_secret),
             )
         )
     return Routed(accepted, dead)

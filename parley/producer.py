@@ -7,6 +7,7 @@ import time
 import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter
 
 from metrics import IngestMetrics
 from parley.deadlines import SharedDeadline
@@ -46,6 +47,8 @@ class EventProducer:
         # call waits at most timeout_s and a tenth more.
         self._deadline = SharedDeadline(timeout_s, tick_s=timeout_s / 10)
         self._metrics = metrics
+        self._produced: dict[str, Counter] = {}  # by kind
+        self._dead: dict[str, Counter] = {}  # by reason
 
     async def publish(self, routed: Routed) -> None:
         """Raises ProduceError when Kafka is down, slow or refuses."""
@@ -83,9 +86,18 @@ class EventProducer:
             raise ProduceError(type(error).__name__) from error
         self._metrics.produce_seconds.observe(time.perf_counter() - started)
         for event in routed.events:
-            self._metrics.events_produced.labels(event.kind).inc()
+            self._counted(self._produced, self._metrics.events_produced, event.kind).inc()
         for letter in routed.dead_letters:
-            self._metrics.dead_lettered.labels(letter.reason).inc()
+            self._counted(self._dead, self._metrics.dead_lettered, letter.reason).inc()
+
+    @staticmethod
+    def _counted(children: dict[str, Counter], metric: Counter, label: str) -> Counter:
+        """`metric.labels(label)`, resolved once per label: labels() builds and locks
+        on every call, a few microseconds a message (docs/profiles/receiver.md)."""
+        child = children.get(label)
+        if child is None:
+            child = children[label] = metric.labels(label)
+        return child
 
     async def reachable(self) -> bool:
         """True when the cluster answered a metadata request just now."""
