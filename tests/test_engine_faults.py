@@ -9,7 +9,6 @@ import asyncio
 import functools
 import os
 import random
-import re
 import signal
 import subprocess
 import time
@@ -22,7 +21,6 @@ from redis.asyncio import Redis
 
 from devstack.servers import Server, start_redis
 from engine.router import LEASE_S
-from parley.redis import as_text
 from store import _keys as keys
 from tests.conftest import EU, US, kafka_session_timeout_s
 from tests.engine_proc import (
@@ -95,57 +93,8 @@ async def reference(
     finally:
         stop(engine)
     dump = await canonical_dump(client)
-    # The tests compare with the pipelined dump, which must be canonical_dump's very
-    # result: checked here, on the real state, every run.
-    assert await pipelined_dump(client) == dump
     await client.aclose()
     yield dump
-
-
-_TRANSIENT = re.compile(r"}:(result|wake):")  # as tests/engine_proc.py's
-PAGE = 1000
-
-
-async def pipelined_dump(client: Redis) -> dict[str, Any]:
-    """canonical_dump's result (tests/engine_proc.py: the same keys left out, the same
-    values), read a page of keys at a time through pipelines: a round trip a page, not
-    one or two a key (the stream leaves some 65,000 keys, which took canonical_dump
-    about 20 s a dump). The reference fixture checks that the two agree."""
-    dump: dict[str, Any] = {}
-    cursor = 0
-    while True:
-        cursor, raw_keys = await client.scan(cursor, count=PAGE)
-        typing = client.pipeline(transaction=False)
-        for raw in raw_keys:
-            typing.type(raw)
-        kept = [
-            (raw, as_text(kind))
-            for raw, kind in zip(raw_keys, await typing.execute(), strict=True)
-            if kind != b"stream" and not _TRANSIENT.search(as_text(raw))
-        ]
-        reading = client.pipeline(transaction=False)
-        for raw, kind in kept:
-            if kind == "hash":
-                reading.hgetall(raw)
-            elif kind == "zset":
-                reading.zrange(raw, 0, -1, withscores=True)
-            elif kind == "set":
-                reading.smembers(raw)
-            elif kind == "list":
-                reading.lrange(raw, 0, -1)
-            else:
-                reading.get(raw)
-        for (raw, kind), found in zip(kept, await reading.execute(), strict=True):
-            value: Any = found
-            if kind == "hash":
-                value = sorted(i for i in found.items() if not i[0].startswith((b"w:", b"f:")))
-                if not value:
-                    continue  # only delivery records
-            elif kind in ("zset", "set"):
-                value = sorted(found)
-            dump[as_text(raw)] = (kind, value)
-        if cursor == 0:
-            return dump
 
 
 async def fresh_db(server: Server, db: int) -> Redis:
@@ -175,7 +124,7 @@ async def test_replaying_the_whole_topic_over_the_state_changes_nothing(
         await wait_committed(kafka_bootstrap, TOPIC, "replay")
     finally:
         stop(engine)
-    assert await pipelined_dump(client) == reference
+    assert await canonical_dump(client) == reference
     await client.aclose()
 
 
@@ -196,7 +145,7 @@ async def test_sigkill_at_random_points_ends_in_the_clean_runs_state(
     finally:
         stop(engine)
     await lease_lapsed(client)
-    assert await pipelined_dump(client) == reference
+    assert await canonical_dump(client) == reference
     await client.aclose()
 
 
@@ -234,7 +183,7 @@ async def test_redis_stopped_for_a_while_loses_nothing(
     finally:
         os.kill(faults_redis.process.pid, signal.SIGCONT)
         stop(engine)
-    assert await pipelined_dump(client) == reference
+    assert await canonical_dump(client) == reference
     await client.aclose()
 
 
@@ -254,7 +203,7 @@ async def test_two_engines_one_killed_the_other_takes_over(
         stop(first)
         stop(second)
     await lease_lapsed(client)
-    assert await pipelined_dump(client) == reference
+    assert await canonical_dump(client) == reference
     await client.aclose()
 
 
