@@ -1,7 +1,7 @@
 """`python -m engine`: run the engine; `show KEY` and `queues CHANNEL` for operators.
 
-Nothing is imported before main() holds the stop signals (parley.stopping.STOP_SIGNALS)
-but what this needs to hold them; then only what comes before the group join: the
+Nothing is imported before main() holds the stop signals (parley.stopping.hold) but
+what this needs to hold them; then only what comes before the group join: the
 engine itself is imported while the join is under way (`_run`), and the operators'
 commands import what they use.
 """
@@ -10,22 +10,21 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from parley import stopping
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from engine.joining import Joining
     from parley.settings import Settings
-    from parley.stopping import Stop
     from store.reader import Reader
 
-# parley.stopping.STOP_SIGNALS, which cannot be imported before they are held.
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 # A stop before the app runs waits this long for the join in flight to end, then leaves.
 STOP_JOINING_S = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    held = stopping.hold()
     import argparse
     import asyncio
     import os
@@ -97,7 +96,6 @@ def _run(settings: "Settings") -> int:
 
     from parley.channels import ChannelFileError, load_channels
     from parley.logs import setup_logging
-    from parley.stopping import Stop
 
     try:
         channels = load_channels(settings.channels_file)
@@ -109,7 +107,7 @@ def _run(settings: "Settings") -> int:
         return 2
     setup_logging(settings.log_level)
     loop = uvloop.new_event_loop()
-    stop = Stop(loop)
+    stop = stopping.Stop(loop)
     stop.take()
     joining = loop.run_until_complete(_join_while_importing(settings, len(channels), stop))
     if joining is None:
@@ -125,7 +123,7 @@ def _run(settings: "Settings") -> int:
 
 
 async def _join_while_importing(
-    settings: "Settings", channels: int, stop: "Stop"
+    settings: "Settings", channels: int, stop: stopping.Stop
 ) -> "Joining | None":
     """Begin the group join, then import the engine; None if stopped meanwhile.
 
@@ -138,13 +136,13 @@ async def _join_while_importing(
 
     from engine.joining import Joining
 
-    stopping = stop.event()
+    asked = stop.event()
     joining = Joining(settings)
     logging.getLogger(__name__).info(
         "starting engine", extra={"metrics_port": settings.metrics_port, "channels": channels}
     )
     await asyncio.to_thread(_import_the_engine)
-    if not stopping.is_set():
+    if not asked.is_set():
         return joining
     await joining.close(STOP_JOINING_S)
     return None

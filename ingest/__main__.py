@@ -1,23 +1,22 @@
 """`python -m ingest`: the webhook receiver and the /v1 API; `dead-letters list` and
 `dead-letters redrive` for operators.
 
-Nothing is imported before main() holds the stop signals (parley.stopping.STOP_SIGNALS)
-but what this needs to hold them: the receiver's imports take a second or more, and a
+Nothing is imported before main() holds the stop signals (parley.stopping.hold) but
+what this needs to hold them: the receiver's imports take a second or more, and a
 SIGTERM or SIGINT meanwhile must stop it cleanly, not kill it."""
 
 import signal
 import sys
 from typing import TYPE_CHECKING
 
+from parley import stopping
+
 if TYPE_CHECKING:
     from parley.settings import Settings
 
-# parley.stopping.STOP_SIGNALS, which cannot be imported before they are held.
-STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-
 
 def main(argv: list[str] | None = None) -> int:
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    held = stopping.hold()
     import argparse
     import asyncio
     import os

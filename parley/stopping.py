@@ -1,16 +1,25 @@
 """A process's one graceful stop, asked for by SIGTERM (orchestrators, systemd) or
-SIGINT (Ctrl-C). Light on purpose: `python -m engine` takes its signals with this before
-it imports the rest, so that a stop while it starts ends start-up cleanly."""
+SIGINT (Ctrl-C). Light on purpose, asyncio included (imported only once a loop runs):
+`python -m ingest` and `python -m engine` import it before anything else, to hold the
+signals while they import the rest."""
 
-import asyncio
 import signal
 from types import FrameType
+from typing import TYPE_CHECKING
 
-# `python -m ingest` and `python -m engine` block these from their first line, before
-# their imports (a second or more, and more under load): one that comes meanwhile is
-# held, then handled once Stop.take() lets them in, rather than kill the process (-15)
-# or end it in a KeyboardInterrupt traceback.
+if TYPE_CHECKING:
+    import asyncio
+
 STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+
+
+def hold() -> set[int | signal.Signals]:
+    """Blocks the stop signals, first thing in a process: its imports take a second or
+    more (more under load), and one that comes meanwhile is held, then handled once
+    Stop.take() lets it in, rather than kill the process (-15) or end it in a
+    KeyboardInterrupt traceback. Returns the mask before, for a command that does not
+    serve to restore."""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 class Stop:
@@ -23,7 +32,7 @@ class Stop:
     in the main thread before the loop runs, or woken by the loop's wakeup fd while it
     does."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: "asyncio.AbstractEventLoop") -> None:
         self._loop = loop
         self._requested = False
         self._event: asyncio.Event | None = None
@@ -41,8 +50,10 @@ class Stop:
         if self._event is not None:
             self._loop.call_soon_threadsafe(self._event.set)
 
-    def event(self) -> asyncio.Event:
+    def event(self) -> "asyncio.Event":
         """In the loop: an event set once the stop is asked for (now, if it was)."""
+        import asyncio
+
         self._event = asyncio.Event()
         if self._requested:
             self._event.set()
